@@ -1,0 +1,39 @@
+# Two entry points (README quick start): `make audit` and `make test`.
+# Both are idempotent: they create .venv on first use and reuse it afterwards.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export INSPECT_TELEMETRY := 0
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: audit test lint setup clean bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU build of torch that lies on this machine's disk; elsewhere any torch>=2.3 works.
+	$(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q "torch>=2.3"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+audit: $(STAMP)
+	$(BIN)/modelcert audit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/provider.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

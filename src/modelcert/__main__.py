@@ -1,0 +1,3 @@
+from modelcert.cli import main
+
+main()

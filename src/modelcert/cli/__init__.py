@@ -1,0 +1,42 @@
+"""The ``modelcert`` command line: one Typer sub-app per area, each in its own module.
+
+Commands stay thin: parse options, call the library, print. Errors derived from
+:class:`modelcert.errors.ModelcertError` become one line on stderr and exit code 2
+(or the error's own code); FAIL verdicts exit 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from modelcert.cli.app import app, register_subapps
+
+
+def main() -> None:
+    """Console entry point."""
+    from modelcert.errors import ModelcertError
+
+    register_subapps()
+    try:
+        app(standalone_mode=False)
+    except ModelcertError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            print("error: aborted", file=sys.stderr)
+            sys.exit(130)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+__all__ = ["app", "main"]
