@@ -7,7 +7,6 @@ STAMP := $(VENV)/.installed
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export INSPECT_TELEMETRY := 0
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: audit test lint setup clean bench

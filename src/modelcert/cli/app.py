@@ -24,6 +24,9 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.targets_cmd", "targets"),
     ("modelcert.cli.checks_cmd", "checks"),
     ("modelcert.cli.run_cmd", None),
+    ("modelcert.cli.evidence_cmd", "evidence"),
+    ("modelcert.cli.keys_cmd", "keys"),
+    ("modelcert.cli.certify_cmd", None),
 ]
 
 _registered = False

@@ -1,0 +1,136 @@
+"""Run one check against a target through Inspect and summarise what it measured.
+
+This is the single place where modelcert calls ``inspect_ai.eval`` for a whole
+check; it sets what Inspect leaves open (bounded retries, per-attempt timeouts,
+deterministic generation) and turns binary scores into counts with exact
+Clopper–Pearson intervals. The round-based engine with evidence builds on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from inspect_ai import eval as inspect_eval
+from inspect_ai.hooks import Hooks, SampleEnd, hooks
+from inspect_ai.log import EvalLog
+from scipy.stats import binomtest
+
+from modelcert.checks.registry import CheckSpec
+from modelcert.targets import Target
+
+ProgressFn = Callable[[int, int, int], None]
+
+_listeners: dict[str, ProgressFn] = {}
+_counts: dict[str, list[int]] = {}
+_totals: dict[str, int] = {}
+
+
+@hooks(name="modelcert_progress", description="modelcert live progress")
+class _ProgressHooks(Hooks):
+    """Forwards per-sample completion to the CLI progress bar."""
+
+    def enabled(self) -> bool:
+        return bool(_listeners)
+
+    async def on_sample_end(self, data: SampleEnd) -> None:
+        for key, fn in list(_listeners.items()):
+            counts = _counts.setdefault(key, [0, 0])
+            counts[0] += 1
+            if data.sample.error is not None:
+                counts[1] += 1
+            fn(counts[0], _totals.get(key, counts[0]), counts[1])
+
+
+def exact_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    if n == 0:
+        return None
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return (float(ci.low), float(ci.high))
+
+
+def _binary(value: Any) -> int | None:
+    """Map an Inspect score value to 1/0 (C/I, True/False, 1/0); None if not binary."""
+    if value in ("C", True, 1, 1.0):
+        return 1
+    if value in ("I", False, 0, 0.0):
+        return 0
+    return None
+
+
+def summarise(log: EvalLog) -> dict[str, Any]:
+    """Counts per scorer over completed samples; errored samples are counted, never dropped."""
+    samples = log.samples or []
+    errors = sum(1 for s in samples if s.error is not None)
+    metrics: dict[str, dict[str, Any]] = {}
+    for s in samples:
+        if s.error is not None or not s.scores:
+            continue
+        for name, score in s.scores.items():
+            m = metrics.setdefault(name, {"k": 0, "n": 0, "non_binary": 0})
+            b = _binary(score.value)
+            if b is None:
+                m["non_binary"] += 1
+                continue
+            m["k"] += b
+            m["n"] += 1
+    for m in metrics.values():
+        m["value"] = m["k"] / m["n"] if m["n"] else float("nan")
+        m["ci"] = exact_ci(m["k"], m["n"])
+        if not m["non_binary"]:
+            del m["non_binary"]
+    return {"n": len(samples), "errors": errors, "metrics": metrics}
+
+
+def run_check(
+    spec: CheckSpec,
+    target: Target,
+    *,
+    limit: int | None = None,
+    max_retries: int = 3,
+    timeout: int = 120,
+    log_dir: str | None = None,
+    on_progress: ProgressFn | None = None,
+    task_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``spec`` against ``target`` and return the JSON-able result (see docs/cli.md)."""
+    task = spec.task(**(task_args or {}))
+    total = len(task.dataset) if limit is None else min(limit, len(task.dataset))
+    key = f"{spec.id}:{id(task)}"
+    if on_progress is not None:
+        _listeners[key] = on_progress
+        _totals[key] = total
+        on_progress(0, total, 0)
+    try:
+        # Inspect prints its banner to stdout; keep stdout clean for --json.
+        with tempfile.TemporaryDirectory(prefix="modelcert-inspect-") as tmp, contextlib.redirect_stdout(sys.stderr):
+            logs = inspect_eval(
+                task,
+                model=target.inspect_model(max_retries=max_retries, attempt_timeout=timeout),
+                limit=limit,
+                display="none",
+                log_dir=log_dir or tmp,
+                log_format="json",
+                fail_on_error=False,
+                score_display=False,
+            )
+    finally:
+        _listeners.pop(key, None)
+        _counts.pop(key, None)
+        _totals.pop(key, None)
+    log = logs[0]
+    summary = summarise(log)
+    return {
+        "run_id": log.eval.run_id,
+        "check": spec.id,
+        "check_version": spec.version,
+        "requirements": list(spec.requirements),
+        "status": log.status,
+        "error": log.error.message if log.error else None,
+        "target": target.summary(),
+        "generation": target.generation,
+        **summary,
+    }

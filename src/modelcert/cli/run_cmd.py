@@ -1,0 +1,98 @@
+"""``modelcert run <check>``: run one bundled check against a target.
+
+With ``--json`` the result is one JSON object on stdout (schema in
+``docs/cli.md``); otherwise a live progress bar and a results table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from modelcert.cli.options import AccessOpt, ModelOpt
+from modelcert.errors import ConfigError, ModelCallError
+
+
+def register(root: typer.Typer) -> None:
+    root.command("run")(run)
+
+
+def run(
+    check: str = typer.Argument(..., help="Check id, e.g. safety.harmful (see `modelcert checks list`)."),
+    model: ModelOpt = "local/zoo:clean",
+    access: AccessOpt = None,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Run at most N samples."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    max_retries: int = typer.Option(3, help="Retries per model call (Inspect's default is unlimited)."),
+    timeout: int = typer.Option(120, help="Seconds per model call attempt before it counts as an error."),
+    log_dir: str | None = typer.Option(None, help="Where Inspect writes its own eval log (default: temp dir)."),
+) -> None:
+    """Run one check (an Inspect task) against a target and report its metrics."""
+    from modelcert.checks.execute import run_check
+    from modelcert.checks.registry import get_check
+    from modelcert.targets import make_target
+
+    spec = get_check(check)
+    target = make_target(model, access)
+    target.require(spec.tier, f"check {spec.id}")
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn(f"[bold]{spec.id}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("errors: {task.fields[errors]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not sys.stderr.isatty() and as_json,
+    )
+    with progress:
+        bar = progress.add_task(spec.id, total=None, errors=0)
+
+        def on_progress(done: int, total: int, errors: int) -> None:
+            progress.update(bar, completed=done, total=total, errors=errors)
+
+        t0 = time.perf_counter()
+        result = run_check(
+            spec,
+            target,
+            limit=limit,
+            max_retries=max_retries,
+            timeout=timeout,
+            log_dir=log_dir,
+            on_progress=on_progress,
+        )
+        result["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    if as_json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        _print_table(result)
+    if result["status"] != "success":
+        raise ModelCallError(f"run {result['run_id']} ended with status {result['status']}: {result.get('error')}")
+    if result["n"] == 0:
+        raise ConfigError("the check produced no samples")
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    console = Console()
+    console.print(
+        f"[bold]{result['check']}[/] v{result['check_version']} on {result['target']['model']} "
+        f"(access {result['target']['access']}) — n={result['n']}, errors={result['errors']}, "
+        f"run {result['run_id']}"
+    )
+    table = Table("metric", "value", "95% CI (exact)", "k/n")
+    for name, m in result["metrics"].items():
+        ci = m.get("ci")
+        table.add_row(
+            name,
+            f"{m['value']:.4f}",
+            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "—",
+            f"{m['k']}/{m['n']}" if "k" in m else "—",
+        )
+    console.print(table)

@@ -1,0 +1,271 @@
+"""A local safetensors checkpoint, loaded once and used for batched, tier-gated work.
+
+This is the engine behind the ``local/`` Inspect provider and the weights-tier
+analyzers. It exists because Inspect's stock ``hf`` provider samples by default,
+waits up to 2 s to fill a batch, and offers neither the loglikelihood of a given
+continuation nor chosen hidden states. Every method here checks the access tier,
+so a downgraded target really withholds what its tier does not grant.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelcert.errors import ConfigError
+from modelcert.targets import Tier, check_safetensors_only, tier_allows
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+@dataclass
+class TokenLogprob:
+    token: str
+    token_id: int
+    logprob: float
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Generation:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str  # "stop" (eos / stop sequence) or "max_tokens"
+    logprobs: list[TokenLogprob] | None = None
+
+
+class LocalCheckpoint:
+    """A causal LM folder loaded with transformers from safetensors only.
+
+    Args:
+        path: Folder with ``config.json``, ``*.safetensors`` and tokenizer files.
+        access: The granted tier; logprobs need ``logprobs``, loglikelihood and hidden
+            states need ``weights``.
+        device: Torch device; CPU by default.
+        seed: Seeds torch before each call so that any sampling is reproducible.
+        threads: Torch intra-op threads (fixed, because thread count can change results).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        access: Tier = "weights",
+        device: str = "cpu",
+        seed: int = 0,
+        threads: int | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        self.path = Path(path)
+        check_safetensors_only(self.path)
+        _gate(self.path)
+        self.access = access
+        self.seed = seed
+        self.device = torch.device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ConfigError(f"tokenizer in {self.path} has no chat template")
+        self.model = AutoModelForCausalLM.from_pretrained(
+            self.path, use_safetensors=True, local_files_only=True
+        ).to(self.device)
+        self.model.eval()
+        self._lock = threading.Lock()  # one forward pass at a time per checkpoint
+        self.batches_run = 0  # generate() calls, and the prompts they carried: batching is observable
+        self.prompts_run = 0
+
+    # -- helpers ---------------------------------------------------------------
+    def _require(self, needed: Tier, what: str) -> None:
+        from modelcert.errors import AccessError
+
+        if not tier_allows(self.access, needed):
+            raise AccessError(f"{what} needs access tier {needed!r}; this target is at {self.access!r}")
+
+    def render(self, messages: list[Message], *, generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=generation_prompt
+        )
+
+    @property
+    def eos_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        if ids is None:
+            ids = self.tokenizer.eos_token_id
+        return list(ids) if isinstance(ids, list | tuple) else [ids]
+
+    # -- generation ------------------------------------------------------------
+    def generate(
+        self,
+        chats: list[list[Message]],
+        *,
+        max_new_tokens: int = 64,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
+        stop: list[str] | None = None,
+    ) -> list[Generation]:
+        """Greedy generation for a batch of chats, in one padded forward loop."""
+        import torch
+
+        if logprobs:
+            self._require("logprobs", "token log-probabilities")
+        prompts = [self.render(c) for c in chats]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self.device
+        )
+        with self._lock, torch.inference_mode():
+            torch.manual_seed(self.seed)
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=self.eos_ids,
+                pad_token_id=self.tokenizer.pad_token_id,
+                return_dict_in_generate=True,
+                output_scores=logprobs,
+            )
+            self.batches_run += 1
+            self.prompts_run += len(chats)
+        width = enc["input_ids"].shape[1]
+        new = out.sequences[:, width:]
+        results: list[Generation] = []
+        eos = set(self.eos_ids)
+        for i, row in enumerate(new.tolist()):
+            ids: list[int] = []
+            reason = "max_tokens"
+            for tok in row:
+                if tok in eos:
+                    reason = "stop"
+                    break
+                ids.append(tok)
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if stop:
+                cut = min((text.find(s) for s in stop if s in text), default=-1)
+                if cut >= 0:
+                    text, reason = text[:cut], "stop"
+            lps = None
+            if logprobs:
+                lps = []
+                for step, tok in enumerate(ids):
+                    dist = torch.log_softmax(out.scores[step][i].float(), dim=-1)
+                    top: list[tuple[str, float]] = []
+                    if top_logprobs:
+                        vals, inds = dist.topk(top_logprobs)
+                        top = [(self.tokenizer.decode([j]), float(v)) for v, j in zip(vals, inds.tolist())]
+                    lps.append(TokenLogprob(self.tokenizer.decode([tok]), tok, float(dist[tok]), top))
+            results.append(
+                Generation(
+                    text=text,
+                    input_tokens=int(enc["attention_mask"][i].sum()),
+                    output_tokens=len(ids),
+                    stop_reason=reason,
+                    logprobs=lps,
+                )
+            )
+        return results
+
+    # -- weights-tier API -------------------------------------------------------
+    def loglikelihood(self, chats: list[list[Message]], continuations: list[str]) -> list[float]:
+        """Sum of log P(continuation tokens | chat + assistant prefix), per pair."""
+        import torch
+
+        self._require("weights", "loglikelihood of a given continuation")
+        if len(chats) != len(continuations):
+            raise ConfigError("loglikelihood needs one continuation per chat")
+        rows: list[tuple[list[int], int]] = []
+        for chat, cont in zip(chats, continuations):
+            ctx = self.tokenizer(self.render(chat), add_special_tokens=False)["input_ids"]
+            full = self.tokenizer(self.render(chat) + cont, add_special_tokens=False)["input_ids"]
+            if full[: len(ctx)] != ctx or len(full) == len(ctx):
+                raise ConfigError(f"continuation {cont!r} does not tokenize as an extension of its prompt")
+            rows.append((full, len(ctx)))
+        width = max(len(r) for r, _ in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (r, _) in enumerate(rows):
+            ids[i, width - len(r) :] = torch.tensor(r)
+            mask[i, width - len(r) :] = 1
+        with self._lock, torch.inference_mode():
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        scores = []
+        for i, (r, n_ctx) in enumerate(rows):
+            offset = width - len(r)
+            total = 0.0
+            for pos in range(n_ctx, len(r)):
+                total += float(logp[i, offset + pos - 1, r[pos]])
+            scores.append(total)
+        return scores
+
+    def hidden_states(
+        self, chats: list[list[Message]], layers: list[int], *, pool: str = "last"
+    ) -> dict[int, Any]:
+        """Activations of chosen layers at the generation position (``last``) or mean-pooled."""
+        import torch
+
+        self._require("weights", "hidden states")
+        prompts = [self.render(c) for c in chats]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self.device
+        )
+        with self._lock, torch.inference_mode():
+            out = self.model(**enc, output_hidden_states=True)
+        n_layers = len(out.hidden_states)
+        result: dict[int, Any] = {}
+        for layer in layers:
+            if not -n_layers <= layer < n_layers:
+                raise ConfigError(f"layer {layer} out of range (model has {n_layers} hidden-state outputs)")
+            h = out.hidden_states[layer]
+            if pool == "last":
+                result[layer] = h[:, -1, :].float().cpu()
+            elif pool == "mean":
+                m = enc["attention_mask"].unsqueeze(-1).float()
+                result[layer] = ((h * m).sum(1) / m.sum(1)).float().cpu()
+            else:
+                raise ConfigError(f"unknown pooling {pool!r}; use 'last' or 'mean'")
+        return result
+
+    def parameters(self) -> dict[str, Any]:
+        """Named parameter tensors (weights tier only)."""
+        self._require("weights", "model parameters")
+        return {k: v.detach() for k, v in self.model.state_dict().items()}
+
+
+def _gate(path: Path) -> None:
+    """Run the artifact gate when it is available and refuse flagged checkpoints."""
+    try:
+        from modelcert.analyzers.artifact import scan_path
+    except ImportError:  # the gate is optional at import time; the format check above still holds
+        return
+    from modelcert.errors import UnsafeArtifactError
+
+    report = scan_path(path)
+    if report.blocking:
+        worst = report.findings[0] if report.findings else None
+        detail = f": {worst.message}" if worst is not None else ""
+        raise UnsafeArtifactError(f"artifact gate refused {path}{detail}")
+
+
+_CACHE: dict[tuple[str, str, str, int], LocalCheckpoint] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_checkpoint(path: str | Path, *, access: Tier = "weights", device: str = "cpu", seed: int = 0) -> LocalCheckpoint:
+    """Load (or reuse) a checkpoint; one copy per (path, tier, device, seed) per process."""
+    key = (str(Path(path).resolve()), access, device, seed)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = LocalCheckpoint(path, access=access, device=device, seed=seed)
+        return _CACHE[key]

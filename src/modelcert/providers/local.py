@@ -1,0 +1,215 @@
+"""The ``local/<path>`` Inspect model provider.
+
+Registered with Inspect through our entry point, so ``inspect eval ... --model
+local/<path>`` works as well as ``modelcert run``. Requests that Inspect issues
+concurrently are batched as they arrive: a batch starts as soon as the model is free,
+with whatever is queued at that moment, so there is no fixed wait to fill a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspect_ai.model import (
+    ChatCompletionChoice,
+    ChatMessage,
+    ChatMessageAssistant,
+    GenerateConfig,
+    Logprob,
+    Logprobs,
+    ModelAPI,
+    ModelOutput,
+    ModelUsage,
+    TopLogprob,
+    modelapi,
+)
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+from modelcert.errors import ConfigError
+from modelcert.providers.checkpoint import Generation, LocalCheckpoint, Message, load_checkpoint
+from modelcert.targets import TIERS, resolve_local_path
+
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_MAX_TOKENS = 64
+
+
+@dataclass
+class _Request:
+    chat: list[Message]
+    max_new_tokens: int
+    logprobs: bool
+    top_logprobs: int
+    stop: tuple[str, ...]
+    future: asyncio.Future[Generation] = field(repr=False)
+
+    @property
+    def key(self) -> tuple[int, bool, int, tuple[str, ...]]:
+        return (self.max_new_tokens, self.logprobs, self.top_logprobs, self.stop)
+
+
+class _Batcher:
+    """Collects concurrent requests and runs them in batches on a worker thread."""
+
+    def __init__(self, checkpoint: LocalCheckpoint, batch_size: int) -> None:
+        self.checkpoint = checkpoint
+        self.batch_size = batch_size
+        self.queue: list[_Request] = []
+        self.running = False
+
+    async def submit(self, req: _Request) -> Generation:
+        self.queue.append(req)
+        if not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await req.future
+
+    async def _drain(self) -> None:
+        try:
+            # Let coroutines that were scheduled in the same tick enqueue first.
+            await asyncio.sleep(0)
+            while self.queue:
+                key = self.queue[0].key
+                batch = [r for r in self.queue if r.key == key][: self.batch_size]
+                for r in batch:
+                    self.queue.remove(r)
+                try:
+                    outs = await asyncio.to_thread(
+                        self.checkpoint.generate,
+                        [r.chat for r in batch],
+                        max_new_tokens=key[0],
+                        logprobs=key[1],
+                        top_logprobs=key[2],
+                        stop=list(key[3]) or None,
+                    )
+                except Exception as exc:  # deliver the failure to every waiter
+                    for r in batch:
+                        if not r.future.done():
+                            r.future.set_exception(exc)
+                    continue
+                for r, out in zip(batch, outs):
+                    if not r.future.done():
+                        r.future.set_result(out)
+        finally:
+            self.running = False
+            if self.queue:  # arrived after the loop ended
+                self.running = True
+                asyncio.get_running_loop().create_task(self._drain())
+
+
+def _to_messages(input: list[ChatMessage]) -> list[Message]:
+    msgs: list[Message] = []
+    for m in input:
+        role = m.role if m.role in ("system", "user", "assistant") else "user"
+        msgs.append({"role": role, "content": m.text})
+    return msgs
+
+
+@modelapi(name="local")
+class LocalModelAPI(ModelAPI):
+    """Inspect provider for a local safetensors checkpoint (``local/<folder>`` or ``local/zoo:<name>``).
+
+    Model args (``-M`` on the Inspect CLI):
+        access: Granted tier (``api``, ``logprobs``, ``weights``; default ``weights``).
+            Below ``logprobs`` no token log-probabilities are returned, even if asked.
+        batch_size: Largest batch per forward loop (default 32).
+        device: Torch device (default ``cpu``).
+        seed: Torch seed (default 0); decoding is greedy regardless.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig = GenerateConfig(),
+        **model_args: Any,
+    ) -> None:
+        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        access = str(model_args.pop("access", "weights"))
+        if access not in TIERS:
+            raise ConfigError(f"unknown access tier {access!r}")
+        self.access = access
+        self.batch_size = int(model_args.pop("batch_size", DEFAULT_BATCH_SIZE))
+        device = str(model_args.pop("device", "cpu"))
+        seed = int(model_args.pop("seed", config.seed if config.seed is not None else 0))
+        if model_args:
+            raise ConfigError(f"unknown model args for local/: {', '.join(sorted(model_args))}")
+        self.path = resolve_local_path(model_name)
+        self.checkpoint = load_checkpoint(self.path, access=access, device=device, seed=seed)  # type: ignore[arg-type]
+        self._batchers: dict[int, _Batcher] = {}
+
+    def _batcher(self) -> _Batcher:
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._batchers:
+            self._batchers[loop_id] = _Batcher(self.checkpoint, self.batch_size)
+        return self._batchers[loop_id]
+
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        if tools:
+            raise ConfigError("the local provider does not support tool calling")
+        want_logprobs = bool(config.logprobs) and self.access != "api"
+        start = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        req = _Request(
+            chat=_to_messages(input),
+            max_new_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
+            logprobs=want_logprobs,
+            top_logprobs=(config.top_logprobs or 0) if want_logprobs else 0,
+            stop=tuple(config.stop_seqs or ()),
+            future=loop.create_future(),
+        )
+        out = await self._batcher().submit(req)
+        logprobs = None
+        if out.logprobs is not None:
+            logprobs = Logprobs(
+                content=[
+                    Logprob(
+                        token=t.token,
+                        logprob=t.logprob,
+                        bytes=list(t.token.encode("utf-8")),
+                        top_logprobs=[
+                            TopLogprob(token=s, logprob=v, bytes=list(s.encode("utf-8"))) for s, v in t.top
+                        ]
+                        or None,
+                    )
+                    for t in out.logprobs
+                ]
+            )
+        return ModelOutput(
+            model=self.model_name,
+            choices=[
+                ChatCompletionChoice(
+                    message=ChatMessageAssistant(content=out.text, model=self.model_name, source="generate"),
+                    stop_reason="stop" if out.stop_reason == "stop" else "max_tokens",
+                    logprobs=logprobs,
+                )
+            ],
+            usage=ModelUsage(
+                input_tokens=out.input_tokens,
+                output_tokens=out.output_tokens,
+                total_tokens=out.input_tokens + out.output_tokens,
+            ),
+            time=time.perf_counter() - start,
+        )
+
+    def max_tokens(self) -> int | None:
+        return DEFAULT_MAX_TOKENS
+
+    def max_connections(self) -> int:
+        return self.batch_size
+
+    def connection_key(self) -> str:
+        return str(self.path)
+
+    async def count_text_tokens(self, text: str) -> int:
+        # Inspect's default uses tiktoken, which downloads its encoding: fails offline.
+        return len(self.checkpoint.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -1,0 +1,274 @@
+"""Targets: a model address plus the access tier the auditor was granted.
+
+A target is addressed by any Inspect model string, passed through unchanged
+(``openai-api/<svc>/<model>``, ``anthropic/...``, ``vllm/...``, ``ollama/...``,
+``hf/...``), or by ``local/<path>`` / ``local/zoo:<name>`` for a checkpoint folder on
+disk served by our own provider.
+
+The access tier says what the auditor may observe:
+
+* ``api``: text in, text out;
+* ``logprobs``: plus token log-probabilities;
+* ``weights``: plus parameters and activations.
+
+An auditor may *downgrade* a target (run a ``weights`` model as ``api``) to show what a
+regulator with less access would see; the target then really withholds what its tier
+does not grant. Asking for more than the provider can give is an :class:`AccessError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from modelcert.errors import AccessError, ConfigError
+from modelcert.evidence.chain import digest
+
+Tier = Literal["api", "logprobs", "weights"]
+TIERS: tuple[Tier, ...] = ("api", "logprobs", "weights")
+
+#: What each tier lets a check observe; shown by ``modelcert targets show``.
+TIER_CAPABILITIES: dict[Tier, tuple[str, ...]] = {
+    "api": ("generate text",),
+    "logprobs": ("generate text", "token log-probabilities", "top-k alternatives"),
+    "weights": (
+        "generate text",
+        "token log-probabilities",
+        "top-k alternatives",
+        "loglikelihood of given continuations",
+        "hidden states / activations",
+        "parameters and file hashes",
+    ),
+}
+
+# Highest tier each Inspect provider can serve. OpenAI-compatible servers may expose
+# logprobs; hosted chat APIs that do not are `api`. Unknown providers default to `api`.
+_PROVIDER_MAX_TIER: dict[str, Tier] = {
+    "local": "weights",
+    "hf": "weights",
+    "openai": "logprobs",
+    "openai-api": "logprobs",
+    "vllm": "logprobs",
+    "sglang": "logprobs",
+    "together": "logprobs",
+    "fireworks": "logprobs",
+    "llama-cpp-python": "logprobs",
+    "ollama": "logprobs",
+    "anthropic": "api",
+    "google": "api",
+    "mistral": "api",
+    "bedrock": "api",
+    "grok": "api",
+    "groq": "api",
+    "azureai": "api",
+    "openrouter": "api",
+}
+
+_WEIGHT_SUFFIXES_REFUSED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def tier_rank(tier: str) -> int:
+    if tier not in TIERS:
+        raise ConfigError(f"unknown access tier {tier!r}; choose one of: {', '.join(TIERS)}")
+    return TIERS.index(tier)  # type: ignore[arg-type]
+
+
+def tier_allows(granted: str, needed: str) -> bool:
+    """True if a target at tier ``granted`` can serve a check that needs ``needed``."""
+    return tier_rank(granted) >= tier_rank(needed)
+
+
+def resolve_local_path(spec: str) -> Path:
+    """Resolve the part after ``local/``: a folder path or ``zoo:<name>``."""
+    if spec.startswith("zoo:"):
+        from modelcert.organisms import zoo_path
+
+        return zoo_path(spec[4:])
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ConfigError(f"checkpoint folder not found: {path}")
+    if not path.is_dir():
+        raise ConfigError(f"checkpoint must be a folder with config.json and *.safetensors: {path}")
+    return path.resolve()
+
+
+def file_manifest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every regular file under ``folder`` (relative POSIX paths), streamed."""
+    manifest: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            raise ConfigError(f"refusing symbolic link inside checkpoint: {path}")
+        if not path.is_file():
+            continue
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        manifest[path.relative_to(folder).as_posix()] = h.hexdigest()
+    return manifest
+
+
+def check_safetensors_only(folder: Path) -> None:
+    """Refuse checkpoints whose weights could be pickles; never open them."""
+    refused = sorted(p.name for p in folder.rglob("*") if p.suffix.lower() in _WEIGHT_SUFFIXES_REFUSED)
+    if refused:
+        raise AccessError(
+            f"refusing to load {folder}: pickle-format weight files ({', '.join(refused[:3])}) are not "
+            "accepted; convert the checkpoint to safetensors"
+        )
+    if not any(folder.glob("*.safetensors")):
+        raise ConfigError(f"no *.safetensors weights in {folder}")
+
+
+@dataclass
+class Target:
+    """A model under test at a granted access tier."""
+
+    model: str
+    access: Tier
+    max_access: Tier
+    path: Path | None = None
+    base_url: str | None = None
+    generation: dict[str, Any] = field(default_factory=dict)
+    _identity: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+    @property
+    def downgraded(self) -> bool:
+        return tier_rank(self.access) < tier_rank(self.max_access)
+
+    def allows(self, needed: str) -> bool:
+        return tier_allows(self.access, needed)
+
+    def require(self, needed: str, what: str) -> None:
+        if not self.allows(needed):
+            raise AccessError(f"{what} needs access tier {needed!r}; target is at {self.access!r}")
+
+    def identity(self) -> dict[str, Any]:
+        """What was tested: file hashes for checkpoints, address + settings for APIs."""
+        if self._identity is None:
+            if self.path is not None:
+                manifest = file_manifest(self.path)
+                self._identity = {
+                    "kind": "weights-manifest",
+                    "model": self.model,
+                    "manifest": manifest,
+                    "manifest_digest": digest(manifest),
+                    "generation": self.generation,
+                }
+            else:
+                self._identity = {
+                    "kind": "api-endpoint",
+                    "provider": self.provider,
+                    "model": self.model.split("/", 1)[1] if "/" in self.model else self.model,
+                    "base_url": self.base_url,
+                    "generation": self.generation,
+                }
+        return self._identity
+
+    @property
+    def identity_digest(self) -> str:
+        return digest(self.identity())
+
+    def summary(self) -> dict[str, Any]:
+        ident = self.identity()
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "access": self.access,
+            "max_access": self.max_access,
+            "downgraded": self.downgraded,
+            "capabilities": list(TIER_CAPABILITIES[self.access]),
+            "withheld": [c for c in TIER_CAPABILITIES[self.max_access] if c not in TIER_CAPABILITIES[self.access]],
+            "identity_kind": ident["kind"],
+            "identity_digest": self.identity_digest,
+            **({"manifest_digest": ident["manifest_digest"], "files": len(ident["manifest"])} if self.path else {}),
+            **({"base_url": self.base_url} if self.base_url else {}),
+        }
+
+    def model_args(self) -> dict[str, Any]:
+        """Extra Inspect model args: our provider enforces the tier itself."""
+        return {"access": self.access} if self.provider == "local" else {}
+
+    def inspect_model(self, **config: Any) -> Any:
+        """An Inspect ``Model`` for this target (imports Inspect lazily)."""
+        from inspect_ai.model import GenerateConfig, get_model
+
+        import modelcert.providers.local  # noqa: F401  (registers local/)
+
+        cfg = {**self.generation, **config}
+        if not self.allows("logprobs"):
+            cfg.pop("logprobs", None)
+            cfg.pop("top_logprobs", None)
+        return get_model(
+            self.model, config=GenerateConfig(**cfg), base_url=self.base_url, **self.model_args()
+        )
+
+
+#: Deterministic defaults recorded with every run.
+DEFAULT_GENERATION: dict[str, Any] = {"temperature": 0.0, "max_tokens": 64, "seed": 0}
+
+
+def _base_url_for(model: str) -> str | None:
+    provider = model.split("/", 1)[0]
+    if provider == "openai-api":
+        parts = model.split("/")
+        if len(parts) >= 3:
+            return os.environ.get(f"{parts[1].upper().replace('-', '_')}_BASE_URL")
+        return None
+    env = {"vllm": "VLLM_BASE_URL", "ollama": "OLLAMA_BASE_URL", "openai": "OPENAI_BASE_URL"}.get(provider)
+    return os.environ.get(env) if env else None
+
+
+def make_target(
+    model: str,
+    access: str | None = None,
+    *,
+    base_url: str | None = None,
+    generation: dict[str, Any] | None = None,
+) -> Target:
+    """Build a target from a model string and an optional requested tier.
+
+    Args:
+        model: Inspect model string, or ``local/<folder>`` / ``local/zoo:<name>``.
+        access: Requested tier; defaults to the highest the provider supports. A lower
+            tier is a recorded downgrade; a higher one is an error.
+        base_url: Overrides the provider's base URL (else its ``*_BASE_URL`` variable).
+        generation: Generation settings (defaults: greedy, 64 new tokens, seed 0).
+    """
+    if not model or "/" not in model:
+        raise ConfigError(
+            f"model {model!r} must be an Inspect model string like 'openai-api/<svc>/<model>' or 'local/<path>'"
+        )
+    provider, rest = model.split("/", 1)
+    if not rest:
+        raise ConfigError(f"model {model!r} names no model after the provider")
+    max_access: Tier = _PROVIDER_MAX_TIER.get(provider, "api")
+    path: Path | None = None
+    if provider in ("local", "hf") and (provider == "local" or Path(rest).expanduser().is_dir()):
+        path = resolve_local_path(rest)
+        check_safetensors_only(path)
+        if provider == "local":
+            model = f"local/{path}"
+    elif provider == "hf":
+        max_access = "weights"  # a hub id: loaded by Inspect's hf provider when online
+    requested: Tier = max_access if access is None else access  # type: ignore[assignment]
+    if tier_rank(requested) > tier_rank(max_access):
+        raise AccessError(
+            f"access {requested!r} requested but provider {provider!r} supports at most {max_access!r}"
+        )
+    gen = dict(DEFAULT_GENERATION if generation is None else generation)
+    return Target(
+        model=model,
+        access=requested,
+        max_access=max_access,
+        path=path,
+        base_url=base_url or _base_url_for(model),
+        generation=gen,
+    )
