@@ -1,0 +1,113 @@
+"""Offline certificate verification: signature, structure, dates, and evidence roots.
+
+Every failure raises :class:`~modelcert.errors.VerificationError` with a one-line
+reason; no other exception escapes for any input bytes (the fuzz test holds us to it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from modelcert.certify import dsse
+from modelcert.certify.keys import key_id
+from modelcert.certify.statement import Statement
+from modelcert.errors import ConfigError, ModelcertError, VerificationError
+from modelcert.evidence.chain import sha256_hex
+
+
+@dataclass(frozen=True)
+class VerifiedCertificate:
+    statement: Statement
+    keyid: str
+    certificate_digest: str  # sha256 of the certificate file: a stable id for registries
+    bundles: dict[str, str]  # bundle folder -> its verified Merkle root
+
+
+def read_certificate(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"certificate {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read certificate {path}: {exc.strerror}") from None
+
+
+def _parse_statement(payload: bytes) -> Statement:
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+        return Statement.model_validate(obj)
+    except ValidationError as exc:
+        raise VerificationError(f"statement: {dsse.first_error(exc)}") from None
+    except (ValueError, RecursionError):
+        raise VerificationError("payload is not JSON") from None
+
+
+def _bundle_root(folder: Path) -> tuple[str | None, str]:
+    """The run id and verified Merkle root of an exported evidence bundle."""
+    from modelcert.evidence.bundle import MANIFEST, verify_bundle
+
+    try:
+        root = verify_bundle(Path(folder))
+    except ModelcertError as exc:
+        raise VerificationError(f"evidence bundle {folder}: {exc}") from None
+    try:
+        run_id = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        run_id = None
+    return (run_id if isinstance(run_id, str) else None), root
+
+
+def verify_certificate(
+    data: bytes,
+    public_key: Ed25519PublicKey,
+    *,
+    at: datetime | None = None,
+    bundles: Sequence[Path] = (),
+) -> VerifiedCertificate:
+    """Verify certificate file bytes against the lab's public key.
+
+    Args:
+        data: the exact bytes of the certificate file.
+        public_key: the lab key the certificate must be signed by.
+        at: the moment the certificate must be valid at (default: now); lets a court
+            check validity at the date a decision was taken.
+        bundles: exported evidence bundle folders whose Merkle roots must each be one
+            of the evidence roots the certificate names.
+    """
+    envelope = dsse.parse_envelope(data)
+    if envelope.payloadType != dsse.INTOTO_PAYLOAD_TYPE:
+        raise VerificationError(f"payloadType is not {dsse.INTOTO_PAYLOAD_TYPE}")
+    payload = dsse.verify(envelope, public_key)
+    statement = _parse_statement(payload)
+    predicate = statement.predicate
+    when = at or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when < predicate.issued_at:
+        raise VerificationError(f"certificate not valid before its issue date {predicate.issued_at.isoformat()}")
+    if when > predicate.valid_until:
+        raise VerificationError(f"certificate expired on {predicate.valid_until.isoformat()}")
+    roots: dict[str, str] = {}
+    certified_roots = set(predicate.evidence.values())
+    for folder in bundles:
+        run_id, root = _bundle_root(folder)
+        if run_id in predicate.evidence and predicate.evidence[run_id] != root:
+            raise VerificationError(
+                f"evidence bundle {folder} (run {run_id}) has Merkle root {root[:16]}…, "
+                f"the certificate says {predicate.evidence[run_id][:16]}…"
+            )
+        if root not in certified_roots:
+            raise VerificationError(
+                f"evidence bundle {folder} has Merkle root {root[:16]}…, which this certificate does not name"
+            )
+        roots[str(folder)] = root
+    return VerifiedCertificate(
+        statement=statement, keyid=key_id(public_key), certificate_digest=sha256_hex(data), bundles=roots
+    )

@@ -1,0 +1,100 @@
+"""Top-level ``modelcert certify`` and ``modelcert verify``: issue and check certificates."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from modelcert.certify import keys
+from modelcert.certify.issue import issue_certificate, load_audit_result
+from modelcert.certify.verify import read_certificate, verify_certificate
+from modelcert.cli.keys_cmd import PASSPHRASE_ENV, load_signing_key
+from modelcert.errors import ConfigError
+
+console = Console(soft_wrap=True)
+
+
+def _write_replace(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a crash leaves no half-written certificate."""
+    if not path.parent.is_dir():
+        raise ConfigError(f"folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _parse_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--at {text!r} is not an ISO date or date-time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def certify(
+    audit: Path = typer.Argument(..., help="Audit output folder (with result.json) or a result.json file."),
+    key: Path = typer.Option(..., "--key", help="The lab's private key file."),
+    lab_id: str = typer.Option(None, "--lab-id", help="Lab identifier (default: lab-<key id prefix>)."),
+    valid_days: int = typer.Option(365, "--valid-days", help="Validity period in days."),
+    out: Path = typer.Option(None, "--out", help="Certificate file (default: certificate.json beside the result)."),
+    passphrase_env: str = PASSPHRASE_ENV,
+) -> None:
+    """Sign an audit result as an in-toto statement in a DSSE envelope."""
+    result, result_digest = load_audit_result(audit)
+    private_key = load_signing_key(key, passphrase_env)
+    kid = keys.key_id(private_key.public_key())
+    data, statement = issue_certificate(
+        result, private_key, lab_id=lab_id or f"lab-{kid[:16]}", valid_days=valid_days, result_digest=result_digest
+    )
+    target = out or (audit if audit.is_dir() else audit.parent) / "certificate.json"
+    _write_replace(target, data)
+    p = statement.predicate
+    console.print(f"certificate: {target}")
+    console.print(f"subject:     {statement.subject[0].name} sha256:{p.target.subject_digest}")
+    console.print(f"outcome:     {p.outcome} under {p.policy.id} at the {p.access_tier} tier")
+    console.print(f"valid:       {p.issued_at.isoformat()} to {p.valid_until.isoformat()}; key id {kid}")
+
+
+def verify(
+    certificate: Path = typer.Argument(..., help="Certificate file (DSSE envelope JSON)."),
+    key: Path = typer.Option(..., "--key", help="The lab's public key file."),
+    evidence: list[Path] = typer.Option(
+        None, "--evidence", help="Exported evidence bundle folder to re-check (repeatable)."
+    ),
+    at: str = typer.Option(None, "--at", help="Check validity at this ISO date/time instead of now."),
+) -> None:
+    """Verify a certificate offline: exit 0 if valid, 1 with a one-line reason if not."""
+    public_key = keys.load_public_key(key)
+    when = _parse_at(at)
+    verified = verify_certificate(read_certificate(certificate), public_key, at=when, bundles=evidence or [])
+    p = verified.statement.predicate
+    subject = verified.statement.subject[0]
+    print(
+        f"valid: {p.lab_id} (key {verified.keyid[:16]}) certifies {subject.name} "
+        f"sha256:{subject.digest.sha256[:16]}… outcome={p.outcome} policy={p.policy.id} "
+        f"tier={p.access_tier} until {p.valid_until.date().isoformat()}"
+        + (f"; {len(verified.bundles)} evidence bundle(s) match" if verified.bundles else "")
+    )
+
+
+def register(root: typer.Typer) -> None:
+    root.command("certify")(certify)
+    root.command("verify")(verify)
