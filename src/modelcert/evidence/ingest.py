@@ -1,0 +1,118 @@
+"""Turn Inspect's ``EvalSample`` into the data of one evidence record.
+
+Kept apart from the store so that an Inspect upgrade touches this file only. A sample
+that ended in an error becomes a ``sample_error`` record: errors are evidence too.
+Non-finite floats (NaN scores) are written as the strings ``"NaN"``, ``"Infinity"``
+and ``"-Infinity"`` because canonical JSON has no numbers for them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from modelcert.evidence.store import SAMPLE, SAMPLE_ERROR
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _message(msg: Any) -> dict[str, Any]:
+    content = msg.content
+    out: dict[str, Any] = {
+        "role": msg.role,
+        "content": content if isinstance(content, str) else [c.model_dump(mode="json") for c in content],
+    }
+    tool_calls = getattr(msg, "tool_calls", None)
+    if tool_calls:
+        out["tool_calls"] = [t.model_dump(mode="json") for t in tool_calls]
+    return out
+
+
+def _input(sample: Any) -> list[dict[str, Any]]:
+    if isinstance(sample.input, str):
+        return [{"role": "user", "content": sample.input}]
+    return [_message(m) for m in sample.input]
+
+
+def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    lp = getattr(choice, "logprobs", None)
+    if lp is None:
+        return None
+    tokens = []
+    for t in lp.content:
+        entry: dict[str, Any] = {"token": t.token, "logprob": t.logprob}
+        if t.top_logprobs:
+            entry["top"] = [{"token": a.token, "logprob": a.logprob} for a in t.top_logprobs]
+        tokens.append(entry)
+    return tokens
+
+
+def _output(sample: Any) -> dict[str, Any]:
+    out = sample.output
+    choice = out.choices[0] if out and out.choices else None
+    return {
+        "model": out.model if out else None,
+        "completion": out.completion if out else "",
+        "stop_reason": choice.stop_reason if choice else None,
+        "logprobs": _logprobs(choice) if choice else None,
+        "error": out.error if out else None,
+    }
+
+
+def _scores(sample: Any) -> dict[str, Any]:
+    return {
+        name: {
+            "value": s.value,
+            "answer": s.answer,
+            "explanation": s.explanation,
+            "metadata": s.metadata,
+        }
+        for name, s in (sample.scores or {}).items()
+    }
+
+
+def sample_record(sample: Any, *, retries: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]]:
+    """The ``(kind, data)`` of the evidence record for one finished Inspect sample.
+
+    Args:
+        sample: An ``inspect_ai.log.EvalSample`` as handed to the ``on_sample_end`` hook.
+        retries: Model-call retries seen for this sample (status, wait), so rate-limit
+            back-off is visible in the evidence.
+    """
+    error = None
+    if sample.error is not None:
+        error = {"message": sample.error.message, "traceback": sample.error.traceback}
+    data: dict[str, Any] = {
+        "sample_id": sample.id,
+        "epoch": sample.epoch,
+        "input": _input(sample),
+        "target": sample.target,
+        "messages": [_message(m) for m in sample.messages],
+        "output": _output(sample),
+        "scores": _scores(sample),
+        "metadata": sample.metadata,
+        "timing": {
+            "started_at": sample.started_at,
+            "completed_at": sample.completed_at,
+            "total_time": sample.total_time,
+            "working_time": sample.working_time,
+        },
+        "usage": {m: u.model_dump(mode="json", exclude_none=True) for m, u in sample.model_usage.items()},
+        "retries": retries or [],
+        "error": error,
+        "error_retries": [e.message for e in (sample.error_retries or [])],
+        "limit": sample.limit.model_dump(mode="json") if sample.limit else None,
+    }
+    return (SAMPLE_ERROR if error else SAMPLE), _finite(to_jsonable_python(data, fallback=repr))

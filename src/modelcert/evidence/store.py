@@ -1,0 +1,394 @@
+"""The evidence store: an append-only, hash-chained log of records per run.
+
+Each record is one event (run start, one sample, run end, ...). Its ``body`` is the
+canonical JSON (see :mod:`modelcert.evidence.chain`) of an envelope
+``{"at", "data", "kind", "run", "seq"}``; ``prev`` is the previous record's hash in the
+same run (``GENESIS`` for the first) and ``hash = record_hash(envelope, prev)``. The
+``run_id``, ``seq``, ``kind`` and ``item`` columns repeat what the envelope says so the
+database can index them; :mod:`modelcert.evidence.verify` checks they agree.
+
+The store only ever INSERTs. There is no update or delete in this API, and the
+migration installs triggers that make the database itself refuse UPDATE and DELETE
+on records, so an accidental write path cannot rewrite history.
+
+SQLite (the default) runs in WAL mode with ``synchronous=NORMAL``: every committed
+record survives a crash of the process (SIGKILL), though not necessarily a power cut;
+that keeps a commit at tens of microseconds, so recording every sample as it
+completes costs little. PostgreSQL commits are fully durable.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
+
+from modelcert.errors import ConfigError, EvidenceError
+from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, record_hash
+from modelcert.evidence.location import resolve_url, sqlite_path
+
+#: Record kinds with a meaning the store enforces; other lowercase kinds are allowed.
+PREREGISTRATION = "preregistration"
+RUN_START = "run_start"
+SAMPLE = "sample"
+SAMPLE_ERROR = "sample_error"
+ROUND = "round"
+RUN_END = "run_end"
+SAMPLE_KINDS = (SAMPLE, SAMPLE_ERROR)
+
+#: Alembic revision the code expects; checked on open to skip loading Alembic.
+SCHEMA_HEAD = "0001"
+VERSION_TABLE = "evidence_alembic_version"
+
+metadata = MetaData()
+
+runs_table = Table(
+    "evidence_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("resume_key", String(64), nullable=True, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+records_table = Table(
+    "evidence_records",
+    metadata,
+    Column("run_id", String(64), ForeignKey("evidence_runs.run_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("item", Text, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("prev", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_evidence_records_item", "run_id", "item"),
+    Index("ix_evidence_records_kind", "run_id", "kind"),
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored record, exactly as the database holds it."""
+
+    run_id: str
+    seq: int
+    kind: str
+    item: str | None
+    body: str
+    prev: str
+    hash: str
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.envelope["data"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as listed: id, creation time, record count and its start/end summaries."""
+
+    run_id: str
+    created_at: datetime
+    resume_key: str | None
+    records: int
+    samples: int
+    errors: int
+    closed: bool
+    start: dict[str, Any] | None
+
+
+def item_key(sample_id: Any, epoch: int) -> str:
+    """The ``item`` column for a sample record: canonical JSON of ``[sample_id, epoch]``."""
+    return canonical_json([sample_id, epoch]).decode()
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC timestamp plus 8 random hex digits."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<invalid url>"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class EvidenceStore:
+    """Append-only access to the evidence database.
+
+    Args:
+        url: SQLAlchemy URL or SQLite file path; None resolves ``MODELCERT_DB`` or the
+            per-user default (see :mod:`modelcert.evidence.location`).
+        create: Create a missing SQLite file (writers) or refuse with an
+            :class:`EvidenceError` (readers such as ``evidence verify``).
+    """
+
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        self.url = resolve_url(url)
+        path = sqlite_path(self.url)
+        if path is not None:
+            if not path.exists():
+                if not create:
+                    raise EvidenceError(f"no evidence store at {path}")
+                path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(self.url)
+        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+            raise ConfigError(f"cannot use evidence store URL {_safe(self.url)}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            self._migrate()
+        except DatabaseError as exc:
+            self.engine.dispose()
+            msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise EvidenceError(f"cannot open evidence store {_safe(self.url)}: {msg}") from None
+        # run_id -> (last seq, last hash, closed); rebuilt from the database on a miss
+        self._heads: dict[str, tuple[int, str, bool]] = {}
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        from sqlalchemy import inspect as sa_inspect
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            if sa_inspect(conn).has_table(VERSION_TABLE):
+                current = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+                if current == [SCHEMA_HEAD]:
+                    return
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> EvidenceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def create_run(self, *, resume_key: str | None = None, run_id: str | None = None) -> str:
+        """Register a new, empty run and return its id."""
+        rid = run_id or new_run_id()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(runs_table).values(
+                        run_id=rid, resume_key=resume_key, created_at=datetime.now(UTC)
+                    )
+                )
+        except IntegrityError:
+            raise EvidenceError(f"run {rid} already exists") from None
+        self._heads[rid] = (-1, GENESIS, False)
+        return rid
+
+    def _head(self, conn: Any, run_id: str) -> tuple[int, str, bool]:
+        row = conn.execute(
+            select(records_table.c.seq, records_table.c.hash, records_table.c.kind)
+            .where(records_table.c.run_id == run_id)
+            .order_by(records_table.c.seq.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            exists = conn.execute(
+                select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
+            ).first()
+            if exists is None:
+                raise EvidenceError(f"no run {run_id} in the evidence store")
+            return (-1, GENESIS, False)
+        return (row.seq, row.hash, row.kind == RUN_END)
+
+    def append(self, run_id: str, kind: str, data: dict[str, Any]) -> Record:
+        """Append one record to ``run_id`` and commit it before returning.
+
+        Sample records (``sample``, ``sample_error``) must carry ``sample_id`` and
+        ``epoch`` in ``data``. Nothing may follow ``run_end``, and a
+        ``preregistration`` must precede every sample.
+        """
+        if not kind or not kind.replace("_", "").isalpha() or not kind.islower() or len(kind) > 32:
+            raise EvidenceError(f"invalid record kind {kind!r}")
+        item = None
+        if kind in SAMPLE_KINDS:
+            if "sample_id" not in data or "epoch" not in data:
+                raise EvidenceError(f"{kind} record needs 'sample_id' and 'epoch'")
+            item = item_key(data["sample_id"], data["epoch"])
+        for _attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    head = self._heads.get(run_id) or self._head(conn, run_id)
+                    seq, prev, closed = head
+                    if closed:
+                        raise EvidenceError(f"run {run_id} is closed (run_end written); nothing may follow")
+                    if kind == PREREGISTRATION and seq >= 0 and self._has_samples(conn, run_id):
+                        raise EvidenceError("a preregistration must be written before any sample record")
+                    envelope = {"at": _now(), "data": data, "kind": kind, "run": run_id, "seq": seq + 1}
+                    try:
+                        body = canonical_json(envelope).decode()
+                    except (TypeError, ValueError) as exc:
+                        raise EvidenceError(f"{kind} record is not canonical JSON: {exc}") from None
+                    h = record_hash(envelope, prev)
+                    conn.execute(
+                        insert(records_table).values(
+                            run_id=run_id, seq=seq + 1, kind=kind, item=item, body=body, prev=prev, hash=h
+                        )
+                    )
+                self._heads[run_id] = (seq + 1, h, kind == RUN_END)
+                return Record(run_id, seq + 1, kind, item, body, prev, h)
+            except IntegrityError:
+                # another writer appended first: reload the head and chain onto it
+                self._heads.pop(run_id, None)
+        raise EvidenceError(f"could not append to run {run_id}: concurrent writers kept winning")
+
+    def _has_samples(self, conn: Any, run_id: str) -> bool:
+        return (
+            conn.execute(
+                select(records_table.c.seq)
+                .where(records_table.c.run_id == run_id, records_table.c.kind.in_(SAMPLE_KINDS))
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+    def finish(self, run_id: str, data: dict[str, Any] | None = None) -> Record:
+        """Write ``run_end``: counts per kind plus the Merkle root of all earlier records."""
+        records = list(self.records(run_id))
+        counts: dict[str, int] = {}
+        for r in records:
+            counts[r.kind] = counts.get(r.kind, 0) + 1
+        end = {
+            **(data or {}),
+            "records": len(records),
+            "counts": counts,
+            "merkle_root": merkle_root([bytes.fromhex(r.hash) for r in records]),
+        }
+        return self.append(run_id, RUN_END, end)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def resolve_run(self, run: str) -> str:
+        """A run id from a full id or a unique prefix (like git)."""
+        with self.engine.connect() as conn:
+            ids = (
+                conn.execute(select(runs_table.c.run_id).where(runs_table.c.run_id.startswith(run)).limit(2))
+                .scalars()
+                .all()
+            )
+        if run in ids:
+            return run
+        if not ids:
+            raise EvidenceError(f"no run {run!r} in the evidence store")
+        if len(ids) > 1:
+            raise EvidenceError(f"run prefix {run!r} is ambiguous")
+        return ids[0]
+
+    def records(self, run_id: str, *, kinds: tuple[str, ...] | None = None) -> Iterator[Record]:
+        """The run's records in ``seq`` order (all, or only the given kinds)."""
+        q = select(records_table).where(records_table.c.run_id == run_id)
+        if kinds:
+            q = q.where(records_table.c.kind.in_(kinds))
+        with self.engine.connect() as conn:
+            for row in conn.execute(q.order_by(records_table.c.seq)):
+                yield Record(row.run_id, row.seq, row.kind, row.item, row.body, row.prev, row.hash)
+
+    def completed_items(self, run_id: str) -> set[tuple[Any, int]]:
+        """``(sample_id, epoch)`` pairs that have a successful ``sample`` record."""
+        with self.engine.connect() as conn:
+            items = conn.execute(
+                select(records_table.c.item).where(
+                    records_table.c.run_id == run_id, records_table.c.kind == SAMPLE
+                )
+            ).scalars()
+            return {tuple(json.loads(i)) for i in items}  # type: ignore[misc]
+
+    def find_open_run(self, resume_key: str) -> str | None:
+        """The newest run with this resume key that has no ``run_end`` yet."""
+        ended = select(records_table.c.run_id).where(records_table.c.kind == RUN_END)
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(runs_table.c.run_id)
+                .where(runs_table.c.resume_key == resume_key, runs_table.c.run_id.not_in(ended))
+                .order_by(runs_table.c.created_at.desc(), runs_table.c.run_id.desc())
+                .limit(1)
+            ).scalar()
+
+    def runs(self) -> list[RunInfo]:
+        """All runs, oldest first, with counts and their ``run_start`` data."""
+        rc = records_table.c
+        with self.engine.connect() as conn:
+            counts: dict[str, dict[str, int]] = {}
+            for run_id, kind, n in conn.execute(
+                select(rc.run_id, rc.kind, func.count()).group_by(rc.run_id, rc.kind)
+            ):
+                counts.setdefault(run_id, {})[kind] = n
+            starts = {
+                r.run_id: json.loads(r.body)["data"]
+                for r in conn.execute(select(rc.run_id, rc.body).where(rc.kind == RUN_START))
+            }
+            out = []
+            for row in conn.execute(
+                select(runs_table).order_by(runs_table.c.created_at, runs_table.c.run_id)
+            ):
+                c = counts.get(row.run_id, {})
+                out.append(
+                    RunInfo(
+                        run_id=row.run_id,
+                        created_at=row.created_at,
+                        resume_key=row.resume_key,
+                        records=sum(c.values()),
+                        samples=c.get(SAMPLE, 0),
+                        errors=c.get(SAMPLE_ERROR, 0),
+                        closed=c.get(RUN_END, 0) > 0,
+                        start=starts.get(row.run_id),
+                    )
+                )
+        return out
