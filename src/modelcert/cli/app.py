@@ -27,6 +27,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.evidence_cmd", "evidence"),
     ("modelcert.cli.keys_cmd", "keys"),
     ("modelcert.cli.certify_cmd", None),
+    ("modelcert.cli.suite_cmd", "suite"),
 ]
 
 _registered = False
