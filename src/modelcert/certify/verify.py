@@ -57,6 +57,8 @@ def _bundle_root(folder: Path) -> tuple[str | None, str]:
         root = verify_bundle(Path(folder))
     except ModelcertError as exc:
         raise VerificationError(f"evidence bundle {folder}: {exc}") from None
+    except Exception as exc:  # a bundle is untrusted input: no traceback for any content
+        raise VerificationError(f"evidence bundle {folder} is unreadable ({type(exc).__name__})") from None
     try:
         run_id = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["run_id"]
     except (OSError, ValueError, KeyError, TypeError):
