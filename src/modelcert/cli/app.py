@@ -28,6 +28,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.keys_cmd", "keys"),
     ("modelcert.cli.certify_cmd", None),
     ("modelcert.cli.suite_cmd", "suite"),
+    ("modelcert.cli.scan_cmd", None),
 ]
 
 _registered = False
