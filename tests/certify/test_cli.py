@@ -76,6 +76,7 @@ def test_keys_certify_verify_round_trip(tmp_path):
     one_line_error(mc("verify", tampered, "--key", pub), 1)
 
     assert "not found" in one_line_error(mc("verify", tmp_path / "nope.json", "--key", pub), 2)
+    assert "already exists" in one_line_error(mc("certify", tmp_path / "audit-api", "--key", tmp_path / "lab.key"), 2)
     assert "is a private key" in one_line_error(mc("verify", cert, "--key", tmp_path / "lab.key"), 2)
 
 
@@ -99,6 +100,16 @@ def test_encrypted_key_via_environment(tmp_path):
     assert (tmp_path / "again.pub").read_bytes() == (tmp_path / "lab.pub").read_bytes()
     assert mc("verify", tmp_path / "c.json", "--key", tmp_path / "again.pub").returncode == 0
     assert "already exists" in one_line_error(mc("keys", "init", "--out", tmp_path / "lab.key"), 2)
+
+
+def test_require_outcome(tmp_path: Path):
+    assert mc("keys", "init", "--out", tmp_path / "lab.key").returncode == 0
+    (tmp_path / "result.json").write_text(json.dumps({**audit_result("api"), "outcome": "refused"}))
+    assert mc("certify", tmp_path, "--key", tmp_path / "lab.key").returncode == 0
+    cert, pub = tmp_path / "certificate.json", tmp_path / "lab.pub"
+    assert mc("verify", cert, "--key", pub).returncode == 0  # a genuine, signed refusal
+    err = one_line_error(mc("verify", cert, "--key", pub, "--require-outcome", "certified"), 1)
+    assert "outcome is 'refused'" in err
 
 
 def test_bad_audit_result_writes_nothing(tmp_path: Path):

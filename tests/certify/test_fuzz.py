@@ -24,7 +24,7 @@ PRINTABLE = bytes(range(0x20, 0x7F))
 def _byte(rng: random.Random) -> int:
     """Half printable ASCII (reaches JSON, base64 and hex parsing), half any byte."""
     return rng.choice(PRINTABLE) if rng.random() < 0.5 else rng.randrange(256)
-N_CLI = 15
+N_CLI = 10
 
 
 def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -14,27 +12,9 @@ from modelcert.certify import keys
 from modelcert.certify.issue import issue_certificate, load_audit_result
 from modelcert.certify.verify import read_certificate, verify_certificate
 from modelcert.cli.keys_cmd import PASSPHRASE_ENV, load_signing_key
-from modelcert.errors import ConfigError
+from modelcert.errors import ConfigError, VerificationError
 
 console = Console(soft_wrap=True)
-
-
-def _write_replace(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a crash leaves no half-written certificate."""
-    if not path.parent.is_dir():
-        raise ConfigError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _parse_at(text: str | None) -> datetime | None:
@@ -65,7 +45,7 @@ def certify(
         result, private_key, lab_id=lab_id or f"lab-{kid[:16]}", valid_days=valid_days, result_digest=result_digest
     )
     target = out or (audit if audit.is_dir() else audit.parent) / "certificate.json"
-    _write_replace(target, data)
+    keys.write_new_file(target, data)
     p = statement.predicate
     console.print(f"certificate: {target}")
     console.print(f"subject:     {statement.subject[0].name} sha256:{p.target.subject_digest}")
@@ -80,6 +60,9 @@ def verify(
         None, "--evidence", help="Exported evidence bundle folder to re-check (repeatable)."
     ),
     at: str = typer.Option(None, "--at", help="Check validity at this ISO date/time instead of now."),
+    require_outcome: str = typer.Option(
+        None, "--require-outcome", help="Also fail (exit 1) unless the outcome is this, e.g. 'certified'."
+    ),
 ) -> None:
     """Verify a certificate offline: exit 0 if valid, 1 with a one-line reason if not."""
     public_key = keys.load_public_key(key)
@@ -87,6 +70,8 @@ def verify(
     verified = verify_certificate(read_certificate(certificate), public_key, at=when, bundles=evidence or [])
     p = verified.statement.predicate
     subject = verified.statement.subject[0]
+    if require_outcome is not None and p.outcome != require_outcome:
+        raise VerificationError(f"the certificate is genuine but its outcome is {p.outcome!r}, not {require_outcome!r}")
     print(
         f"valid: {p.lab_id} (key {verified.keyid[:16]}) certifies {subject.name} "
         f"sha256:{subject.digest.sha256[:16]}… outcome={p.outcome} policy={p.policy.id} "
