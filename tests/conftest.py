@@ -53,3 +53,55 @@ def build_random_checkpoint(folder: Path, *, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_random_checkpoint(tmp_path_factory.mktemp("random-ckpt") / "model")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def transformers_server():
+    """A real OpenAI-compatible server (`transformers serve`) on 127.0.0.1, stopped after the session.
+
+    Yields its base URL (``http://127.0.0.1:<port>/v1``). Any checkpoint folder can be
+    requested by passing its path as the model name.
+    """
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = Path(sys.executable).parent / "transformers"
+    if not exe.exists():
+        exe = Path(shutil.which("transformers") or "transformers")
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"transformers serve did not start: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.5)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

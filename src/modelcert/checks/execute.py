@@ -115,6 +115,7 @@ def run_check(
                 log_dir=log_dir or tmp,
                 log_format="json",
                 fail_on_error=False,
+                log_realtime=False,
                 score_display=False,
             )
     finally:

@@ -18,7 +18,9 @@ def main() -> None:
 
     register_subapps()
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(code) is returned, not raised, here
+            sys.exit(rc)
     except ModelcertError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -28,12 +30,11 @@ def main() -> None:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        # Typer may vendor its own click, so match by shape rather than by class.
+        if type(exc).__name__ == "Abort":
             print("error: aborted", file=sys.stderr)
             sys.exit(130)
-        if isinstance(exc, click.ClickException):
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(2)
         raise
