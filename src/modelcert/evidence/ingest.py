@@ -83,13 +83,23 @@ def _scores(sample: Any) -> dict[str, Any]:
     }
 
 
+def _calls(sample: Any) -> list[dict[str, Any]]:
+    """One entry per model call: how often it was retried, how long it took, its error."""
+    return [
+        {"model": e.model, "retries": e.retries or 0, "working_time": e.working_time, "error": e.error}
+        for e in sample.events
+        if getattr(e, "event", None) == "model"
+    ]
+
+
 def sample_record(sample: Any, *, retries: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]]:
     """The ``(kind, data)`` of the evidence record for one finished Inspect sample.
 
     Args:
         sample: An ``inspect_ai.log.EvalSample`` as handed to the ``on_sample_end`` hook.
-        retries: Model-call retries seen for this sample (status, wait), so rate-limit
-            back-off is visible in the evidence.
+        retries: Model-call retries reported by Inspect's retry hook (status, wait), so
+            rate-limit back-off is visible in the evidence; the per-call retry counts
+            in ``calls`` come from the sample's model events.
     """
     error = None
     if sample.error is not None:
@@ -110,6 +120,7 @@ def sample_record(sample: Any, *, retries: list[dict[str, Any]] | None = None) -
             "working_time": sample.working_time,
         },
         "usage": {m: u.model_dump(mode="json", exclude_none=True) for m, u in sample.model_usage.items()},
+        "calls": _calls(sample),
         "retries": retries or [],
         "error": error,
         "error_retries": [e.message for e in (sample.error_retries or [])],

@@ -1,0 +1,431 @@
+"""The round-based run engine: Inspect runs the queries, every finished sample is evidence.
+
+A run is one check (an Inspect task) against one target. The engine runs it in
+rounds of sample ids; the policy layer can decide after each round whether to go on.
+Each sample is written to the evidence store *as it finishes* (from Inspect's
+``on_sample_end`` hook), so a crash or SIGKILL loses at most the samples in flight.
+
+Running the same configuration again resumes the newest unfinished run with the same
+resume key: samples with a ``sample`` record are not queried again, so nothing is
+duplicated and nothing is lost. Samples that ended in an error keep their
+``sample_error`` record and are tried again on resume.
+
+Inspect's defaults retry a failing model call forever with no timeout. The engine
+always bounds both (:class:`Limits`) and runs with ``fail_on_error=False``, so a
+failing sample becomes an error record instead of stopping or hanging the run.
+Rate-limit responses (HTTP 429) back off exponentially inside Inspect; every retry
+and its wait are recorded with the sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from modelcert import __version__
+from modelcert.errors import ConfigError, EvidenceError
+from modelcert.evidence.chain import digest
+from modelcert.evidence.ingest import sample_record
+from modelcert.evidence.store import (
+    PREREGISTRATION,
+    ROUND,
+    RUN_START,
+    SAMPLE,
+    SAMPLE_KINDS,
+    EvidenceStore,
+    Record,
+)
+from modelcert.evidence.verify import verify_records
+from modelcert.runner import _hooks
+
+RESUME = "resume"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on every model call (Inspect's own defaults are unbounded).
+
+    Args:
+        max_retries: Retries per model call after the first attempt (rate limits and
+            transient server errors back off exponentially between them).
+        attempt_timeout: Seconds before one attempt is abandoned and retried.
+        timeout: Seconds for a call including all retries and back-off.
+        max_samples: Samples in flight at once (None: Inspect's default).
+        retry_on_error: Times Inspect re-runs a whole sample that errored.
+    """
+
+    max_retries: int = 3
+    attempt_timeout: int = 120
+    timeout: int = 600
+    max_samples: int | None = None
+    retry_on_error: int = 0
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One sample's evidence as the engine returns it."""
+
+    sample_id: Any
+    epoch: int
+    ok: bool
+    seq: int
+    hash: str
+    data: dict[str, Any] = field(repr=False)
+    resumed: bool = False
+    """True if the record was written before this round (a resumed run)."""
+
+    @property
+    def scores(self) -> dict[str, Any]:
+        return self.data.get("scores", {})
+
+    @property
+    def error(self) -> str | None:
+        err = self.data.get("error")
+        return err["message"] if err else None
+
+    @classmethod
+    def from_record(cls, rec: Record, *, resumed: bool = False) -> SampleRecord:
+        data = rec.data
+        return cls(data["sample_id"], data["epoch"], rec.kind == SAMPLE, rec.seq, rec.hash, data, resumed)
+
+
+def software_versions() -> dict[str, str]:
+    """Versions recorded in every run start: what produced this evidence."""
+    out = {"modelcert": __version__, "python": platform.python_version()}
+    for pkg in ("inspect-ai", "transformers", "torch", "sqlalchemy"):
+        try:
+            out[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def _glob_literal(sample_id: Any) -> Any:
+    """Inspect matches sample ids with fnmatch; make a string id match only itself."""
+    if not isinstance(sample_id, str):
+        return sample_id
+    return "".join(f"[{c}]" if c in "*?[" else c for c in sample_id)
+
+
+class Runner:
+    """Runs one Inspect task against one target in rounds, recording each sample.
+
+    Args:
+        store: Where the evidence goes.
+        target: A :class:`modelcert.targets.Target` (identity, tier, Inspect model).
+        task: An Inspect ``Task`` or a factory returning one (called once per round).
+        check_id: The check's id, recorded in the run start.
+        check_version: Bumped by the check when its items or scoring change.
+        suite_digest: Digest of the item suite (e.g. a secret suite's commitment);
+            by default the digest of the task's dataset (ids, inputs, targets).
+        seed: Recorded, and part of the resume key.
+        limits: Retry and timeout bounds.
+        log_dir: Where Inspect writes its own eval logs (default: a temp dir per round).
+        on_record: Called with each :class:`SampleRecord` right after it is stored.
+        plan: Extra settings that define "the same run" for resuming (e.g. a
+            ``--limit``); recorded in the run start and part of the resume key.
+        eval_args: Extra keyword arguments for ``inspect_ai.eval``.
+    """
+
+    def __init__(
+        self,
+        store: EvidenceStore,
+        target: Any,
+        task: Any,
+        *,
+        check_id: str,
+        check_version: str = "0",
+        suite_digest: str | None = None,
+        seed: int = 0,
+        limits: Limits | None = None,
+        log_dir: str | Path | None = None,
+        on_record: Callable[[SampleRecord], None] | None = None,
+        plan: dict[str, Any] | None = None,
+        eval_args: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.target = target
+        self._task_source = task
+        self.check_id = check_id
+        self.check_version = check_version
+        self.seed = seed
+        self.limits = limits or Limits()
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.on_record = on_record
+        self.plan = plan or {}
+        self.eval_args = eval_args or {}
+        self.run_id: str | None = None
+        self._model: Any = None
+        self._ids, dataset_digest = self._dataset()
+        self.suite_digest = suite_digest or dataset_digest
+        # per-round state, touched only from Inspect's event loop via the hooks
+        self._retries: dict[str, list[dict[str, Any]]] = {}
+        self._round_new: list[SampleRecord] = []
+        self._done: set[tuple[Any, int]] = set()
+        self._failure: BaseException | None = None
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _task(self) -> Any:
+        src = self._task_source
+        task = src() if callable(src) and not hasattr(src, "dataset") else src
+        # Inspect numbers id-less samples 1..n at run time; do it up front so rounds and
+        # resume can name them.
+        for i, sample in enumerate(task.dataset, 1):
+            if sample.id is None:
+                sample.id = i
+        return task
+
+    def _dataset(self) -> tuple[list[Any], str]:
+        task = self._task()
+        ids, items = [], []
+        for s in task.dataset:
+            ids.append(s.id)
+            inp = s.input if isinstance(s.input, str) else [m.model_dump(mode="json") for m in s.input]
+            items.append([s.id, inp, s.target, s.choices])
+        if len(set(map(repr, ids))) != len(ids):
+            raise ConfigError(f"check {self.check_id}: sample ids are not unique")
+        return ids, digest(items)
+
+    @property
+    def sample_ids(self) -> list[Any]:
+        """Every sample id of the task's dataset, in dataset order."""
+        return list(self._ids)
+
+    def resume_key(self) -> str:
+        """What makes two invocations "the same run": target, check, suite, settings, seed, plan."""
+        return digest(
+            {
+                "target": self.target.identity_digest,
+                "access": self.target.access,
+                "check": [self.check_id, self.check_version],
+                "suite": self.suite_digest,
+                "generation": self.target.generation,
+                "seed": self.seed,
+                "plan": self.plan,
+            }
+        )
+
+    def _model_for_rounds(self) -> Any:
+        if self._model is None:
+            lim = self.limits
+            self._model = self.target.inspect_model(
+                max_retries=lim.max_retries, attempt_timeout=lim.attempt_timeout, timeout=lim.timeout
+            )
+        return self._model
+
+    # -- run lifecycle -------------------------------------------------------------------
+
+    def start_run(
+        self, *, preregistration: dict[str, Any] | None = None, resume: bool = True, run_id: str | None = None
+    ) -> str:
+        """Open the run: resume the newest unfinished one with this resume key, or start anew.
+
+        A new run gets, in order, the optional ``preregistration`` record (policy digest,
+        suite digests, target identity, analysis plan: written before any query) and
+        the ``run_start`` record. A resumed run is verified first and gets a ``resume``
+        record; it refuses to continue a chain that does not verify.
+        """
+        key = self.resume_key()
+        existing = self.store.find_open_run(key) if resume and run_id is None else None
+        if existing is not None:
+            result = verify_records(existing, self.store.records(existing))
+            if not result.ok:
+                raise EvidenceError(f"cannot resume: {result.summary()}")
+            self.run_id = existing
+            done = self.store.completed_items(existing)
+            self.store.append(
+                existing, RESUME, {"software": software_versions(), "completed": len(done), "host": platform.node()}
+            )
+            return existing
+        self.run_id = self.store.create_run(resume_key=key, run_id=run_id)
+        if preregistration is not None:
+            self.store.append(self.run_id, PREREGISTRATION, preregistration)
+        self.store.append(self.run_id, RUN_START, self._start_data(key))
+        return self.run_id
+
+    def _start_data(self, key: str) -> dict[str, Any]:
+        t = self.target
+        return {
+            "model": t.model,
+            "access": t.access,
+            "max_access": t.max_access,
+            "downgraded": t.downgraded,
+            "target": t.identity(),
+            "target_digest": t.identity_digest,
+            "check": {"id": self.check_id, "version": self.check_version, "suite_digest": self.suite_digest},
+            "dataset": {"samples": len(self._ids), "ids_digest": digest(self._ids)},
+            "generation": t.generation,
+            "limits": asdict(self.limits),
+            "seed": self.seed,
+            "plan": self.plan,
+            "software": software_versions(),
+            "resume_key": key,
+        }
+
+    def _require_run(self) -> str:
+        if self.run_id is None:
+            raise EvidenceError("start_run() first")
+        return self.run_id
+
+    def completed_ids(self) -> set[tuple[Any, int]]:
+        """``(sample_id, epoch)`` pairs already recorded as successful in this run."""
+        return self.store.completed_items(self._require_run())
+
+    def records(self) -> list[SampleRecord]:
+        """The latest record per sample in this run (a success outranks earlier errors)."""
+        latest: dict[tuple[Any, int], SampleRecord] = {}
+        for rec in self.store.records(self._require_run(), kinds=SAMPLE_KINDS):
+            sr = SampleRecord.from_record(rec)
+            key = (repr(sr.sample_id), sr.epoch)
+            if key not in latest or not latest[key].ok:
+                latest[key] = sr
+        return list(latest.values())
+
+    def run_round(
+        self, sample_ids: Sequence[Any] | None = None, *, start: int | None = None, stop: int | None = None
+    ) -> list[SampleRecord]:
+        """Run the given samples (ids, or the dataset slice ``[start:stop]``) and record them.
+
+        Samples already completed in this run are not queried again; their stored
+        records are returned with ``resumed=True``. Returns the latest record for every
+        requested sample that has one (errors included).
+        """
+        run_id = self._require_run()
+        ids = list(sample_ids) if sample_ids is not None else self._ids[start:stop]
+        known = set(map(repr, self._ids))
+        unknown = [i for i in ids if repr(i) not in known]
+        if unknown:
+            raise ConfigError(f"check {self.check_id} has no sample(s) {unknown[:5]}")
+        task = self._task()
+        epochs = task.epochs or 1
+        self._done = self.completed_ids()
+        todo = [i for i in ids if any((i, e) not in self._done for e in range(1, epochs + 1))]
+        round_no = sum(1 for _ in self.store.records(run_id, kinds=(ROUND,))) + 1
+        self._round_new, self._retries, self._failure = [], {}, None
+        t0 = time.perf_counter()
+        status, error, location = "skipped", None, None
+        if todo:
+            status, error, location = self._eval(task, todo)
+        failure = self._failure
+        new = self._round_new
+        requested = {repr(i) for i in ids}
+        new_seqs = {r.seq for r in new}
+        result = [
+            replace(r, resumed=r.seq not in new_seqs) for r in self.records() if repr(r.sample_id) in requested
+        ]
+        finished = {repr(r.sample_id) for r in result}
+        self.store.append(
+            run_id,
+            ROUND,
+            {
+                "round": round_no,
+                "requested": len(ids),
+                "already_complete": len(ids) - len(todo),
+                "queried": len(todo),
+                "recorded": len(new),
+                "errors": sum(1 for r in new if not r.ok),
+                "unfinished": [i for i in todo if repr(i) not in finished],
+                "status": status,
+                "error": error,
+                "inspect_log": location,
+                "seconds": round(time.perf_counter() - t0, 3),
+            },
+        )
+        if failure is not None:
+            raise EvidenceError(f"writing evidence failed during round {round_no}: {failure}") from failure
+        return result
+
+    def _eval(self, task: Any, todo: list[Any]) -> tuple[str, str | None, str | None]:
+        from inspect_ai import eval as inspect_eval
+
+        token = uuid.uuid4().hex
+        _hooks.expect(token, self)
+        lim = self.limits
+        args: dict[str, Any] = {
+            "display": "none",
+            "fail_on_error": False,
+            "retry_on_error": lim.retry_on_error,
+            "score_display": False,
+            **({"max_samples": lim.max_samples} if lim.max_samples else {}),
+            **self.eval_args,
+        }
+        try:
+            with contextlib.ExitStack() as stack:
+                log_dir = str(self.log_dir) if self.log_dir else stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="modelcert-inspect-"))
+                # Inspect prints to stdout; keep stdout clean for --json callers.
+                stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+                logs = inspect_eval(
+                    task,
+                    model=self._model_for_rounds(),
+                    sample_id=[_glob_literal(i) for i in todo],
+                    log_dir=log_dir,
+                    metadata={_hooks.TOKEN_KEY: token, "modelcert_run": self.run_id},
+                    **args,
+                )
+        finally:
+            _hooks.forget(token)
+        log = logs[0]
+        location = log.location if self.log_dir else None
+        return log.status, (log.error.message if log.error else None), location
+
+    # -- hook callbacks (Inspect's event loop) -------------------------------------------
+
+    def _on_retry(self, data: Any) -> None:
+        self._retries.setdefault(data.sample_id or "", []).append(
+            {
+                "attempt": data.attempt,
+                "wait_s": round(data.wait_time, 3),
+                "status": data.status_code,
+                "error": data.exception_type,
+            }
+        )
+
+    def _on_sample_end(self, data: Any) -> None:
+        if self._failure is not None:
+            return
+        try:
+            sample = data.sample
+            if (sample.id, sample.epoch) in self._done:
+                return  # another epoch of a partly complete sample: already recorded
+            kind, body = sample_record(sample, retries=self._retries.pop(data.sample_id, None))
+            rec = self.store.append(self._require_run(), kind, body)
+            sr = SampleRecord.from_record(rec)
+            if sr.ok:
+                self._done.add((sr.sample_id, sr.epoch))
+            self._round_new.append(sr)
+            if self.on_record is not None:
+                self.on_record(sr)
+        except BaseException as exc:  # hooks' exceptions are swallowed by Inspect: keep it
+            self._failure = exc
+
+    def finish_run(self, data: dict[str, Any] | None = None) -> Record:
+        """Write ``run_end``: counts and the Merkle root. Nothing can be appended after it."""
+        run_id = self._require_run()
+        latest = self.records()
+        summary = {
+            "samples": sum(1 for r in latest if r.ok),
+            "errors": sum(1 for r in latest if not r.ok),
+            **(data or {}),
+        }
+        return self.store.finish(run_id, summary)
+
+    def run(self, *, round_size: int | None = None, limit: int | None = None) -> list[SampleRecord]:
+        """Start (or resume), run the first ``limit`` samples in rounds, finish; return records."""
+        self.start_run()
+        ids = self._ids[:limit] if limit else self._ids
+        size = round_size or len(ids) or 1
+        for k in range(0, len(ids), size):
+            self.run_round(ids[k : k + size])
+        self.finish_run()
+        return self.records()

@@ -1,0 +1,152 @@
+"""The round engine against a real HTTP chat server and a real local checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from echo_run import echo_task
+from inspect_ai import Task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.scorer import includes
+from inspect_ai.solver import generate
+
+from modelcert.errors import ConfigError, EvidenceError
+from modelcert.evidence.store import EvidenceStore
+from modelcert.evidence.verify import verify_run
+from modelcert.runner import Limits, Runner
+from modelcert.targets import make_target
+
+FAST = Limits(max_retries=1, attempt_timeout=5, timeout=30, max_samples=4)
+
+
+def _runner(store: EvidenceStore, server, task, **kw) -> Runner:
+    target = make_target("openai-api/fake/echo", base_url=server.base_url)
+    return Runner(store, target, task, check_id="test.echo", check_version="1", limits=kw.pop("limits", FAST), **kw)
+
+
+def test_rounds_record_every_sample_and_resume_requeries_nothing(chat_server, tmp_path: Path) -> None:
+    seen = []
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        first = _runner(store, chat_server, echo_task(8), on_record=seen.append)
+        run_id = first.start_run()
+        got = first.run_round(start=0, stop=3)
+        assert sorted(r.sample_id for r in got) == [1, 2, 3]
+        assert all(r.ok and not r.resumed for r in got)
+        assert [r.seq for r in seen] == sorted(r.seq for r in got)  # recorded as each finished
+        assert got[0].scores["includes"]["value"] == "C"
+        assert got[0].data["output"]["completion"] == f"echo: question {got[0].sample_id}"
+
+        # a second invocation with the same configuration resumes the same run
+        again = _runner(store, chat_server, echo_task(8))
+        assert again.start_run() == run_id
+        assert again.completed_ids() == {(1, 1), (2, 1), (3, 1)}
+        got = again.run_round([2, 3, 4, 5])
+        assert {(r.sample_id, r.resumed) for r in got} == {(2, True), (3, True), (4, False), (5, False)}
+        again.run_round()  # the rest
+        end = again.finish_run()
+        assert end.data["samples"] == 8 and end.data["errors"] == 0
+        assert dict(chat_server.calls) == {f"question {i}": 1 for i in range(1, 9)}
+        kinds = [r.kind for r in store.records(run_id)]
+        assert kinds.count("sample") == 8 and kinds.count("round") == 3 and kinds.count("resume") == 1
+        assert verify_run(store, run_id).ok
+        # after run_end the same command starts a fresh run
+        assert _runner(store, chat_server, echo_task(8)).start_run() != run_id
+
+
+def test_a_different_configuration_is_a_different_run(chat_server, tmp_path: Path) -> None:
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        a = _runner(store, chat_server, echo_task(3))
+        b = _runner(store, chat_server, echo_task(4))  # another suite
+        c = _runner(store, chat_server, echo_task(3), seed=1)
+        assert len({a.resume_key(), b.resume_key(), c.resume_key()}) == 3
+        assert a.start_run() != b.start_run()
+
+
+def test_errors_are_recorded_bounded_and_retried_on_resume(chat_server, tmp_path: Path) -> None:
+    samples = [Sample(id="ok", input="fine", target="fine"),
+               Sample(id="bad", input="please [400]", target="x"),
+               Sample(id="slow", input="please [hang]", target="x")]
+    task = Task(dataset=MemoryDataset(samples), solver=generate(), scorer=includes())
+    limits = Limits(max_retries=0, attempt_timeout=1, timeout=5, max_samples=4)
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, task, limits=limits)
+        runner.start_run()
+        t0 = time.perf_counter()
+        got = {r.sample_id: r for r in runner.run_round()}
+        assert time.perf_counter() - t0 < 25  # a hanging server does not hang the run
+        assert got["ok"].ok
+        assert not got["bad"].ok and "400" in got["bad"].error
+        assert not got["slow"].ok and got["slow"].error
+        (rnd,) = [r.data for r in store.records(runner.run_id, kinds=("round",))]
+        assert (rnd["recorded"], rnd["errors"], rnd["unfinished"]) == (3, 2, [])
+        # errors are not "complete": the next round tries them again, and keeps the old error records
+        runner.run_round(["ok", "bad"])
+        assert chat_server.calls["fine"] == 1 and chat_server.calls["please [400]"] == 2
+        errors = [r for r in store.records(runner.run_id, kinds=("sample_error",))]
+        assert [r.data["sample_id"] for r in errors].count("bad") == 2
+        end = runner.finish_run()
+        assert (end.data["samples"], end.data["errors"]) == (1, 2)
+
+
+def test_rate_limit_backs_off_and_the_retry_is_evidence(chat_server, tmp_path: Path) -> None:
+    task = Task(dataset=MemoryDataset([Sample(id=1, input="busy [429]", target="busy")]), solver=generate(),
+                scorer=includes())
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, task, limits=Limits(max_retries=2, attempt_timeout=5, timeout=60))
+        runner.start_run()
+        (rec,) = runner.run_round()
+    assert rec.ok and chat_server.calls["busy [429]"] == 2
+    (call,) = rec.data["calls"]  # one model call, which needed one retry after the 429
+    assert call["retries"] == 1 and call["error"] is None
+
+
+def test_preregistration_comes_before_any_query(chat_server, tmp_path: Path) -> None:
+    plan = {"policy_digest": "ab" * 32, "suite_digests": ["cd" * 32], "analysis": {"alpha": 0.05}}
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, echo_task(2))
+        run_id = runner.start_run(preregistration=plan)
+        assert sum(chat_server.calls.values()) == 0
+        runner.run_round()
+        kinds = [r.kind for r in store.records(run_id)]
+        assert kinds[:2] == ["preregistration", "run_start"]
+        start = list(store.records(run_id))[1].data
+        assert start["check"]["id"] == "test.echo" and start["target_digest"]
+        assert set(start["software"]) >= {"modelcert", "inspect-ai", "transformers", "torch", "python"}
+        assert start["limits"]["max_retries"] == 1
+        with pytest.raises(EvidenceError, match="preregistration"):
+            store.append(run_id, "preregistration", plan)
+
+
+def test_unknown_sample_ids_and_glob_characters(chat_server, tmp_path: Path) -> None:
+    samples = [Sample(id="a*", input="star", target="star"), Sample(id="ab", input="plain", target="plain")]
+    task = Task(dataset=MemoryDataset(samples), solver=generate(), scorer=includes())
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, task)
+        runner.start_run()
+        with pytest.raises(ConfigError, match="no sample"):
+            runner.run_round(["nope"])
+        got = runner.run_round(["a*"])
+        assert [r.sample_id for r in got] == ["a*"]
+        assert dict(chat_server.calls) == {"star": 1}  # 'a*' did not match 'ab'
+
+
+def test_local_checkpoint_logprobs_follow_the_tier(random_checkpoint: Path, tmp_path: Path) -> None:
+    task = Task(dataset=MemoryDataset([Sample(id=i, input=f"hello {i}", target="x") for i in range(3)]),
+                solver=generate(), scorer=includes())
+    gen = {"temperature": 0.0, "max_tokens": 4, "seed": 0, "logprobs": True, "top_logprobs": 2}
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        for access, expect_lp in (("logprobs", True), ("api", False)):
+            target = make_target(f"local/{random_checkpoint}", access, generation=gen)
+            runner = Runner(store, target, task, check_id="test.local", limits=FAST)
+            records = runner.run()
+            assert len(records) == 3 and all(r.ok for r in records)
+            lps = [r.data["output"]["logprobs"] for r in records]
+            if expect_lp:
+                assert all(lp and isinstance(lp[0]["logprob"], float) and len(lp[0]["top"]) == 2 for lp in lps)
+            else:
+                assert all(lp is None for lp in lps)
+            start = next(store.records(runner.run_id, kinds=("run_start",))).data
+            assert start["target"]["kind"] == "weights-manifest" and start["access"] == access
+            assert verify_run(store, runner.run_id).ok
