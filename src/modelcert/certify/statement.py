@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from modelcert.errors import ConfigError
 from modelcert.evidence.chain import digest
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -196,8 +197,6 @@ def build_statement(
             the fields read, so a holder of ``result.json`` can check it matches.
     """
     if valid_days < 1:
-        from modelcert.errors import ConfigError
-
         raise ConfigError(f"--valid-days must be at least 1, not {valid_days}")
     issued = _utc_seconds(issued_at or datetime.now(UTC))
     predicate = AuditPredicate(
