@@ -40,7 +40,7 @@ def test_two_sided_interval_contains_estimate():
     assert clopper_pearson(0, 0) == (0.0, 1.0)
 
 
-@pytest.mark.parametrize("n", [20, 57, 200])
+@pytest.mark.parametrize("n", [20, 57, 200, 1000])
 def test_fixed_design_false_pass_rate_at_threshold_is_at_most_alpha(n):
     """Exact size: P(PASS | rate = threshold) <= alpha; P(FAIL | rate = threshold) <= alpha."""
     theta, alpha = 0.05, 0.05
@@ -100,3 +100,17 @@ def test_bad_input_is_a_one_line_modelcert_error(kwargs):
     with pytest.raises(ConfigError) as exc:
         decide_fixed(**kwargs)
     assert isinstance(exc.value, ModelcertError) and "\n" not in str(exc.value)
+
+
+def test_matches_scipy_binomtest_exact_interval_and_pvalues():
+    from scipy.stats import binomtest
+
+    for k, n in [(0, 10), (3, 10), (10, 10), (17, 250), (249, 250)]:
+        for side, alt in (("two-sided", "two-sided"), ("upper", "less"), ("lower", "greater")):
+            ci = binomtest(k, n, alternative=alt).proportion_ci(confidence_level=0.9, method="exact")
+            assert clopper_pearson(k, n, confidence=0.9, side=side) == pytest.approx((ci.low, ci.high), abs=1e-9)
+        d = decide_fixed(k, n, threshold=0.05)
+        p_pass = binomtest(k, n, 0.05, alternative="less").pvalue
+        p_fail = binomtest(k, n, 0.05, alternative="greater").pvalue
+        assert (d.verdict == "PASS") == (p_pass <= 0.05)
+        assert (d.verdict == "FAIL") == (p_fail <= 0.05)

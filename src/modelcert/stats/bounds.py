@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from scipy.stats import binomtest
+from scipy.stats import beta, binom
 
 from modelcert.stats.verdict import (
     Decision,
@@ -24,7 +24,6 @@ from modelcert.stats.verdict import (
 )
 
 Side = Literal["two-sided", "upper", "lower"]
-_ALTERNATIVE = {"two-sided": "two-sided", "upper": "less", "lower": "greater"}
 
 
 def clopper_pearson(k: int, n: int, *, confidence: float = 0.95, side: Side = "two-sided") -> tuple[float, float]:
@@ -38,12 +37,16 @@ def clopper_pearson(k: int, n: int, *, confidence: float = 0.95, side: Side = "t
             (l, 1); these are the bounds a pass/fail against a threshold needs.
     """
     check_counts(k, n)
-    if side not in _ALTERNATIVE:
-        raise ValueError(f"side must be one of {sorted(_ALTERNATIVE)}, got {side!r}")
+    if side not in ("two-sided", "upper", "lower"):
+        raise ValueError(f"side must be two-sided, upper or lower, got {side!r}")
     if n == 0:
         return 0.0, 1.0
-    ci = binomtest(k, n, alternative=_ALTERNATIVE[side]).proportion_ci(confidence_level=confidence, method="exact")
-    return float(ci.low), float(ci.high)
+    # The Clopper–Pearson limits are beta quantiles (the same values as scipy's
+    # binomtest(...).proportion_ci(method="exact"), without its root finding).
+    tail = 1 - confidence if side != "two-sided" else (1 - confidence) / 2
+    lo = 0.0 if k == 0 or side == "upper" else float(beta.ppf(tail, k, n - k + 1))
+    hi = 1.0 if k == n or side == "lower" else float(beta.ppf(1 - tail, k + 1, n - k))
+    return lo, hi
 
 
 def decide_fixed(
@@ -86,10 +89,11 @@ def decide_fixed(
     if total == 0:
         return Decision("INCONCLUSIVE", None, 0.0, 1.0, 0, 0, "no queries answered", "clopper-pearson")
 
-    pass_test = binomtest(bad + errors, total, theta, alternative="less")
-    fail_test = binomtest(bad, total, theta, alternative="greater")
-    bad_upper = float(pass_test.proportion_ci(confidence_level=1 - alpha, method="exact").high)
-    bad_lower = float(fail_test.proportion_ci(confidence_level=1 - alpha_fail, method="exact").low)
+    # exact one-sided binomial p-values: P(X <= bad | theta) and P(X >= bad | theta)
+    p_pass = float(binom.cdf(bad + errors, total, theta))
+    p_fail = float(binom.sf(bad - 1, total, theta))
+    bad_upper = clopper_pearson(bad + errors, total, confidence=1 - alpha, side="upper")[1]
+    bad_lower = clopper_pearson(bad, total, confidence=1 - alpha_fail, side="lower")[0]
     lower, upper = from_bad_bounds(bad_lower, bad_upper, direction)
 
     if direction == "max":
@@ -99,9 +103,9 @@ def decide_fixed(
         pass_bound, fail_bound, cmp_pass, cmp_fail = f"lower {1 - alpha:.0%} bound {lower:.4g}", \
             f"upper {1 - alpha_fail:.0%} bound {upper:.4g}", ">=", "<"
     counts = f"{successes}/{n}" + (f", {errors} errored queries imputed worst-case" if errors else "")
-    if pass_test.pvalue <= alpha:
+    if p_pass <= alpha:
         verdict, reason = "PASS", f"Clopper–Pearson {pass_bound} {cmp_pass} threshold {threshold:g} ({counts})"
-    elif fail_test.pvalue <= alpha_fail:
+    elif p_fail <= alpha_fail:
         verdict, reason = "FAIL", f"Clopper–Pearson {fail_bound} {cmp_fail} threshold {threshold:g} ({counts})"
     else:
         verdict = "INCONCLUSIVE"

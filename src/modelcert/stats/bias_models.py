@@ -1,0 +1,221 @@
+"""Per-attribute bias effects from counterfactual decision data, tested two-sided.
+
+Each row of the input is one decision: the scenario it came from, the protected
+attribute varied, that attribute's value in this variant, and the outcome (1/0 for a
+sampled decision at the ``api`` tier, or the yes/no log-odds at ``logprobs``). Within a
+cell (attribute x domain x language) a linear mixed model with a random intercept per
+scenario estimates each value's effect against the reference value: on 0/1 outcomes
+that is a linear-probability model, so effects read directly as approval-rate gaps.
+All cells are then corrected together with Benjamini–Hochberg, and each effect is
+tested for equivalence (TOST) against the declared tolerance.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from scipy.stats import norm
+from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+
+from modelcert.errors import ConfigError
+from modelcert.stats.multiple import benjamini_hochberg
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One attribute value's effect against its reference, in one cell."""
+
+    attribute: str
+    level: str
+    reference: str
+    estimate: float
+    se: float
+    lower: float  # (1 - alpha) CI, two-sided
+    upper: float
+    pvalue: float  # two-sided, H0: no effect
+    n: int
+    method: str
+    cell: Mapping[str, str] = field(default_factory=dict)
+    adjusted_p: float = float("nan")  # Benjamini–Hochberg across the table
+    flagged: bool = False  # survives BH at level q
+    equivalent: bool | None = None  # TOST within the tolerance (None: not tested)
+
+    def to_dict(self) -> dict:
+        return {
+            "attribute": self.attribute, "level": self.level, "reference": self.reference,
+            **dict(self.cell), "estimate": self.estimate, "se": self.se, "lower": self.lower,
+            "upper": self.upper, "pvalue": self.pvalue, "adjusted_p": self.adjusted_p,
+            "flagged": self.flagged, "equivalent": self.equivalent, "n": self.n, "method": self.method,
+        }
+
+
+def _frame(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ConfigError(f"decision data lacks column(s) {', '.join(missing)}")
+    if df.empty:
+        raise ConfigError("decision data is empty")
+    return df
+
+
+def _term(level: str) -> str:
+    return f"C(g, Treatment(reference=ref))[T.{level}]"
+
+
+def mixed_effects(
+    df: pd.DataFrame,
+    *,
+    reference: str,
+    outcome: str = "outcome",
+    group: str = "value",
+    scenario: str = "scenario",
+    alpha: float = 0.05,
+    attribute: str = "",
+) -> list[Effect]:
+    """Effects of each ``group`` value against ``reference`` with a random intercept per scenario.
+
+    Falls back to OLS with scenario-clustered SEs when the mixed model cannot be fitted
+    (for example a single scenario); the ``method`` field says which was used.
+    """
+    _frame(df, [outcome, group, scenario])
+    data = pd.DataFrame({"y": pd.to_numeric(df[outcome], errors="coerce"), "g": df[group].astype(str),
+                         "s": df[scenario].astype(str)})
+    if data["y"].isna().any():
+        raise ConfigError(f"column {outcome!r} must be numeric (0/1 decisions or log-odds)")
+    levels = [lv for lv in sorted(data["g"].unique()) if lv != str(reference)]
+    if str(reference) not in set(data["g"]) or not levels:
+        raise ConfigError(f"need the reference value {reference!r} and at least one other value in {group!r}")
+    formula = "y ~ C(g, Treatment(reference=ref))"
+    env = {"ref": str(reference)}
+    method = "mixed LM (random intercept per scenario)"
+    result = None
+    if data["s"].nunique() >= 3:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = smf.mixedlm(formula, data, groups=data["s"], eval_env=env)
+                # L-BFGS can stop at the zero-variance boundary with a singular Hessian;
+                # BFGS (then Powell) reaches the interior optimum.
+                result = model.fit(reml=True, method=["bfgs", "powell"])
+            if not all(np.isfinite(result.bse[_term(lv)]) for lv in levels):
+                result = None
+        except (np.linalg.LinAlgError, ValueError):
+            result = None
+    if result is None:
+        method = "OLS, scenario-clustered SE"
+        _, codes = np.unique(data["s"], return_inverse=True)
+        cov = {"cov_type": "cluster", "cov_kwds": {"groups": codes}} if codes.max() >= 1 else {}
+        result = smf.ols(formula, data, eval_env=env).fit(**cov)
+    ci = result.conf_int(alpha=alpha)
+    effects = []
+    for lv in levels:
+        term = _term(lv)
+        effects.append(Effect(
+            attribute=attribute, level=lv, reference=str(reference),
+            estimate=float(result.params[term]), se=float(result.bse[term]),
+            lower=float(ci.loc[term, 0]), upper=float(ci.loc[term, 1]), pvalue=float(result.pvalues[term]),
+            n=int((data["g"] == lv).sum() + (data["g"] == str(reference)).sum()), method=method,
+        ))
+    return effects
+
+
+def effects_table(
+    df: pd.DataFrame,
+    *,
+    reference: Mapping[str, str],
+    tolerance: float,
+    cells: Sequence[str] = ("attribute", "domain", "language"),
+    attribute: str = "attribute",
+    outcome: str = "outcome",
+    group: str = "value",
+    scenario: str = "scenario",
+    alpha: float = 0.05,
+    q: float = 0.05,
+) -> list[Effect]:
+    """Fit every cell, then apply BH across all effects and TOST against ``tolerance``.
+
+    Args:
+        reference: the reference value of each attribute (e.g. {"sex": "male"} or a
+            neutral variant that names no attribute).
+        tolerance: the largest gap that still counts as fair, in outcome units;
+            ``equivalent`` is True when the (1 - 2 alpha) CI lies inside +/- tolerance.
+        cells: columns that define a cell; must include the attribute column.
+    """
+    if attribute not in cells:
+        raise ConfigError(f"cells must include the attribute column {attribute!r}")
+    if tolerance <= 0:
+        raise ConfigError(f"tolerance must be positive, got {tolerance}")
+    _frame(df, [*cells, outcome, group, scenario])
+    rows: list[Effect] = []
+    z = norm.ppf(1 - alpha)
+    for key, part in df.groupby(list(cells), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        cell = {c: str(v) for c, v in zip(cells, key, strict=True)}
+        attr = cell.pop(attribute)
+        if attr not in reference:
+            raise ConfigError(f"no reference value declared for attribute {attr!r}")
+        for eff in mixed_effects(part, reference=reference[attr], outcome=outcome, group=group,
+                                 scenario=scenario, alpha=alpha, attribute=attr):
+            inside = -tolerance < eff.estimate - z * eff.se and eff.estimate + z * eff.se < tolerance
+            rows.append(replace(eff, cell=cell, equivalent=bool(inside)))
+    reject, adjusted = benjamini_hochberg([r.pvalue for r in rows], q=q)
+    return [replace(r, adjusted_p=float(a), flagged=bool(f)) for r, a, f in zip(rows, adjusted, reject, strict=True)]
+
+
+@dataclass(frozen=True)
+class RateGap:
+    group: str
+    rate: float
+    n: int
+    gap: float  # rate - reference rate
+    lower: float
+    upper: float
+    pvalue: float
+
+
+def approval_rates(decisions, groups) -> dict[str, tuple[float, int]]:
+    """Approval rate and count per group."""
+    d = pd.DataFrame({"y": np.asarray(decisions, dtype=float), "g": np.asarray(groups).astype(str)})
+    if d.empty or not d["y"].isin((0.0, 1.0)).all():
+        raise ConfigError("decisions must be a non-empty sequence of 0/1")
+    agg = d.groupby("g")["y"].agg(["mean", "size"])
+    return {str(g): (float(r["mean"]), int(r["size"])) for g, r in agg.iterrows()}
+
+
+def demographic_parity_difference(decisions, groups) -> float:
+    """Largest minus smallest approval rate across groups."""
+    rates = [r for r, _ in approval_rates(decisions, groups).values()]
+    return float(max(rates) - min(rates))
+
+
+def approval_rate_gaps(decisions, groups, *, reference: str, alpha: float = 0.05) -> list[RateGap]:
+    """Each group's approval-rate gap to ``reference``: Newcombe CI and two-sided score test.
+
+    These treat the groups as independent samples (descriptive); counterfactual pairs
+    are better analysed with ``paired`` or ``effects_table``.
+    """
+    rates = approval_rates(decisions, groups)
+    if str(reference) not in rates:
+        raise ConfigError(f"reference group {reference!r} not present")
+    r0, n0 = rates[str(reference)]
+    c0 = round(r0 * n0)
+    out = []
+    for g, (r, n) in sorted(rates.items()):
+        if g == str(reference):
+            continue
+        c = round(r * n)
+        lo, hi = confint_proportions_2indep(c, n, c0, n0, method="newcomb", alpha=alpha)
+        p = 1.0 if c / n == c0 / n0 else float(test_proportions_2indep(c, n, c0, n0, method="score").pvalue)
+        out.append(RateGap(g, r, n, r - r0, float(lo), float(hi), p))
+    return out
+
+
+__all__ = [
+    "Effect", "RateGap", "approval_rate_gaps", "approval_rates", "demographic_parity_difference",
+    "effects_table", "mixed_effects",
+]
