@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from modelcert.certify import dsse, keys
 from modelcert.certify.issue import issue_certificate, load_audit_result
 from modelcert.certify.statement import PREDICATE_TYPE, STATEMENT_TYPE, AuditResult
-from modelcert.certify.verify import verify_certificate
+from modelcert.certify.verify import check_audit_result, verify_certificate
 from modelcert.errors import ConfigError, VerificationError
 from modelcert.evidence.bundle import export_bundle
 from modelcert.evidence.chain import canonical_json, digest
@@ -200,3 +200,21 @@ def test_same_run_id_with_different_root_is_named(tmp_path):
 def test_key_id_in_signature_is_the_documented_one():
     key, data, _ = _issue()
     assert json.loads(data)["signatures"][0]["keyid"] == keys.key_id(key.public_key())
+
+
+def test_audit_result_file_is_checked_against_the_certificate(tmp_path, audit_dir):
+    result, result_digest = load_audit_result(audit_dir)
+    key = Ed25519PrivateKey.generate()
+    data, _ = issue_certificate(result, key, lab_id="x", issued_at=T0, result_digest=result_digest)
+    statement = verify_certificate(data, key.public_key(), at=T0).statement
+    check_audit_result(statement, audit_dir)  # the very file: OK, however it is formatted
+    raw = json.loads((audit_dir / "result.json").read_text())
+    (tmp_path / "same.json").write_text(json.dumps(raw, sort_keys=True))
+    check_audit_result(statement, tmp_path / "same.json")
+    raw["queries_total"] = 99  # a field the predicate does not copy is still bound
+    (tmp_path / "edited.json").write_text(json.dumps(raw))
+    with pytest.raises(VerificationError, match="not the audit result"):
+        check_audit_result(statement, tmp_path / "edited.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(VerificationError, match="not a readable JSON"):
+        check_audit_result(statement, tmp_path / "bad.json")

@@ -52,8 +52,9 @@ def test_keys_certify_verify_round_trip(tmp_path):
         out = mc("certify", audit, "--key", tmp_path / "lab.key", "--lab-id", "lab-eu-1", "--valid-days", "30")
         assert out.returncode == 0, out.stderr
         cert = audit / "certificate.json"
-        ok = mc("verify", cert, "--key", tmp_path / "lab.pub", "--evidence", tmp_path / "bundle")
+        ok = mc("verify", cert, "--key", tmp_path / "lab.pub", "--evidence", tmp_path / "bundle", "--result", audit)
         assert ok.returncode == 0, ok.stderr
+        assert "audit result matches" in ok.stdout
         want = "model-weights-manifest" if tier == "weights" else "model-behaviour-fingerprint"
         assert f"certifies {want}" in ok.stdout and "1 evidence bundle(s) match" in ok.stdout
         assert "lab-eu-1" in ok.stdout

@@ -19,7 +19,7 @@ from modelcert.certify import dsse
 from modelcert.certify.keys import key_id
 from modelcert.certify.statement import Statement
 from modelcert.errors import ConfigError, ModelcertError, VerificationError
-from modelcert.evidence.chain import sha256_hex
+from modelcert.evidence.chain import digest, sha256_hex
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,22 @@ def verify_certificate(
     return VerifiedCertificate(
         statement=statement, keyid=key_id(public_key), certificate_digest=sha256_hex(data), bundles=roots
     )
+
+
+def check_audit_result(statement: Statement, path: Path) -> None:
+    """Check that ``result.json`` (or ``<dir>/result.json``) is the audit result certified."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "result.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"audit result {path} not found") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        raise VerificationError(f"{path} is not a readable JSON audit result") from None
+    try:
+        got = digest(raw)
+    except ValueError:  # NaN/Infinity: not canonical JSON, so not what was certified
+        got = ""
+    if got != statement.predicate.audit_result_digest:
+        raise VerificationError(f"{path} is not the audit result this certificate was issued for (digest differs)")

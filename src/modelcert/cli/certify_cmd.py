@@ -10,7 +10,7 @@ from rich.console import Console
 
 from modelcert.certify import keys
 from modelcert.certify.issue import issue_certificate, load_audit_result
-from modelcert.certify.verify import read_certificate, verify_certificate
+from modelcert.certify.verify import check_audit_result, read_certificate, verify_certificate
 from modelcert.cli.keys_cmd import PASSPHRASE_ENV, load_signing_key
 from modelcert.errors import ConfigError, VerificationError
 
@@ -60,6 +60,9 @@ def verify(
         None, "--evidence", help="Exported evidence bundle folder to re-check (repeatable)."
     ),
     at: str = typer.Option(None, "--at", help="Check validity at this ISO date/time instead of now."),
+    result: Path = typer.Option(
+        None, "--result", help="Also check that this result.json (or audit folder) is the one certified."
+    ),
     require_outcome: str = typer.Option(
         None, "--require-outcome", help="Also fail (exit 1) unless the outcome is this, e.g. 'certified'."
     ),
@@ -70,6 +73,8 @@ def verify(
     verified = verify_certificate(read_certificate(certificate), public_key, at=when, bundles=evidence or [])
     p = verified.statement.predicate
     subject = verified.statement.subject[0]
+    if result is not None:
+        check_audit_result(verified.statement, result)
     if require_outcome is not None and p.outcome != require_outcome:
         raise VerificationError(f"the certificate is genuine but its outcome is {p.outcome!r}, not {require_outcome!r}")
     print(
@@ -77,6 +82,7 @@ def verify(
         f"sha256:{subject.digest.sha256[:16]}… outcome={p.outcome} policy={p.policy.id} "
         f"tier={p.access_tier} until {p.valid_until.date().isoformat()}"
         + (f"; {len(verified.bundles)} evidence bundle(s) match" if verified.bundles else "")
+        + ("; audit result matches" if result is not None else "")
     )
 
 
