@@ -72,6 +72,21 @@ def test_nesting_limit_is_a_blocking_finding(tmp_path: Path) -> None:
     assert report.blocking
 
 
+def test_expansion_budget_stops_a_decompression_bomb(tmp_path: Path) -> None:
+    (tmp_path / "big.gz").write_bytes(gzip.compress(b"\0" * (4 * 1024 * 1024)))
+    report = scan_path(tmp_path, limits=Limits(max_expand=1024 * 1024))
+    assert [(f.file, f.rule) for f in report.findings] == [("big.gz", "archive/bomb")]
+    assert report.blocking
+
+
+def test_onnx_inside_an_archive_gets_syntax_checks(tmp_path: Path) -> None:
+    model = onnx_model([_tensor("abs", "/etc/shadow"), _tensor("rel", "weights.bin")])
+    (tmp_path / "m.zip").write_bytes(_zip({"model/model.onnx": model}))
+    report = scan_path(tmp_path)
+    assert report.files["m.zip!model/model.onnx"] == "onnx"
+    assert [(f.detail["tensor"], f.rule) for f in report.findings] == [("abs", "onnx/external-data-path")]
+
+
 @pytest.mark.filterwarnings("ignore:Duplicate name")
 def test_zip_slip_links_duplicates_and_bombs(tmp_path: Path) -> None:
     buf = io.BytesIO()

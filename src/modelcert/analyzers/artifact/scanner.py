@@ -158,6 +158,9 @@ class Scanner:
     def _buffer(self, blob: Blob) -> Iterator[memoryview]:
         """Random access to a blob: an mmap for real files, a temporary copy for members."""
         if blob.path is not None:
+            if blob.size == 0:
+                yield memoryview(b"")
+                return
             with open(blob.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 view = memoryview(mm)
                 try:
@@ -168,8 +171,16 @@ class Scanner:
         from modelcert.analyzers.artifact.archives import spool
 
         with blob.opener() as src, spool(self, src, blob.display) as tmp:
-            data = tmp.read()
-        yield memoryview(data)
+            if tmp.seek(0, 2) == 0:
+                yield memoryview(b"")
+                return
+            fd = tmp.fileno()  # rolls an in-memory spool over to a real temporary file
+            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
+                view = memoryview(mm)
+                try:
+                    yield view
+                finally:
+                    view.release()
 
     # -- the file system --------------------------------------------------------------
     def scan_tree(self, top: Path) -> None:
