@@ -1,0 +1,131 @@
+"""Queries to decision: sequential designs against a fixed-n design at equal alpha/beta.
+
+Simulation over a grid of true rates (this file); the real runs on the zoo organisms
+are added by the decision-engine work. For each true rate it prints the mean queries
+and verdict frequencies of
+
+* the fixed-n exact binomial design sized for alpha at the threshold and power 1-beta
+  at the design rate (PASS iff bad count <= critical value; always n queries),
+* the SPRT with exact (lattice-calibrated) boundaries and a hard cap,
+* the betting e-process with the same cap (its FAIL needs the rate shown above the
+  threshold, a stronger claim, so it is slower between the two rates),
+* Wald's SPRT with Wald's boundaries and no practical cap: the "SPRT optimum" whose
+  expected sample size the ratio column compares against (computed exactly).
+
+Usage: .venv/bin/python bench/sequential.py [--runs 10000] [--round-size 1] [--cap-factor 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from scipy.stats import binom
+
+from modelcert.stats import SequentialDesign, exact_oc, fixed_n_design, simulate
+
+
+def simulation_table(
+    *,
+    threshold: float = 0.05,
+    margin: float = 0.03,
+    alpha: float = 0.05,
+    beta: float = 0.10,
+    cap_factor: float = 2.0,
+    runs: int = 10_000,
+    seed: int = 20240601,
+    round_size: int = 1,
+    grid: np.ndarray | None = None,
+) -> dict:
+    design_rate = threshold - margin
+    fixed = fixed_n_design(threshold, design_rate, alpha=alpha, beta=beta)
+    cap = round(cap_factor * fixed.n)
+    sprt = SequentialDesign(threshold=threshold, margin=margin, alpha=alpha, beta=beta, cap=cap)
+    ep = SequentialDesign(threshold=threshold, method="eprocess", alpha=alpha, beta=beta, cap=cap)
+    wald = SequentialDesign(threshold=threshold, margin=margin, alpha=alpha, beta=beta, cap=20 * fixed.n,
+                            boundaries="wald")
+    if grid is None:
+        grid = np.round(np.arange(0.0, 3 * threshold + 1e-9, threshold / 5), 4)
+    rows = []
+    for i, rate in enumerate(grid):
+        s = simulate(sprt, float(rate), runs=runs, seed=seed + i, round_size=round_size)
+        e = simulate(ep, float(rate), runs=runs, seed=seed + 1000 + i, round_size=round_size)
+        w = exact_oc(wald, float(rate))
+        rows.append({
+            "rate": float(rate),
+            "fixed_n": fixed.n,
+            "fixed_pass": float(binom.cdf(fixed.critical, fixed.n, rate)),
+            "sprt": s, "eprocess": e, "wald": w,
+        })
+    return {"fixed": fixed, "cap": cap, "sprt": sprt, "eprocess": ep, "wald": wald, "rows": rows,
+            "alpha": alpha, "beta": beta, "threshold": threshold, "design_rate": design_rate,
+            "runs": runs, "round_size": round_size}
+
+
+def render(result: dict) -> str:
+    fixed, rows = result["fixed"], result["rows"]
+    a, b = result["sprt"].log_boundaries()
+    lines = [
+        f"threshold {result['threshold']:g} (max), design rate {result['design_rate']:g}, "
+        f"alpha {result['alpha']:g}, beta {result['beta']:g}; fixed n = {fixed.n} (PASS iff <= {fixed.critical} "
+        f"bad), cap = {result['cap']}; {result['runs']} simulated runs per cell, rounds of {result['round_size']}; "
+        f"SPRT exact log-boundaries +{a:.3f}/-{b:.3f} (Wald: +{np.log((1 - result['beta']) / result['alpha']):.3f}"
+        f"/-{np.log((1 - result['alpha']) / result['beta']):.3f})",
+        "",
+        "| true rate | fixed n | fixed P(PASS) | SPRT E[N] | P(PASS) | P(FAIL) | P(INC) | e-proc E[N] | P(PASS) "
+        "| P(FAIL) | P(INC) | Wald SPRT E[N] | SPRT / Wald | fixed / SPRT |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        s, e, w = r["sprt"], r["eprocess"], r["wald"]
+        lines.append(
+            f"| {r['rate']:.3f} | {r['fixed_n']} | {r['fixed_pass']:.3f} | {s.mean_queries:.1f} | {s.p_pass:.3f} | "
+            f"{s.p_fail:.3f} | {s.p_inconclusive:.3f} | {e.mean_queries:.1f} | {e.p_pass:.3f} | {e.p_fail:.3f} | "
+            f"{e.p_inconclusive:.3f} | {w.mean_queries:.1f} | {s.mean_queries / w.mean_queries:.2f} | "
+            f"{r['fixed_n'] / s.mean_queries:.2f} |"
+        )
+    mean = lambda key: float(np.mean([r[key].mean_queries for r in rows]))  # noqa: E731
+    avg_s, avg_e, avg_w = mean("sprt"), mean("eprocess"), mean("wald")
+    theta, good = result["threshold"], result["design_rate"]
+    sprt, ep, wald = result["sprt"], result["eprocess"], result["wald"]
+    rs = result["round_size"]
+    ex_t, ex_g = exact_oc(sprt, theta, round_size=rs), exact_oc(sprt, good, round_size=rs)
+    ep_t = exact_oc(ep, theta, round_size=rs)
+    w_t, w_g = exact_oc(wald, theta), exact_oc(wald, good)
+    lines += [
+        "",
+        f"mean queries over the grid: fixed {fixed.n}, SPRT-exact {avg_s:.1f} ({fixed.n / avg_s:.2f}x fewer), "
+        f"e-process {avg_e:.1f} ({fixed.n / avg_e:.2f}x fewer), Wald SPRT optimum {avg_w:.1f} "
+        f"(SPRT-exact / optimum = {avg_s / avg_w:.2f})",
+        f"error rates (exact): fixed P(PASS|{theta:g}) = {fixed.size:.4f}, P(FAIL|{good:g}) = {1 - fixed.power:.4f}; "
+        f"SPRT-exact P(PASS|{theta:g}) = {ex_t.p_pass:.4f} <= {result['alpha']:g}, P(FAIL|{good:g}) = "
+        f"{ex_g.p_fail:.4f} <= {result['beta']:g}; e-process P(PASS|{theta:g}) = {ep_t.p_pass:.4f}, "
+        f"P(FAIL|{theta:g}) = {ep_t.p_fail:.4f}; Wald SPRT P(PASS|{theta:g}) = {w_t.p_pass:.4f}, "
+        f"P(FAIL|{good:g}) = {w_g.p_fail:.4f}",
+        f"target >= 2x fewer queries than fixed-n on average (SPRT-exact): {'met' if fixed.n / avg_s >= 2 else 'NOT met'}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threshold", type=float, default=0.05)
+    parser.add_argument("--margin", type=float, default=0.03)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--beta", type=float, default=0.10)
+    parser.add_argument("--cap-factor", type=float, default=2.0, help="cap as a multiple of the fixed n")
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--round-size", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=20240601)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    result = simulation_table(threshold=args.threshold, margin=args.margin, alpha=args.alpha, beta=args.beta,
+                              cap_factor=args.cap_factor, runs=args.runs, seed=args.seed,
+                              round_size=args.round_size)
+    print(render(result))
+    print(f"({time.perf_counter() - start:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
