@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from modelcert.analyzers.artifact.report import ScanReport
+
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
@@ -43,7 +45,7 @@ def scan(
         raise SystemExit(1)
 
 
-def _print(report: object, show_files: bool) -> None:
+def _print(report: ScanReport, show_files: bool) -> None:
     console = Console()
     if show_files:
         files = Table("file", "format", title="Files")
@@ -51,7 +53,11 @@ def _print(report: object, show_files: bool) -> None:
             files.add_row(name, fmt)
         console.print(files)
     if report.findings:
-        table = Table("severity", "rule", "file", "message", title=f"Findings for {report.root}")
+        table = Table(title=f"Findings for {report.root}", show_lines=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("rule", overflow="fold")
+        table.add_column("file", overflow="fold")
+        table.add_column("message", overflow="fold", ratio=3)
         for f in report.sorted_findings():
             table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.rule, f.file, f.message)
         console.print(table)
