@@ -176,3 +176,13 @@ def test_anytime_upper_bound_covers_uniformly_over_time():
 def test_bad_design_is_refused(kwargs):
     with pytest.raises(ConfigError):
         SequentialDesign(**kwargs)
+
+
+def test_plan_is_plain_data_for_preregistration():
+    from modelcert.evidence.chain import canonical_json
+
+    plan = SequentialDesign(threshold=0.05, margin=0.03, cap=400).plan()
+    again = SequentialDesign(threshold=0.05, margin=0.03, cap=400).plan()
+    assert canonical_json(plan) == canonical_json(again)
+    assert plan["design_rate"] == pytest.approx(0.02) and plan["cap"] == 400
+    assert SequentialDesign(threshold=0.05, method="eprocess", cap=400).plan()["boundaries"] == "ville"

@@ -295,6 +295,23 @@ class SequentialDesign:
     def label(self) -> str:
         return "eprocess" if self.method == "eprocess" else f"sprt-{self.boundaries}"
 
+    def plan(self) -> dict:
+        """The analysis plan as plain data, for pre-registration in the evidence log."""
+        a, b = self.log_boundaries()
+        return {
+            "design": "sequential",
+            "method": self.method,
+            "boundaries": self.boundaries if self.method == "sprt" else "ville",
+            "threshold": self.threshold,
+            "direction": self.direction,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "cap": int(self.cap),
+            "margin": self.margin,
+            "design_rate": self.design_rate,
+            "log_boundaries": [round(a, 9), round(b, 9)],
+        }
+
     def remaining(self) -> int:
         """Queries that may still be spent before the cap."""
         return int(self.cap) - self.n - self.errors
