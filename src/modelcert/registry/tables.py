@@ -1,0 +1,151 @@
+"""The registry schema (SQLAlchemy 2.0 ORM). Every table is prefixed ``registry_``.
+
+The schema shares a database with the evidence store without touching it: its own
+metadata, its own Alembic version table. ``registry_status_events`` is append-only
+(database triggers refuse UPDATE and DELETE); a version's ``status`` column is a cached
+copy of its latest event, changed in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+VERSION_TABLE = "registry_alembic_version"
+SCHEMA_HEAD = "0001"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class Provider(Base):
+    __tablename__ = "registry_providers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Model(Base):
+    __tablename__ = "registry_models"
+    __table_args__ = (UniqueConstraint("provider_id", "name", name="uq_registry_models_provider_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("registry_providers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelVersion(Base):
+    """One submitted version: how to reach it (an Inspect/local address) and its identity."""
+
+    __tablename__ = "registry_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_registry_versions_model_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registry_models.id"), index=True)
+    version: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str] = mapped_column(Text)
+    identity_digest: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    status_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatusEvent(Base):
+    """One status change, with its reason and actor (append-only)."""
+
+    __tablename__ = "registry_status_events"
+    version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(120))
+    audit_id: Mapped[str | None] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessGrant(Base):
+    """The access tier a provider granted for a version, when, and who recorded it."""
+
+    __tablename__ = "registry_access_grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    granted_by: Mapped[str] = mapped_column(String(120))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Audit(Base):
+    """An audit request and its persisted progress.
+
+    ``state``: queued -> running -> finished | failed; a running audit whose worker
+    died becomes ``interrupted`` (resumable: the evidence store keeps every finished
+    sample and the engine resumes from it).
+    """
+
+    __tablename__ = "registry_audits"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
+    policy: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(16))
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_note: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    verdicts: Mapped[str | None] = mapped_column(Text)
+    out_dir: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Certificate(Base):
+    """An issued certificate file; ``id`` is the SHA-256 of its exact bytes."""
+
+    __tablename__ = "registry_certificates"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
+    audit_id: Mapped[str | None] = mapped_column(ForeignKey("registry_audits.id"))
+    outcome: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "registry_users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("registry_providers.id"))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Token(Base):
+    __tablename__ = "registry_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("registry_users.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
