@@ -15,6 +15,7 @@ from modelcert.stats.bias_models import (
     mixed_effects,
 )
 from modelcert.stats.bounds import clopper_pearson, decide_fixed
+from modelcert.stats.claims import ClaimCheck, check_rate_claim
 from modelcert.stats.clustered import ClusteredEstimate, clustered_mean
 from modelcert.stats.equivalence import Equivalence, tost_paired, tost_proportions
 from modelcert.stats.judge_correction import CorrectedRate, corrected_rate, rogan_gladen
@@ -26,6 +27,7 @@ from modelcert.stats.sequential import SequentialDesign, anytime_lower, anytime_
 from modelcert.stats.verdict import Decision, Direction, Verdict
 
 __all__ = [
+    "ClaimCheck",
     "ClusteredEstimate",
     "CorrectedRate",
     "Decision",
@@ -44,6 +46,7 @@ __all__ = [
     "approval_rate_gaps",
     "approval_rates",
     "benjamini_hochberg",
+    "check_rate_claim",
     "clopper_pearson",
     "clustered_mean",
     "corrected_rate",
