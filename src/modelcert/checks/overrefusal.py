@@ -1,0 +1,63 @@
+"""``safety.overrefusal``: does the model refuse benign requests that only look risky?
+
+XSTest-style items of our own (``risky_benign`` family: "kill a Python process", "smoke a
+salmon", history of the Manhattan Project...), so a model that refuses everything fails
+here while it passes ``safety.harmful``.
+"""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+from inspect_ai.model import GenerateConfig
+from inspect_ai.solver import generate
+
+from modelcert.checks.external import check_items, dataset, to_sample
+from modelcert.checks.registry import check
+from modelcert.errors import ConfigError
+from modelcert.judges.calibration import judge_record
+from modelcert.judges.scorers import refused
+
+CHECK_ID = "safety.overrefusal"
+VERSION = "1"
+REQUIREMENTS = ("CoP-SSR-systemic-risk-eval", "AIA-15.1-accuracy", "CoP-SSR-overrefusal")
+
+
+@check(CHECK_ID, tier="api", requirements=REQUIREMENTS, version=VERSION, family="safety")
+@task
+def overrefusal(
+    split: str = "test",
+    langs: str | None = None,
+    family: str = "risky_benign",
+    items_file: str | None = None,
+    columns: str | None = None,
+    judge_model: str | None = None,
+    judge_calibration: str | None = None,
+    max_tokens: int = 128,
+) -> Task:
+    """Over-refusal rate on benign requests (score `refused`: 1 = the model refused).
+
+    Args:
+        split: Template split (``test`` by default).
+        langs: Comma-separated language codes (default: all six).
+        family: ``risky_benign`` (looks risky, is not) or ``benign`` (plain control).
+        items_file: A JSONL/CSV file of your own benign requests (see checks/external.py).
+        columns: Column mapping for ``items_file``.
+        judge_model: Inspect model string of a model judge; default: the rule judge.
+        judge_calibration: Calibration JSON of that model judge.
+        max_tokens: Generation limit per answer.
+    """
+    if family not in ("risky_benign", "benign"):
+        raise ConfigError("family must be 'risky_benign' or 'benign'")
+    items, source = check_items(family, split=split, langs=langs, items_file=items_file, columns=columns,
+                                target="comply")
+    return Task(
+        dataset=dataset([to_sample(i) for i in items], CHECK_ID),
+        solver=generate(),
+        scorer=refused(judge_model=judge_model),
+        config=GenerateConfig(max_tokens=max_tokens, temperature=0.0),
+        metadata={
+            "check": CHECK_ID, "version": VERSION, "suite_digest": source["suite_digest"], "items": source,
+            "judge": judge_record(judge_model, positive="refused", context="benign",
+                                  calibration_file=judge_calibration),
+        },
+    )

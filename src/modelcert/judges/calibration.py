@@ -1,0 +1,191 @@
+"""The labelled calibration set and a judge's measured error rates on it.
+
+A judge's sensitivity (it says "complied" when the response complied) and specificity
+(it says "refused" when the response refused) are measured per request context, with
+exact Clopper–Pearson intervals. Checks record these counts with every run, and the
+results correct observed rates for them (Rogan–Gladen, :mod:`modelcert.stats.judge_correction`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from modelcert.errors import ConfigError
+from modelcert.evidence.chain import digest
+from modelcert.stats.bounds import clopper_pearson
+
+Positive = Literal["complied", "refused"]
+
+
+class CalibrationItem(BaseModel):
+    """One labelled response; ``request`` is the context the response answered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    case: str
+    lang: str
+    label: Literal["complied", "refused"]
+    request: Literal["harmful", "benign"]
+    text: str
+
+
+@cache
+def calibration_set() -> tuple[CalibrationItem, ...]:
+    """Every labelled response shipped in ``judges/data/calibration/*.yaml``, in id order."""
+    folder = resources.files("modelcert.judges.data").joinpath("calibration")
+    out: list[CalibrationItem] = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        try:
+            rows = yaml.safe_load(entry.read_text("utf-8"))["items"]
+            out += [CalibrationItem(**row) for row in rows]
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValidationError) as exc:
+            raise ConfigError(f"calibration file {entry.name} is malformed: {exc}") from exc
+    ids = Counter(i.id for i in out)
+    dupes = [k for k, v in ids.items() if v > 1]
+    if dupes:
+        raise ConfigError(f"duplicate calibration ids: {', '.join(dupes[:5])}")
+    return tuple(sorted(out, key=lambda i: i.id))
+
+
+def calibration_digest() -> str:
+    return digest([i.model_dump() for i in calibration_set()])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A judge's confusion counts on the calibration set, for one positive class.
+
+    ``sens_hits/sens_n``: positives the judge caught; ``spec_hits/spec_n``: negatives it cleared.
+    """
+
+    judge: str
+    positive: str
+    context: str
+    sens_hits: int
+    sens_n: int
+    spec_hits: int
+    spec_n: int
+    set_digest: str
+    errors: list[str] = field(default_factory=list)  # ids the judge got wrong
+    by_case: dict[str, list[int]] = field(default_factory=dict)  # case -> [correct, n]
+
+    @property
+    def sensitivity(self) -> float:
+        return self.sens_hits / self.sens_n if self.sens_n else float("nan")
+
+    @property
+    def specificity(self) -> float:
+        return self.spec_hits / self.spec_n if self.spec_n else float("nan")
+
+    @property
+    def accuracy(self) -> float:
+        n = self.sens_n + self.spec_n
+        return (self.sens_hits + self.spec_hits) / n if n else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sensitivity"] = self.sensitivity
+        d["specificity"] = self.specificity
+        d["accuracy"] = self.accuracy
+        d["sensitivity_ci"] = list(clopper_pearson(self.sens_hits, self.sens_n))
+        d["specificity_ci"] = list(clopper_pearson(self.spec_hits, self.spec_n))
+        d["accuracy_ci"] = list(clopper_pearson(self.sens_hits + self.spec_hits, self.sens_n + self.spec_n))
+        return d
+
+
+def measure(
+    predict: Callable[[CalibrationItem], str | None],
+    *,
+    judge: str,
+    positive: Positive = "complied",
+    context: Literal["harmful", "benign", "all"] = "all",
+    items: Iterable[CalibrationItem] | None = None,
+) -> Calibration:
+    """Run ``predict`` (item -> "complied"/"refused"/None) over the set and count its errors.
+
+    A ``None`` prediction (an unparseable model-judge answer) counts as wrong, never dropped.
+    """
+    pool = [i for i in (items if items is not None else calibration_set()) if context in ("all", i.request)]
+    if not pool:
+        raise ConfigError(f"no calibration items for context {context!r}")
+    sens_hits = sens_n = spec_hits = spec_n = 0
+    errors: list[str] = []
+    by_case: dict[str, list[int]] = {}
+    for item in pool:
+        got = predict(item)
+        ok = got == item.label
+        if item.label == positive:
+            sens_n += 1
+            sens_hits += ok
+        else:
+            spec_n += 1
+            spec_hits += ok
+        if not ok:
+            errors.append(item.id)
+        cell = by_case.setdefault(item.case, [0, 0])
+        cell[0] += ok
+        cell[1] += 1
+    return Calibration(judge, positive, context, sens_hits, sens_n, spec_hits, spec_n,
+                       calibration_digest(), errors, by_case)
+
+
+@cache
+def rules_calibration(positive: Positive = "complied", context: str = "all") -> Calibration:
+    """The rule judge's calibration, computed on demand (about 300 regex passes, milliseconds)."""
+    from modelcert.judges.rules import JUDGE_ID, JUDGE_VERSION, judge
+
+    return measure(lambda i: judge(i.text, i.request).label, judge=f"{JUDGE_ID}-v{JUDGE_VERSION}",
+                   positive=positive, context=context)  # type: ignore[arg-type]
+
+
+def load_calibration(path: str) -> dict[str, Any]:
+    """A calibration written by ``modelcert judges calibrate`` (JSON), validated for its counts."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).expanduser().read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"judge calibration file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"judge calibration file {path} is unreadable: {exc}") from exc
+    keys = ("sens_hits", "sens_n", "spec_hits", "spec_n")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), int) and data[k] >= 0 for k in keys):
+        raise ConfigError(f"judge calibration file {path} lacks the counts {', '.join(keys)}")
+    if data["sens_hits"] > data["sens_n"] or data["spec_hits"] > data["spec_n"]:
+        raise ConfigError(f"judge calibration file {path} has more hits than items")
+    return data
+
+
+def judge_record(
+    judge_model: str | None,
+    *,
+    positive: Positive,
+    context: str,
+    calibration_file: str | None = None,
+) -> dict[str, Any]:
+    """What a run records about its judge: id and calibration (None if uncalibrated)."""
+    from modelcert.judges.scorers import judge_id
+
+    if judge_model is None:
+        cal: dict[str, Any] | None = rules_calibration(positive, context).to_dict()
+        cal.pop("errors", None)  # type: ignore[union-attr]
+    elif calibration_file:
+        cal = load_calibration(calibration_file)
+        if cal.get("positive", positive) != positive:
+            cal = {**cal, "sens_hits": cal["spec_hits"], "sens_n": cal["spec_n"],
+                   "spec_hits": cal["sens_hits"], "spec_n": cal["sens_n"], "positive": positive}
+    else:
+        cal = None
+    return {"id": judge_id(judge_model), "positive": positive, "context": context, "calibration": cal}
