@@ -169,3 +169,20 @@ def test_missing_store_and_bad_urls_are_one_line_errors(tmp_path: Path) -> None:
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(EvidenceError, match="cannot open"):
         EvidenceStore(str(garbage))
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"at": "t", "data": {}, "kind": "note", "run": "r", "seq": 0},
+        {"at": "t", "data": {"x": [1.5, -0.0, 1e300, "é\u2028\"\\"], "y": None, "z": {"b": 1, "a": 2}},
+         "kind": "sample", "run": "r\u00e9", "seq": 12},
+    ],
+)
+def test_chained_hash_is_record_hash(envelope: dict) -> None:
+    from modelcert.evidence.chain import canonical_json
+    from modelcert.evidence.store import chained_hash
+
+    body = canonical_json(envelope).decode()
+    for prev in (GENESIS, "ab" * 32):
+        assert chained_hash(body, prev) == record_hash(envelope, prev)

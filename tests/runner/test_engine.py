@@ -150,3 +150,33 @@ def test_local_checkpoint_logprobs_follow_the_tier(random_checkpoint: Path, tmp_
             start = next(store.records(runner.run_id, kinds=("run_start",))).data
             assert start["target"]["kind"] == "weights-manifest" and start["access"] == access
             assert verify_run(store, runner.run_id).ok
+
+
+def test_nan_scores_are_kept_as_strings(chat_server, tmp_path: Path) -> None:
+    from inspect_ai.scorer import Score, mean, scorer
+
+    @scorer(metrics=[mean()])
+    def undefined():
+        async def score(state, target):
+            return Score(value=float("nan"), explanation="no reference")
+
+        return score
+
+    task = Task(dataset=MemoryDataset([Sample(id=1, input="q", target="q")]), solver=generate(), scorer=undefined())
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, task)
+        runner.start_run()
+        (rec,) = runner.run_round()
+        assert rec.ok and rec.scores["undefined"]["value"] == "NaN"
+        assert verify_run(store, runner.run_id).ok
+
+
+def test_a_failing_evidence_write_fails_the_round_loudly(chat_server, tmp_path: Path) -> None:
+    db = str(tmp_path / "e.sqlite")
+    with EvidenceStore(db) as store, EvidenceStore(db) as other:
+        runner = _runner(store, chat_server, echo_task(2))
+        run_id = runner.start_run()
+        other.finish(run_id)  # someone closes the run behind the engine's back
+        with pytest.raises(EvidenceError, match=r"writing evidence failed.*closed"):
+            runner.run_round()
+        assert [r.kind for r in store.records(run_id)] == ["run_start", "run_end"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from modelcert.evidence.chain import canonical_json
 from modelcert.evidence.store import SAMPLE, SAMPLE_ERROR
 
 
@@ -126,4 +127,9 @@ def sample_record(sample: Any, *, retries: list[dict[str, Any]] | None = None) -
         "error_retries": [e.message for e in (sample.error_retries or [])],
         "limit": sample.limit.model_dump(mode="json") if sample.limit else None,
     }
-    return (SAMPLE_ERROR if error else SAMPLE), _finite(to_jsonable_python(data, fallback=repr))
+    data = to_jsonable_python(data, fallback=repr)
+    try:
+        canonical_json(data)
+    except ValueError:  # rare: a NaN/inf somewhere; only then walk the whole structure
+        data = _finite(data)
+    return (SAMPLE_ERROR if error else SAMPLE), data

@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 
 from modelcert.errors import ConfigError, EvidenceError
-from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, record_hash
+from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, sha256_hex
 from modelcert.evidence.location import resolve_url, sqlite_path
 
 #: Record kinds with a meaning the store enforces; other lowercase kinds are allowed.
@@ -133,6 +133,16 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
+def chained_hash(body: str, prev: str) -> str:
+    """``record_hash(envelope, prev)`` computed from the envelope's canonical text.
+
+    ``canonical_json({"body": env, "prev": prev})`` is exactly these bytes (keys sorted,
+    no whitespace), so the envelope need not be serialized twice. Valid only for a body
+    already in canonical form; tests pin it to :func:`~modelcert.evidence.chain.record_hash`.
+    """
+    return sha256_hex(b'{"body":' + body.encode() + b',"prev":' + canonical_json(prev) + b"}")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -183,6 +193,7 @@ class EvidenceStore:
             self.engine.dispose()
             msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise EvidenceError(f"cannot open evidence store {_safe(self.url)}: {msg}") from None
+        self._insert_record = insert(records_table)
         # run_id -> (last seq, last hash, closed); rebuilt from the database on a miss
         self._heads: dict[str, tuple[int, str, bool]] = {}
 
@@ -276,11 +287,11 @@ class EvidenceStore:
                         body = canonical_json(envelope).decode()
                     except (TypeError, ValueError) as exc:
                         raise EvidenceError(f"{kind} record is not canonical JSON: {exc}") from None
-                    h = record_hash(envelope, prev)
+                    h = chained_hash(body, prev)
                     conn.execute(
-                        insert(records_table).values(
-                            run_id=run_id, seq=seq + 1, kind=kind, item=item, body=body, prev=prev, hash=h
-                        )
+                        self._insert_record,
+                        {"run_id": run_id, "seq": seq + 1, "kind": kind, "item": item, "body": body,
+                         "prev": prev, "hash": h},
                     )
                 self._heads[run_id] = (seq + 1, h, kind == RUN_END)
                 return Record(run_id, seq + 1, kind, item, body, prev, h)

@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, record_hash
-from modelcert.evidence.store import RUN_END, SAMPLE_KINDS, Record, item_key
+from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root
+from modelcert.evidence.store import RUN_END, SAMPLE_KINDS, Record, chained_hash, item_key
 
 _ENVELOPE_KEYS = {"at", "data", "kind", "run", "seq"}
 
@@ -98,7 +98,7 @@ def _check_record(run_id: str, expected_seq: int, prev: str, rec: Record) -> dic
         raise _Bad(seq, "item column set on a non-sample record")
     if rec.prev != prev:
         raise _Bad(seq, "prev does not match the previous record's hash: chain broken")
-    if record_hash(env, rec.prev) != rec.hash:
+    if chained_hash(rec.body, rec.prev) != rec.hash:  # == record_hash(env, prev): body is canonical
         raise _Bad(seq, "hash does not match body and prev")
     return env
 

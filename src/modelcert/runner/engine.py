@@ -172,6 +172,8 @@ class Runner:
         self._round_new: list[SampleRecord] = []
         self._done: set[tuple[Any, int]] = set()
         self._failure: BaseException | None = None
+        self.evidence_seconds = 0.0
+        """Time spent turning finished samples into stored records (all rounds so far)."""
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -312,7 +314,7 @@ class Runner:
         todo = [i for i in ids if any((i, e) not in self._done for e in range(1, epochs + 1))]
         round_no = sum(1 for _ in self.store.records(run_id, kinds=(ROUND,))) + 1
         self._round_new, self._retries, self._failure = [], {}, None
-        t0 = time.perf_counter()
+        t0, ev0 = time.perf_counter(), self.evidence_seconds
         status, error, location = "skipped", None, None
         if todo:
             status, error, location = self._eval(task, todo)
@@ -324,23 +326,26 @@ class Runner:
             replace(r, resumed=r.seq not in new_seqs) for r in self.records() if repr(r.sample_id) in requested
         ]
         finished = {repr(r.sample_id) for r in result}
-        self.store.append(
-            run_id,
-            ROUND,
-            {
-                "round": round_no,
-                "requested": len(ids),
-                "already_complete": len(ids) - len(todo),
-                "queried": len(todo),
-                "recorded": len(new),
-                "errors": sum(1 for r in new if not r.ok),
-                "unfinished": [i for i in todo if repr(i) not in finished],
-                "status": status,
-                "error": error,
-                "inspect_log": location,
-                "seconds": round(time.perf_counter() - t0, 3),
-            },
-        )
+        round_data = {
+            "round": round_no,
+            "requested": len(ids),
+            "already_complete": len(ids) - len(todo),
+            "queried": len(todo),
+            "recorded": len(new),
+            "errors": sum(1 for r in new if not r.ok),
+            "unfinished": [i for i in todo if repr(i) not in finished],
+            "status": status,
+            "error": error,
+            "evidence_error": None if failure is None else str(failure),
+            "inspect_log": location,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "evidence_seconds": round(self.evidence_seconds - ev0, 4),
+        }
+        try:
+            self.store.append(run_id, ROUND, round_data)
+        except EvidenceError:
+            if failure is None:
+                raise
         if failure is not None:
             raise EvidenceError(f"writing evidence failed during round {round_no}: {failure}") from failure
         return result
@@ -394,13 +399,14 @@ class Runner:
     def _on_sample_end(self, data: Any) -> None:
         if self._failure is not None:
             return
+        t0 = time.perf_counter()
         try:
             sample = data.sample
             if (sample.id, sample.epoch) in self._done:
                 return  # another epoch of a partly complete sample: already recorded
             kind, body = sample_record(sample, retries=self._retries.pop(data.sample_id, None))
             rec = self.store.append(self._require_run(), kind, body)
-            sr = SampleRecord.from_record(rec)
+            sr = SampleRecord(body["sample_id"], body["epoch"], kind == SAMPLE, rec.seq, rec.hash, body)
             if sr.ok:
                 self._done.add((sr.sample_id, sr.epoch))
             self._round_new.append(sr)
@@ -408,6 +414,8 @@ class Runner:
                 self.on_record(sr)
         except BaseException as exc:  # hooks' exceptions are swallowed by Inspect: keep it
             self._failure = exc
+        finally:
+            self.evidence_seconds += time.perf_counter() - t0
 
     def finish_run(self, data: dict[str, Any] | None = None) -> Record:
         """Write ``run_end``: counts and the Merkle root. Nothing can be appended after it."""
