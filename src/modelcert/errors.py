@@ -22,7 +22,12 @@ class AccessError(ModelcertError):
 
 
 class UnsafeArtifactError(ModelcertError):
-    """A model file was refused because it could execute code or is malformed."""
+    """A model file was refused because it could execute code or is malformed.
+
+    Exit code 1: the gate found a problem in the artifact, not in the user's command.
+    """
+
+    exit_code = 1
 
 
 class ModelCallError(ModelcertError):

@@ -118,3 +118,23 @@ def test_plain_inspect_cli_finds_the_provider_through_the_entry_point(random_che
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list((tmp_path / "logs").glob("*.eval")), proc.stdout[-2000:]
+
+
+def test_provider_refuses_a_checkpoint_the_artifact_gate_flags(random_checkpoint: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from modelcert.errors import UnsafeArtifactError
+
+    bad = tmp_path / "bad"
+    shutil.copytree(random_checkpoint, bad)
+    # A chat template that walks to os.popen: refused by the gate, never rendered.
+    cfg = bad / "tokenizer_config.json"
+    cfg.write_text(cfg.read_text().replace(
+        '"model_max_length"',
+        '"chat_template": "{{ cycler.__init__.__globals__.os.popen(\'touch ' + str(tmp_path / 'PWNED') + '\').read() }}",\n  "model_max_length"',
+        1,
+    ))
+    (bad / "chat_template.jinja").unlink(missing_ok=True)
+    with pytest.raises(UnsafeArtifactError, match=r"artifact gate|refus|template"):
+        LocalCheckpoint(bad, access="weights")
+    assert not (tmp_path / "PWNED").exists()

@@ -244,18 +244,10 @@ class LocalCheckpoint:
 
 
 def _gate(path: Path) -> None:
-    """Run the artifact gate when it is available and refuse flagged checkpoints."""
-    try:
-        from modelcert.analyzers.artifact import scan_path
-    except ImportError:  # the gate is optional at import time; the format check above still holds
-        return
-    from modelcert.errors import UnsafeArtifactError
+    """Refuse a checkpoint the artifact gate flags, before transformers opens any file."""
+    from modelcert.analyzers.artifact import scan_path
 
-    report = scan_path(path)
-    if report.blocking:
-        worst = report.findings[0] if report.findings else None
-        detail = f": {worst.message}" if worst is not None else ""
-        raise UnsafeArtifactError(f"artifact gate refused {path}{detail}")
+    scan_path(path).raise_if_blocking()
 
 
 _CACHE: dict[tuple[str, str, str, int], LocalCheckpoint] = {}
