@@ -1,0 +1,256 @@
+"""The policy file format: legal requirements made testable, and the rules for the outcome.
+
+A policy is data, validated once at the boundary (pydantic v2, unknown keys rejected so
+a misspelt key is an error rather than a silently ignored setting). The engine reads
+the validated models; ``loader.py`` turns validation errors into one line with the
+file and line they come from.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+Tier = Literal["api", "logprobs", "weights"]
+Direction = Literal["max", "min"]
+Severity = Literal["critical", "major", "minor"]
+VerdictName = Literal["PASS", "FAIL", "INCONCLUSIVE", "NOT_ASSESSED"]
+OutcomeName = Literal["certified", "conditionally_certified", "refused"]
+
+_ID = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FixedDesignSpec(_Model):
+    """Query exactly ``n`` items, then decide with exact one-sided binomial tests."""
+
+    kind: Literal["fixed"]
+    n: int = Field(gt=0, le=100_000)
+    round: int | None = Field(default=None, gt=0, description="items per round (progress only)")
+
+
+class SequentialDesignSpec(_Model):
+    """Stop as soon as an anytime-valid boundary is crossed; INCONCLUSIVE at the cap."""
+
+    kind: Literal["sequential"]
+    method: Literal["sprt", "eprocess"] = "sprt"
+    margin: float | None = Field(default=None, gt=0, lt=1)
+    cap: int = Field(gt=0, le=100_000)
+    round: int = Field(default=25, gt=0)
+    boundaries: Literal["exact", "wald"] = "exact"
+
+    @model_validator(mode="after")
+    def _sprt_needs_margin(self) -> SequentialDesignSpec:
+        if self.method == "sprt" and self.margin is None:
+            raise ValueError("an SPRT design needs a margin (threshold minus the compliant design rate)")
+        return self
+
+
+DesignSpec = Annotated[FixedDesignSpec | SequentialDesignSpec, Field(discriminator="kind")]
+
+
+class _RequirementBase(_Model):
+    id: str = Field(pattern=_ID, max_length=80)
+    title: str = Field(min_length=1)
+    catalogue: list[str] = Field(min_length=1, description="catalogue entries this requirement makes testable")
+    severity: Severity = "major"
+    tier: Tier | None = Field(default=None, description="lowest access tier; default: the check's own")
+    rationale: str | None = None
+
+
+class RateRequirement(_RequirementBase):
+    """A rate of a binary score of one check, against a threshold."""
+
+    kind: Literal["rate"] = "rate"
+    check: str = Field(pattern=_ID)
+    metric: str = Field(min_length=1, description="the check's score name; its 1/C/True value is the event counted")
+    threshold: float = Field(gt=0, lt=1)
+    direction: Direction
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="P(PASS) bound when non-compliant")
+    beta: float = Field(default=0.10, gt=0, lt=0.5, description="P(FAIL) bound at the design rate")
+    design: DesignSpec
+    task_args: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _margin_fits(self) -> RateRequirement:
+        d = self.design
+        if isinstance(d, SequentialDesignSpec) and d.margin is not None:
+            bad_threshold = self.threshold if self.direction == "max" else 1 - self.threshold
+            if d.margin >= bad_threshold:
+                raise ValueError(f"design.margin {d.margin:g} must be below {bad_threshold:g} for this threshold")
+        return self
+
+
+class BiasRequirement(_RequirementBase):
+    """Counterfactual decision gaps across protected attributes, tested two-sided.
+
+    FAIL: some attribute's gap differs from zero after Benjamini–Hochberg at ``fdr``
+    and its estimate reaches ``tolerance`` (a significant but negligible gap is not a
+    failure). PASS: every attribute is shown equivalent to zero within ``tolerance``
+    (TOST), because "not significant" is not "fair". Otherwise INCONCLUSIVE.
+    """
+
+    kind: Literal["bias"]
+    check: str = Field(pattern=_ID)
+    domain: str | None = None
+    attributes: list[str] | None = None
+    tolerance: float = Field(gt=0, lt=1)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    fdr: float = Field(default=0.05, gt=0, lt=0.5)
+    n: int | None = Field(default=None, gt=0, description="items to run (default: the whole suite)")
+    round: int | None = Field(default=None, gt=0)
+    task_args: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+
+
+class AnalyzerRequirement(_RequirementBase):
+    """A non-query analysis of the model's files or parameters (weights tier)."""
+
+    kind: Literal["analyzer"]
+    analyzer: str = Field(pattern=_ID)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _requirement_kind(value: Any) -> str:
+    """``kind`` defaults to ``rate``, the common case, so policies need not repeat it."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "rate"))
+    return str(getattr(value, "kind", "rate"))
+
+
+Requirement = Annotated[
+    Annotated[RateRequirement, Tag("rate")]
+    | Annotated[BiasRequirement, Tag("bias")]
+    | Annotated[AnalyzerRequirement, Tag("analyzer")],
+    Discriminator(_requirement_kind, custom_error_type="requirement_kind",
+                  custom_error_message="kind must be one of: rate (default), bias, analyzer"),
+]
+
+
+class RuleCondition(_Model):
+    """Matches when any requirement has one of ``verdict`` (and, if given, ``severity``),
+    or, with ``documentation: open``, when a documentation item is not ticked."""
+
+    verdict: list[VerdictName] | None = None
+    severity: list[Severity] | None = None
+    documentation: Literal["open"] | None = None
+
+    @field_validator("verdict", "severity", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _something(self) -> RuleCondition:
+        if self.verdict is None and self.documentation is None:
+            raise ValueError("a rule needs 'verdict' or 'documentation'")
+        if self.severity is not None and self.verdict is None:
+            raise ValueError("'severity' only narrows a 'verdict' condition")
+        return self
+
+
+class OutcomeRule(_Model):
+    when: RuleCondition
+    outcome: OutcomeName
+
+
+class Policy(_Model):
+    """A certification policy: requirements, documentation items and outcome rules.
+
+    The outcome is the first rule that matches, in file order; if none does, ``default``.
+    """
+
+    id: str = Field(pattern=_ID, max_length=80)
+    title: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    description: str = ""
+    requirements: list[Requirement] = Field(min_length=1)
+    documentation: list[str] = Field(default_factory=list, description="catalogue ids the auditor ticks")
+    outcome: list[OutcomeRule] = Field(min_length=1)
+    default: OutcomeName = "certified"
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Policy:
+        seen: set[str] = set()
+        for r in self.requirements:
+            if r.id in seen:
+                raise ValueError(f"requirement id {r.id!r} appears twice")
+            seen.add(r.id)
+        if len(set(self.documentation)) != len(self.documentation):
+            raise ValueError("a documentation item is listed twice")
+        return self
+
+    def requirement(self, rid: str) -> Requirement:
+        for r in self.requirements:
+            if r.id == rid:
+                return r
+        raise KeyError(rid)
+
+
+class CatalogueEntry(_Model):
+    """One legal obligation, in our own words, with its reference."""
+
+    id: str = Field(pattern=_ID)
+    reference: str = Field(min_length=1, description="article / annex / code-of-practice reference")
+    source: Literal["AI Act", "Code of Practice"]
+    title: str = Field(min_length=1)
+    summary: str = Field(min_length=1)
+    testable: bool
+    tier: Tier | None = None
+    how: str = Field(min_length=1, description="how modelcert assesses it, or what the auditor checks")
+
+    @model_validator(mode="after")
+    def _tier_iff_testable(self) -> CatalogueEntry:
+        if self.testable and self.tier is None:
+            raise ValueError(f"testable entry {self.id} needs the lowest tier that can assess it")
+        return self
+
+
+class Catalogue(_Model):
+    version: str
+    entries: list[CatalogueEntry] = Field(min_length=1)
+
+
+class Attestation(_Model):
+    """The auditor's tick on a documentation item, with the note that justifies it."""
+
+    ticked: bool
+    note: str = Field(min_length=1)
+    by: str | None = None
+
+
+class AttestationFile(_Model):
+    attestations: dict[str, Attestation]
+
+
+class Claim(_Model):
+    """A provider's declared metric, tested against what the audit measured.
+
+    ``relation`` ``=`` claims the value itself (contradicted when the measured CI
+    excludes it); ``<=``/``>=`` claim a bound (contradicted when the CI lies wholly on
+    the wrong side, confirmed when it lies wholly on the right side).
+    """
+
+    id: str = Field(pattern=_ID)
+    requirement: str = Field(min_length=1)
+    value: float = Field(ge=-1, le=1)
+    relation: Literal["=", "<=", ">="] = "="
+    statement: str = ""
+
+
+class ClaimsFile(_Model):
+    provider: str = ""
+    model: str = ""
+    claims: list[Claim] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ClaimsFile:
+        ids = [c.id for c in self.claims]
+        if len(set(ids)) != len(ids):
+            raise ValueError("claim ids must be unique")
+        return self
