@@ -24,6 +24,8 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.targets_cmd", "targets"),
     ("modelcert.cli.checks_cmd", "checks"),
     ("modelcert.cli.run_cmd", None),
+    ("modelcert.cli.audit_cmd", None),
+    ("modelcert.cli.policy_cmd", "policy"),
     ("modelcert.cli.evidence_cmd", "evidence"),
     ("modelcert.cli.keys_cmd", "keys"),
     ("modelcert.cli.certify_cmd", None),
