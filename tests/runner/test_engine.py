@@ -180,3 +180,32 @@ def test_a_failing_evidence_write_fails_the_round_loudly(chat_server, tmp_path: 
         with pytest.raises(EvidenceError, match=r"writing evidence failed.*closed"):
             runner.run_round()
         assert [r.kind for r in store.records(run_id)] == ["run_start", "run_end"]
+
+
+def test_evidence_rebuilds_the_samples_inspect_logged(chat_server, tmp_path: Path) -> None:
+    """Analyses can run on the evidence: rebuilt samples match Inspect's own log."""
+    import glob
+
+    from inspect_ai.log import read_eval_log
+
+    samples = [Sample(id=i, input=f"question {i}", target=f"question {i}", metadata={"lang": "en", "i": i})
+               for i in range(1, 4)] + [Sample(id=4, input="x [400]", target="x")]
+    task = Task(dataset=MemoryDataset(samples), solver=generate(), scorer=includes(), metadata={"judge": "rule"})
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, task, log_dir=tmp_path / "logs")
+        runner.start_run()
+        runner.run_round()
+        rebuilt = {s.id: s for s in runner.eval_samples()}
+        start = next(store.records(runner.run_id, kinds=("run_start",))).data
+    assert start["task_metadata"] == {"judge": "rule"}
+    (log_file,) = glob.glob(str(tmp_path / "logs" / "*"))
+    logged = {s.id: s for s in read_eval_log(log_file).samples}
+    assert rebuilt.keys() == logged.keys()
+    for sid, s in logged.items():
+        r = rebuilt[sid]
+        assert r.output.completion == s.output.completion
+        assert r.metadata == s.metadata and r.target == s.target and r.epoch == s.epoch
+        assert [m.text for m in r.messages] == [m.text for m in s.messages]
+        assert (r.error is None) == (s.error is None)
+        assert {k: (v.value, v.answer, v.explanation) for k, v in (r.scores or {}).items()} == \
+               {k: (v.value, v.answer, v.explanation) for k, v in (s.scores or {}).items()}

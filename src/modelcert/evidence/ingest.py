@@ -78,6 +78,7 @@ def _scores(sample: Any) -> dict[str, Any]:
             "value": s.value,
             "answer": s.answer,
             "explanation": s.explanation,
+            "reason": s.reason,
             "metadata": s.metadata,
         }
         for name, s in (sample.scores or {}).items()
@@ -133,3 +134,62 @@ def sample_record(sample: Any, *, retries: list[dict[str, Any]] | None = None) -
     except ValueError:  # rare: a NaN/inf somewhere; only then walk the whole structure
         data = _finite(data)
     return (SAMPLE_ERROR if error else SAMPLE), data
+
+
+def _value(v: Any) -> Any:
+    if v in ("NaN", "Infinity", "-Infinity"):
+        return float(v)
+    if isinstance(v, dict):
+        return {k: _value(x) for k, x in v.items()}
+    return v
+
+
+def eval_sample(data: dict[str, Any]) -> Any:
+    """Rebuild an Inspect ``EvalSample`` from a sample record's data (the inverse of
+    :func:`sample_record` for everything analyses read: id, epoch, input, target,
+    messages, output text, scores, metadata, timings, error).
+
+    This lets analyses written against Inspect samples run on the evidence itself, so
+    a verdict is computed from exactly what the log holds. Token log-probabilities stay
+    in the record's ``output.logprobs``; they are not rebuilt.
+    """
+    from inspect_ai.log import EvalError, EvalSample
+    from inspect_ai.model import ChatMessage, ModelOutput
+    from inspect_ai.scorer import Score
+    from pydantic import TypeAdapter
+
+    messages = TypeAdapter(list[ChatMessage])
+    out = data.get("output") or {}
+    err = data.get("error")
+    timing = data.get("timing") or {}
+    return EvalSample(
+        id=data["sample_id"],
+        epoch=data["epoch"],
+        input=messages.validate_python(data.get("input") or []),
+        target=data.get("target") or "",
+        messages=messages.validate_python(data.get("messages") or []),
+        output=ModelOutput.from_content(
+            model=out.get("model") or "",
+            content=out.get("completion") or "",
+            stop_reason=out.get("stop_reason") or "unknown",
+            error=out.get("error"),
+        ),
+        scores={
+            name: Score(
+                value=_value(s["value"]),
+                answer=s.get("answer"),
+                explanation=s.get("explanation"),
+                reason=s.get("reason"),
+                metadata=s.get("metadata"),
+            )
+            for name, s in (data.get("scores") or {}).items()
+        },
+        metadata=data.get("metadata") or {},
+        error=EvalError(message=err["message"], traceback=err.get("traceback") or "", traceback_ansi="")
+        if err
+        else None,
+        started_at=timing.get("started_at"),
+        completed_at=timing.get("completed_at"),
+        total_time=timing.get("total_time"),
+        working_time=timing.get("working_time"),
+    )

@@ -31,10 +31,12 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from modelcert import __version__
 from modelcert.errors import ConfigError, EvidenceError
 from modelcert.evidence.chain import digest
-from modelcert.evidence.ingest import sample_record
+from modelcert.evidence.ingest import eval_sample, sample_record
 from modelcert.evidence.store import (
     PREREGISTRATION,
     ROUND,
@@ -190,6 +192,7 @@ class Runner:
     def _dataset(self) -> tuple[list[Any], str]:
         task = self._task()
         ids, items = [], []
+        self.task_metadata = to_jsonable_python(dict(task.metadata or {}), fallback=repr)
         for s in task.dataset:
             ids.append(s.id)
             inp = s.input if isinstance(s.input, str) else [m.model_dump(mode="json") for m in s.input]
@@ -266,6 +269,7 @@ class Runner:
             "target_digest": t.identity_digest,
             "check": {"id": self.check_id, "version": self.check_version, "suite_digest": self.suite_digest},
             "dataset": {"samples": len(self._ids), "ids_digest": digest(self._ids)},
+            "task_metadata": self.task_metadata,
             "generation": t.generation,
             "limits": asdict(self.limits),
             "seed": self.seed,
@@ -292,6 +296,14 @@ class Runner:
             if key not in latest or not latest[key].ok:
                 latest[key] = sr
         return list(latest.values())
+
+    def eval_samples(self) -> list[Any]:
+        """The latest record per sample rebuilt as Inspect ``EvalSample`` objects.
+
+        Analyses written against Inspect samples (e.g. a check's summary) can then
+        run on the evidence itself rather than on Inspect's log of one round.
+        """
+        return [eval_sample(r.data) for r in self.records()]
 
     def run_round(
         self, sample_ids: Sequence[Any] | None = None, *, start: int | None = None, stop: int | None = None
@@ -361,6 +373,7 @@ class Runner:
             "fail_on_error": False,
             "retry_on_error": lim.retry_on_error,
             "score_display": False,
+            "log_realtime": False,  # the evidence store is the real-time record
             **({"max_samples": lim.max_samples} if lim.max_samples else {}),
             **self.eval_args,
         }
