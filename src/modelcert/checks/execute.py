@@ -62,27 +62,15 @@ def _binary(value: Any) -> int | None:
 
 
 def summarise(log: EvalLog) -> dict[str, Any]:
-    """Counts per scorer over completed samples; errored samples are counted, never dropped."""
-    samples = log.samples or []
-    errors = sum(1 for s in samples if s.error is not None)
-    metrics: dict[str, dict[str, Any]] = {}
-    for s in samples:
-        if s.error is not None or not s.scores:
-            continue
-        for name, score in s.scores.items():
-            m = metrics.setdefault(name, {"k": 0, "n": 0, "non_binary": 0})
-            b = _binary(score.value)
-            if b is None:
-                m["non_binary"] += 1
-                continue
-            m["k"] += b
-            m["n"] += 1
-    for m in metrics.values():
-        m["value"] = m["k"] / m["n"] if m["n"] else float("nan")
-        m["ci"] = exact_ci(m["k"], m["n"])
-        if not m["non_binary"]:
-            del m["non_binary"]
-    return {"n": len(samples), "errors": errors, "metrics": metrics}
+    """Counts per scorer over completed samples; errored samples are counted, never dropped.
+
+    Keys ``n``, ``errors`` and ``metrics[name].k/n/value/ci`` as always; the full per-check
+    result (clustered SE, breakdowns, judge-corrected rate, examples) is built in
+    :mod:`modelcert.checks.results`.
+    """
+    from modelcert.checks.results import summarise_log
+
+    return summarise_log(log)
 
 
 def run_check(

@@ -20,7 +20,12 @@ from modelcert.targets import Tier, tier_rank
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Modules that define bundled checks; imported on first lookup.
-CHECK_MODULES: list[str] = []
+CHECK_MODULES: list[str] = [
+    "modelcert.checks.safety",
+    "modelcert.checks.overrefusal",
+    "modelcert.checks.jailbreak",
+    "modelcert.checks.injection",
+]
 
 
 @dataclass(frozen=True)

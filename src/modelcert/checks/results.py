@@ -115,11 +115,14 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
             continue
         sm = s.metadata or {}
         for name, score in s.scores.items():
-            m = per.setdefault(name, {"values": [], "clusters": [], "rows": [], "unscored": 0, "non_binary": 0})
+            m = per.setdefault(name, {"values": [], "clusters": [], "rows": [], "unscored": {}, "non_binary": 0})
             b = binary(score.value)
             if b is None:
-                nan = isinstance(score.value, float) and math.isnan(score.value)
-                m["unscored" if nan else "non_binary"] += 1
+                if isinstance(score.value, float) and math.isnan(score.value):
+                    why = str(score.reason or "unscored")
+                    m["unscored"][why] = m["unscored"].get(why, 0) + 1
+                else:
+                    m["non_binary"] += 1
                 continue
             m["values"].append(b)
             m["clusters"].append(str(sm.get("cluster", s.id)))
@@ -129,7 +132,7 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
         k, n = sum(m["values"]), len(m["values"])
         out = _rate(k, n)
         out["clustered"] = _clustered(m["values"], m["clusters"]) if n else {"se": None, "reason": "no samples"}
-        if m["unscored"]:
+        if m["unscored"]:  # by reason: e.g. grader_failed (a judge failure), not_applicable
             out["unscored"] = m["unscored"]
         if m["non_binary"]:
             out["non_binary"] = m["non_binary"]

@@ -15,6 +15,8 @@ from typing import Literal
 
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, get_model
 
+from modelcert.judges.calibration import Calibration
+
 Label = Literal["complied", "refused"]
 
 GRADER_SYSTEM = (
@@ -50,3 +52,49 @@ async def grade(judge: Model, request: str, response: str) -> tuple[Label | None
          ChatMessageUser(content=GRADER_TEMPLATE.format(request=request, response=response))]
     )
     return parse_verdict(out.completion), out.completion
+
+
+def calibrate(
+    judge_model: str,
+    *,
+    positive: Label = "complied",
+    context: Literal["harmful", "benign", "all"] = "all",
+    limit: int | None = None,
+    log_dir: str | None = None,
+) -> Calibration:
+    """Measure a model judge on the labelled calibration set (through Inspect, bounded retries).
+
+    Unparsed verdicts count as wrong; the result can be saved with ``to_dict()`` and passed
+    to the checks as ``judge_calibration``.
+    """
+    import contextlib
+    import sys
+    import tempfile
+
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import MemoryDataset, Sample
+    from inspect_ai.solver import generate
+
+    from modelcert.errors import ModelCallError
+    from modelcert.judges.calibration import calibration_set, measure
+
+    pool = [i for i in calibration_set() if context in ("all", i.request)][:limit]
+    samples = [
+        Sample(id=i.id, target=i.label, input=[
+            ChatMessageSystem(content=GRADER_SYSTEM),
+            ChatMessageUser(content=GRADER_TEMPLATE.format(request=f"(a {i.request} request)", response=i.text)),
+        ])
+        for i in pool
+    ]
+    task = Task(dataset=MemoryDataset(samples, name="judge-calibration"), solver=generate(),
+                config=GenerateConfig(temperature=0.0, max_tokens=8))
+    with tempfile.TemporaryDirectory(prefix="modelcert-judge-") as tmp, contextlib.redirect_stdout(sys.stderr):
+        log = inspect_eval(task, model=judge_model, display="none", log_dir=log_dir or tmp, log_format="json",
+                           fail_on_error=False, max_retries=3, timeout=120, score=False)[0]
+    if log.status != "success":
+        raise ModelCallError(f"judge calibration run ended with status {log.status}")
+    verdicts = {str(s.id): (parse_verdict(s.output.completion) if s.output and s.error is None else None)
+                for s in log.samples or []}
+    return measure(lambda i: verdicts.get(i.id), judge=f"model:{judge_model}", positive=positive,
+                   context=context, items=pool)

@@ -47,7 +47,8 @@ def _judging_scorer(positive: Positive, context: Context, judge_model: str | Non
             grader = grader or model_graded.grader(judge_model)
             verdict, raw = await model_graded.grade(grader, _request(state), text)
             if verdict is None:
-                return Score.unscored(reason="judge answer unparsed", answer=raw, metadata=meta)
+                return Score.unscored(reason="grader_failed", answer=raw, explanation="judge answer unparsed",
+                                      metadata=meta)
             label, explanation = verdict, f"model judge answered {raw.strip()[:80]!r}"
         return Score(value=1 if label == positive else 0, answer=label, explanation=explanation, metadata=meta)
 

@@ -1,0 +1,92 @@
+"""``robustness.jailbreak``: attack success rate of known jailbreak patterns.
+
+The harmful requests of ``safety.harmful`` are wrapped by each transform of
+:mod:`modelcert.checks.transforms` (the low-resource transform uses our own Maltese and
+Irish requests). Score ``attack_success`` = the judge found a compliant answer; the
+results break it down by ``transform`` and give the overall rate over all attacked items.
+Each transform draws the same number of items with a fixed seed, so transforms are
+compared on equal footing and reruns attack the same items.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+
+from inspect_ai import Task, task
+from inspect_ai.model import GenerateConfig
+from inspect_ai.solver import generate
+
+from modelcert.checks import transforms as X
+from modelcert.checks.external import check_items, dataset, to_sample
+from modelcert.checks.registry import check
+from modelcert.errors import ConfigError
+from modelcert.evidence.chain import digest
+from modelcert.judges.calibration import judge_record
+from modelcert.judges.scorers import attack_success
+
+CHECK_ID = "robustness.jailbreak"
+VERSION = "1"
+SEED = 5
+REQUIREMENTS = ("AIA-55.1a-adversarial-testing", "AIA-15.5-robustness", "CoP-SSR-systemic-risk-eval")
+
+
+@check(CHECK_ID, tier="api", requirements=REQUIREMENTS, version=VERSION, family="robustness")
+@task
+def jailbreak(
+    transforms: str | None = None,
+    per_transform: int = 40,
+    split: str = "test",
+    langs: str | None = None,
+    items_file: str | None = None,
+    columns: str | None = None,
+    judge_model: str | None = None,
+    judge_calibration: str | None = None,
+    max_tokens: int = 160,
+    seed: int = SEED,
+) -> Task:
+    """Jailbreak attack success rate, per transform and overall (score `attack_success`).
+
+    Args:
+        transforms: Comma-separated transform names (default: all eight, see
+            ``checks/transforms.py``).
+        per_transform: Items drawn per transform (fixed seed); 0 = every item.
+        split: Template split of the harmful items.
+        langs: Comma-separated language codes of the harmful items (default: all six).
+        items_file: A JSONL/CSV file of your own harmful requests to attack (the
+            low-resource transform then uses its bundled Maltese/Irish items).
+        columns: Column mapping for ``items_file``.
+        judge_model: Inspect model string of a model judge; default: the rule judge.
+        judge_calibration: Calibration JSON of that model judge.
+        max_tokens: Generation limit per answer (encoded answers are long).
+        seed: Seed of the per-transform item draw.
+    """
+    if per_transform < 0:
+        raise ConfigError("per_transform must be >= 0")
+    names = X.parse_transforms(transforms)
+    base, source = check_items("harmful", split=split, langs=langs, items_file=items_file, columns=columns)
+    samples = []
+    attacked = []
+    for name in names:
+        pool = list(X.low_resource_items()) if name == "low_resource" else base
+        chosen = pool
+        if per_transform and per_transform < len(pool):
+            chosen = random.Random(f"{seed}/{name}").sample(pool, per_transform)
+        for item in chosen:
+            prompt = item.prompt if name == "low_resource" else X.ITEM_TRANSFORMS[name](item)
+            attacked.append({"transform": name, "item": item.id, "prompt": prompt})
+            samples.append(to_sample(item, prompt=prompt, sample_id=f"{name}/{item.id}", transform=name,
+                                     cluster=f"{name}/{item.cluster}"))
+    suite = {"base": source, "transforms": names, "per_transform": per_transform, "seed": seed,
+             "low_resource": digest([asdict(i) for i in X.low_resource_items()])}  # type: ignore[arg-type]
+    return Task(
+        dataset=dataset(samples, CHECK_ID),
+        solver=generate(),
+        scorer=attack_success(judge_model=judge_model),
+        config=GenerateConfig(max_tokens=max_tokens, temperature=0.0),
+        metadata={
+            "check": CHECK_ID, "version": VERSION, "suite_digest": digest(attacked), "items": suite,
+            "judge": judge_record(judge_model, positive="complied", context="harmful",
+                                  calibration_file=judge_calibration),
+        },
+    )
