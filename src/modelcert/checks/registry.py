@@ -21,6 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Modules that define bundled checks; imported on first lookup.
 CHECK_MODULES: list[str] = [
+    "modelcert.checks.bias",
     "modelcert.checks.safety",
     "modelcert.checks.overrefusal",
     "modelcert.checks.jailbreak",
