@@ -550,6 +550,10 @@ class Registry:
         """A running audit stopped with an error; it stays resumable."""
         self._update_running(audit_id, worker, state=FAILED, error=error[:2000], finished_at=None)
 
+    def interrupt(self, audit_id: str, worker: str, note: str) -> None:
+        """This worker stops a running audit (server shutdown); it stays resumable."""
+        self._update_running(audit_id, worker, state=INTERRUPTED, progress_note=note)
+
     def requeue(self, audit_id: str, *, actor: str) -> Audit:
         """Queue an interrupted or failed audit again; the engine resumes from its evidence."""
         with self._tx() as s:

@@ -8,7 +8,8 @@ copy of its latest event, changed in the same transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     DateTime,
@@ -20,20 +21,34 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 VERSION_TABLE = "registry_alembic_version"
 SCHEMA_HEAD = "0001"
 
 
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData()
+    type_annotation_map = {datetime: UTCDateTime}
 
 
 class Provider(Base):
     __tablename__ = "registry_providers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Model(Base):
@@ -42,7 +57,7 @@ class Model(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider_id: Mapped[int] = mapped_column(ForeignKey("registry_providers.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ModelVersion(Base):
@@ -57,7 +72,7 @@ class ModelVersion(Base):
     identity_digest: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     status_seq: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StatusEvent(Base):
@@ -71,7 +86,7 @@ class StatusEvent(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(120))
     audit_id: Mapped[str | None] = mapped_column(String(40))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AccessGrant(Base):
@@ -81,7 +96,7 @@ class AccessGrant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
     tier: Mapped[str] = mapped_column(String(16))
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     granted_by: Mapped[str] = mapped_column(String(120))
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -111,10 +126,10 @@ class Audit(Base):
     worker: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     requested_by: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Certificate(Base):
@@ -125,8 +140,8 @@ class Certificate(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
     audit_id: Mapped[str | None] = mapped_column(ForeignKey("registry_audits.id"))
     outcome: Mapped[str] = mapped_column(String(32))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
     body: Mapped[str] = mapped_column(Text)
 
 
@@ -138,7 +153,7 @@ class User(Base):
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("registry_providers.id"))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Token(Base):
@@ -147,5 +162,5 @@ class Token(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("registry_users.id"), index=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,145 @@
+"""``modelcert serve`` (the lab server) and ``modelcert registry`` (providers, versions, users, tokens)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from modelcert.cli.options import DbOpt
+
+app = typer.Typer(help="The lab registry: providers, model versions, access grants, statuses, users, tokens.",
+                  no_args_is_help=True)
+out = Console()
+
+
+def register(root: typer.Typer) -> None:
+    root.command("serve")(serve)
+    root.add_typer(app, name="registry")
+
+
+def serve(
+    db: DbOpt = None,
+    data: Path = typer.Option(Path("lab-data"), "--data", help="Folder for audit outputs and the session secret."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    key: Path | None = typer.Option(None, "--key", help="Lab private key: finished audits get a certificate."),
+    public_key: Path | None = typer.Option(None, "--public-key", help="Key for the verification page "
+                                           "(default: the .pub beside --key)."),
+    passphrase_env: str | None = typer.Option(None, "--passphrase-env", help="Variable holding the key passphrase."),
+    lab_id: str = typer.Option("modelcert-lab", "--lab-id", help="Lab name signed into certificates."),
+    policies: Path | None = typer.Option(None, "--policies", help="Extra folder of policy YAML files to offer."),
+    valid_days: int = typer.Option(365, "--valid-days", min=1, help="Certificate validity."),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="Run audits in this server's background worker."),
+    lease: float = typer.Option(60.0, "--lease", min=1.0,
+                                help="Seconds without a heartbeat before another host's running audit counts as interrupted."),
+) -> None:
+    """Run the lab server (dashboard, public registry and verification, REST API at /api/v1, docs at /docs)."""
+    import uvicorn
+
+    from modelcert.evidence.location import resolve_url
+    from modelcert.web import LabConfig, create_app
+
+    cfg = LabConfig(db=resolve_url(db), data_dir=data, lab_id=lab_id, private_key=key, public_key=public_key,
+                    passphrase_env=passphrase_env, policy_dir=policies, valid_days=valid_days, worker=worker,
+                    lease_seconds=lease)
+    application = create_app(cfg)
+    Console(stderr=True).print(f"modelcert lab on http://{host}:{port}  (registry {cfg.db})", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level=os.environ.get("MODELCERT_LOG_LEVEL", "warning"))
+
+
+def _registry(db: str | None):
+    from modelcert.registry import Registry
+
+    return Registry(db)
+
+
+@app.command("provider-add")
+def provider_add(name: str, db: DbOpt = None) -> None:
+    """Add a provider."""
+    p = _registry(db).add_provider(name)
+    out.print(f"provider {p.name} (id {p.id})")
+
+
+@app.command("version-add")
+def version_add(
+    provider: str = typer.Option(..., "--provider"),
+    model: str = typer.Option(..., "--model-name"),
+    version: str = typer.Option(..., "--version"),
+    address: str = typer.Option(..., "--address", help="Inspect model string or local/<folder> / local/zoo:<name>."),
+    identity: str | None = typer.Option(None, "--identity-digest"),
+    actor: str = typer.Option(os.environ.get("USER", "cli"), "--actor"),
+    db: DbOpt = None,
+) -> None:
+    """Register a submitted model version (status: submitted)."""
+    v = _registry(db).register_version(provider, model, version, address, actor=actor, identity_digest=identity)
+    out.print(f"version {v.id}: {v.provider}/{v.model} {v.version} — {v.status}")
+
+
+@app.command("grant")
+def grant(version_id: int, tier: str = typer.Option(..., "--tier"), note: str | None = typer.Option(None, "--note"),
+          by: str = typer.Option(os.environ.get("USER", "cli"), "--by"), db: DbOpt = None) -> None:
+    """Record the access tier a provider granted for a version."""
+    g = _registry(db).grant_access(version_id, tier, by=by, note=note)
+    out.print(f"version {version_id}: {g.tier} access granted, recorded by {g.granted_by}")
+
+
+@app.command("status")
+def status(version_id: int, to: str = typer.Option(..., "--to"), reason: str = typer.Option(..., "--reason"),
+           actor: str = typer.Option(os.environ.get("USER", "cli"), "--actor"), db: DbOpt = None) -> None:
+    """Change a version's status (the lifecycle rejects illegal changes; the reason is kept)."""
+    ev = _registry(db).set_status(version_id, to, reason=reason, actor=actor)
+    out.print(f"version {version_id}: {ev.from_status} -> {ev.to_status}")
+
+
+@app.command("list")
+def list_versions(db: DbOpt = None) -> None:
+    """Model versions with their status."""
+    from rich.table import Table
+
+    t = Table("id", "provider", "model", "version", "status", "address")
+    for v in _registry(db).versions():
+        t.add_row(str(v.id), v.provider, v.model, v.version, v.status, v.address)
+    out.print(t)
+
+
+@app.command("history")
+def history(version_id: int, db: DbOpt = None) -> None:
+    """A version's status history with reasons."""
+    for e in _registry(db).history(version_id):
+        out.print(f"{e.seq:>3} {e.at:%Y-%m-%d %H:%M:%S} {e.from_status or '-':>24} -> {e.to_status:<24} "
+                  f"{e.actor}: {e.reason}", highlight=False)
+
+
+@app.command("user-add")
+def user_add(
+    username: str,
+    role: str = typer.Option(..., "--role", help="admin, auditor or provider"),
+    provider: str | None = typer.Option(None, "--provider", help="The provider a provider user belongs to."),
+    password_env: str | None = typer.Option(None, "--password-env", help="Variable holding the login password."),
+    db: DbOpt = None,
+) -> None:
+    """Create a user (password from an environment variable; none: token login only)."""
+    from modelcert.errors import ConfigError
+
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            raise ConfigError(f"environment variable {password_env} is empty or unset")
+    u = _registry(db).create_user(username, role, provider=provider, password=password)
+    out.print(f"user {u.username} ({u.role})")
+
+
+@app.command("token")
+def token(username: str, label: str = typer.Option("cli", "--label"), db: DbOpt = None) -> None:
+    """Issue an API token; it is printed once and stored only as a hash."""
+    typer.echo(_registry(db).issue_token(username, label=label))
+
+
+@app.command("revoke-tokens")
+def revoke_tokens(username: str, db: DbOpt = None) -> None:
+    """Revoke every token of a user."""
+    out.print(f"{_registry(db).revoke_tokens(username)} token(s) revoked")

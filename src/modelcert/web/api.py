@@ -1,0 +1,239 @@
+"""The REST API (``/api/v1``): every route declares its access level with ``require``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from modelcert.registry import Registry
+from modelcert.web import service
+from modelcert.web.schemas import (
+    AuditIn,
+    AuditOut,
+    CertificateOut,
+    EventOut,
+    EvidenceOut,
+    GrantIn,
+    GrantOut,
+    ProviderIn,
+    ProviderOut,
+    RegistryEntry,
+    StatusIn,
+    TokenOut,
+    UserIn,
+    VerifyIn,
+    VerifyOut,
+    VersionDetail,
+    VersionIn,
+    VersionOut,
+)
+from modelcert.web.security import Principal, require
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+Public = Annotated[Principal, Depends(require("public"))]
+User = Annotated[Principal, Depends(require("user"))]
+Staff = Annotated[Principal, Depends(require("staff"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def _reg(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+def _version_out(v, *, with_address: bool = True) -> VersionOut:
+    return VersionOut(
+        id=v.id,
+        provider=v.provider,
+        model=v.model,
+        version=v.version,
+        address=v.address if with_address else None,
+        identity_digest=v.identity_digest,
+        status=v.status,
+        created_at=v.created_at,
+    )
+
+
+@router.get("/registry", response_model=list[RegistryEntry], summary="Public registry of model versions")
+def public_registry(request: Request, p: Public) -> list[RegistryEntry]:
+    reg = _reg(request)
+    certs: dict[int, list[str]] = {}
+    for c in reg.certificates():
+        certs.setdefault(c.version_id, []).append(c.id)
+    return [
+        RegistryEntry(
+            provider=v.provider,
+            model=v.model,
+            version=v.version,
+            status=v.status,
+            identity_digest=v.identity_digest,
+            certificates=certs.get(v.id, []),
+        )
+        for v in reg.versions()
+    ]
+
+
+@router.get("/certificates", response_model=list[CertificateOut], summary="List certificates")
+def list_certificates(request: Request, p: Public) -> list[CertificateOut]:
+    return service.certificate_outs(_reg(request))
+
+
+@router.get(
+    "/certificates/{cert_id}",
+    summary="Download a certificate file (exact bytes)",
+    responses={200: {"content": {"application/json": {}}}},
+)
+def get_certificate(cert_id: str, request: Request, p: Public) -> Response:
+    c = _reg(request).certificate(cert_id)
+    return Response(
+        c.body.encode("utf-8"),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="certificate-{c.id[:16]}.json"'},
+    )
+
+
+@router.post("/verify", response_model=VerifyOut, summary="Verify a certificate against this lab's key")
+def verify(body: VerifyIn, request: Request, p: Public) -> VerifyOut:
+    st = request.app.state
+    return service.verify_bytes(st.registry, st.public_key, service.normalise_pasted(body.certificate))
+
+
+@router.get("/me", summary="Who the token or session belongs to")
+def me(p: User) -> dict[str, object]:
+    return {"username": p.username, "role": p.role, "provider_id": p.provider_id}
+
+
+@router.get("/providers", response_model=list[ProviderOut], summary="List providers")
+def list_providers(request: Request, p: Staff) -> list[ProviderOut]:
+    return [ProviderOut(id=x.id, name=x.name) for x in _reg(request).providers()]
+
+
+@router.post("/providers", response_model=ProviderOut, status_code=201, summary="Add a provider")
+def add_provider(body: ProviderIn, request: Request, p: Staff) -> ProviderOut:
+    x = _reg(request).add_provider(body.name)
+    return ProviderOut(id=x.id, name=x.name)
+
+
+@router.get("/versions", response_model=list[VersionOut], summary="Model versions (a provider sees its own)")
+def list_versions(request: Request, p: User) -> list[VersionOut]:
+    return [_version_out(v) for v in _reg(request).versions(provider_id=p.scope())]
+
+
+@router.post("/versions", response_model=VersionOut, status_code=201, summary="Register a submitted model version")
+def add_version(body: VersionIn, request: Request, p: Staff) -> VersionOut:
+    v = _reg(request).register_version(
+        body.provider, body.model, body.version, body.address, actor=p.username or "", identity_digest=body.identity_digest
+    )
+    return _version_out(v)
+
+
+@router.get("/versions/{version_id}", response_model=VersionDetail, summary="A version with its status history")
+def get_version(version_id: int, request: Request, p: User) -> VersionDetail:
+    reg = _reg(request)
+    v = service.scoped_version(reg, p, version_id)
+    return VersionDetail(
+        **_version_out(v).model_dump(),
+        history=[EventOut.model_validate(e, from_attributes=True) for e in reg.history(v.id)],
+        grants=[GrantOut.model_validate(g, from_attributes=True) for g in reg.grants(v.id)],
+    )
+
+
+@router.post(
+    "/versions/{version_id}/grants", response_model=GrantOut, status_code=201, summary="Record an access grant"
+)
+def add_grant(version_id: int, body: GrantIn, request: Request, p: Staff) -> GrantOut:
+    g = _reg(request).grant_access(version_id, body.tier, by=p.username or "", note=body.note)
+    return GrantOut.model_validate(g, from_attributes=True)
+
+
+@router.post(
+    "/versions/{version_id}/status", response_model=EventOut, summary="Change a version's status, with a reason"
+)
+def change_status(version_id: int, body: StatusIn, request: Request, p: Staff) -> EventOut:
+    ev = _reg(request).set_status(version_id, body.status, reason=body.reason, actor=p.username or "")
+    return EventOut.model_validate(ev, from_attributes=True)
+
+
+@router.post("/audits", response_model=AuditOut, status_code=202, summary="Start an audit (runs in the background)")
+def start_audit(body: AuditIn, request: Request, p: Staff) -> AuditOut:
+    cfg = request.app.state.config
+    cfg.policy_ref(body.policy)  # only offered policies
+    a = _reg(request).create_audit(
+        body.version_id, body.policy, body.tier, actor=p.username or "", options={"only": body.only or None}
+    )
+    return AuditOut.of(a)
+
+
+@router.get("/audits", response_model=list[AuditOut], summary="Audits (a provider sees its own models' audits)")
+def list_audits(request: Request, p: User, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[AuditOut]:
+    return [AuditOut.of(a) for a in _reg(request).audits(provider_id=p.scope(), limit=limit)]
+
+
+@router.get("/audits/{audit_id}", response_model=AuditOut, summary="An audit's state, progress and verdicts")
+def get_audit(audit_id: str, request: Request, p: User) -> AuditOut:
+    reg = _reg(request)
+    a, _v = service.scoped_audit(reg, p, audit_id)
+    return AuditOut.of(a, service.audit_certificate_id(reg, a))
+
+
+@router.post("/audits/{audit_id}/resume", response_model=AuditOut, summary="Queue an interrupted or failed audit again")
+def resume_audit(audit_id: str, request: Request, p: Staff) -> AuditOut:
+    reg = _reg(request)
+    service.scoped_audit(reg, p, audit_id)
+    return AuditOut.of(reg.requeue(audit_id, actor=p.username or ""))
+
+
+@router.get(
+    "/audits/{audit_id}/evidence",
+    response_model=EvidenceOut,
+    summary="An audit's evidence records (redacted for providers)",
+)
+def audit_evidence(
+    audit_id: str,
+    request: Request,
+    p: User,
+    run: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EvidenceOut:
+    reg = _reg(request)
+    a, _v = service.scoped_audit(reg, p, audit_id)
+    runs = service.evidence_runs(a)
+    if run is not None and run not in runs:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, f"run {run} is not part of audit {audit_id}")
+    chosen = run or next(iter(runs), None)
+    records: list[dict] = []
+    if chosen is not None:
+        from itertools import islice
+
+        from modelcert.evidence.store import EvidenceStore
+
+        with EvidenceStore(request.app.state.config.db, create=False) as store:
+            for r in islice(store.records(chosen), offset, offset + limit):
+                env = {**r.envelope, "hash": r.hash, "prev": r.prev}
+                records.append(service.redact_for_provider(env) if p.role == "provider" else env)
+    return EvidenceOut(
+        audit_id=a.id, runs=runs, run=chosen, offset=offset, records=records, redacted=p.role == "provider"
+    )
+
+
+@router.get("/users", summary="List users")
+def list_users(request: Request, p: Admin) -> list[dict[str, object]]:
+    return [
+        {"username": u.username, "role": u.role, "provider_id": u.provider_id, "active": u.active}
+        for u in _reg(request).users()
+    ]
+
+
+@router.post("/users", status_code=201, summary="Create a user")
+def create_user(body: UserIn, request: Request, p: Admin) -> dict[str, object]:
+    u = _reg(request).create_user(body.username, body.role, provider=body.provider, password=body.password)
+    return {"username": u.username, "role": u.role, "provider_id": u.provider_id}
+
+
+@router.post("/users/{username}/tokens", response_model=TokenOut, status_code=201, summary="Issue an API token")
+def issue_token(username: str, request: Request, p: Admin) -> TokenOut:
+    return TokenOut(username=username, token=_reg(request).issue_token(username, label=f"issued by {p.username}"))

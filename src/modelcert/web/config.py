@@ -1,0 +1,90 @@
+"""What a lab server needs to know: its database, its folders, its keys, its policies."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelcert.errors import ConfigError
+
+SESSION_SECRET_ENV = "MODELCERT_SESSION_SECRET"
+
+
+@dataclass
+class LabConfig:
+    """Settings of one lab server.
+
+    Args:
+        db: SQLAlchemy URL or SQLite path shared by the registry and the evidence store.
+        data_dir: Folder for audit outputs (``audits/<id>/``) and the session secret.
+        lab_id: Name the lab signs certificates with.
+        private_key: Ed25519 key that signs certificates of finished audits; without it
+            audits finish without a certificate.
+        public_key: Key the public verification page checks against (default: the
+            ``.pub`` beside ``private_key``).
+        passphrase_env: Environment variable holding the private key's passphrase.
+        policy_dir: Extra folder of policy YAML files offered besides the bundled ones.
+            The web never reads a policy from an arbitrary path.
+        valid_days: Certificate validity.
+        worker: Run audits in a background thread of this server.
+        lease_seconds: A running audit whose heartbeat is older is taken as interrupted.
+    """
+
+    db: str
+    data_dir: Path
+    lab_id: str = "modelcert-lab"
+    private_key: Path | None = None
+    public_key: Path | None = None
+    passphrase_env: str | None = None
+    policy_dir: Path | None = None
+    valid_days: int = 365
+    worker: bool = True
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+    session_secret: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.public_key is None and self.private_key is not None:
+            self.public_key = Path(self.private_key).with_suffix(".pub")
+        if not self.session_secret:
+            self.session_secret = os.environ.get(SESSION_SECRET_ENV) or self._stored_secret()
+
+    @property
+    def audits_dir(self) -> Path:
+        return self.data_dir / "audits"
+
+    def _stored_secret(self) -> str:
+        """A per-lab secret kept in the data folder, so sessions survive a restart."""
+        path = self.data_dir / ".session-secret"
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+            return path.read_text().strip()
+        except FileExistsError:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot use data folder {self.data_dir}: {exc.strerror}") from None
+
+    def policies(self) -> list[str]:
+        """Policy names offered for audits: bundled ones plus ``policy_dir/*.yaml``."""
+        from importlib import resources
+
+        bundled = resources.files("modelcert.policy") / "policies"
+        names = sorted(p.name.rsplit(".", 1)[0] for p in bundled.iterdir() if p.name.endswith((".yaml", ".yml")))
+        if self.policy_dir is not None and self.policy_dir.is_dir():
+            names += sorted(p.stem for p in self.policy_dir.glob("*.yaml") if p.stem not in names)
+        return names
+
+    def policy_ref(self, name: str) -> str:
+        """What the audit engine gets for an offered policy name (a bundled name or a file)."""
+        if name not in self.policies():
+            raise ConfigError(f"unknown policy {name!r}; offered: {', '.join(self.policies())}")
+        if self.policy_dir is not None and (self.policy_dir / f"{name}.yaml").is_file():
+            return str(self.policy_dir / f"{name}.yaml")
+        return name

@@ -1,0 +1,258 @@
+"""Server-rendered pages (Jinja2). Every route declares its access level with ``require``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from modelcert.registry import Registry, Status, allowed_next
+from modelcert.web import service
+from modelcert.web.security import PUBLIC, Principal, check_csrf, csrf_token, current_principal, require
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+Public = Annotated[Principal, Depends(require("public"))]
+User = Annotated[Principal, Depends(require("user"))]
+Staff = Annotated[Principal, Depends(require("staff"))]
+
+MAX_UPLOAD = 1_000_000
+
+
+def _reg(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    p = getattr(request.state, "principal", None) or PUBLIC
+    return templates.TemplateResponse(
+        request, name, {"me": p, "csrf": csrf_token(request), **ctx}, status_code=status_code
+    )
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code=status, status=status, message=message)
+
+
+def _safe_next(nxt: str | None) -> str:
+    if nxt and nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
+        return nxt
+    return "/dashboard"
+
+
+@router.get("/healthz")
+def healthz(p: Public) -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/", response_class=HTMLResponse)
+def registry_page(request: Request, p: Public) -> HTMLResponse:
+    reg = _reg(request)
+    certs: dict[int, list[Any]] = {}
+    for c in reg.certificates():
+        certs.setdefault(c.version_id, []).append(c)
+    return render(request, "registry.html", versions=reg.versions(), certs=certs)
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_form(request: Request, p: Public) -> HTMLResponse:
+    return render(request, "verify.html", result=None)
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify_submit(
+    request: Request,
+    p: Public,
+    certificate: Annotated[str, Form()] = "",
+    upload: UploadFile | None = None,
+) -> HTMLResponse:
+    data: bytes | None = None
+    if upload is not None and upload.filename:
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            return render(request, "verify.html", 413, result=None, error="the file is larger than 1 MB")
+    elif certificate.strip():
+        data = service.normalise_pasted(certificate)
+    if not data:
+        return render(request, "verify.html", 400, result=None, error="upload a certificate file or paste its text")
+    st = request.app.state
+    return render(request, "verify.html", result=service.verify_bytes(st.registry, st.public_key, data))
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, p: Public, next: str | None = None) -> HTMLResponse:
+    return render(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login_submit(
+    request: Request,
+    p: Public,
+    username: Annotated[str, Form(max_length=80)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=500)] = "/dashboard",
+) -> Response:
+    await check_csrf(request)  # login CSRF: the form must come from our own login page
+    user = _reg(request).user_for_password(username, password)
+    if user is None:
+        return render(request, "login.html", 401, next=_safe_next(next), error="wrong username or password")
+    request.session.clear()  # no session fixation: a fresh session (and CSRF token) after login
+    request.session["uid"] = user.id
+    csrf_token(request)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, p: User) -> Response:
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request, p: User) -> HTMLResponse:
+    reg = _reg(request)
+    versions = reg.versions(provider_id=p.scope())
+    by_id = {v.id: v for v in versions}
+    audits = reg.audits(provider_id=p.scope(), limit=100)
+    cfg = request.app.state.config
+    return render(
+        request,
+        "dashboard.html",
+        versions=versions,
+        audits=audits,
+        by_id=by_id,
+        policies=cfg.policies() if p.is_staff else [],
+        providers=reg.providers() if p.is_staff else [],
+    )
+
+
+@router.post("/versions")
+def register_version_form(
+    request: Request,
+    p: Staff,
+    provider: Annotated[str, Form(max_length=120)],
+    model: Annotated[str, Form(max_length=200)],
+    version: Annotated[str, Form(max_length=120)],
+    address: Annotated[str, Form(max_length=2000)],
+    tier: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    reg = _reg(request)
+    try:
+        reg.provider(provider)
+    except service.NotFound:
+        reg.add_provider(provider)
+    v = reg.register_version(provider, model, version, address, actor=p.username or "")
+    if tier:
+        reg.grant_access(v.id, tier, by=p.username or "", note="recorded with the submission")
+    return RedirectResponse(f"/versions/{v.id}", status_code=303)
+
+
+@router.get("/versions/{version_id}", response_class=HTMLResponse)
+def version_page(version_id: int, request: Request, p: User) -> HTMLResponse:
+    reg = _reg(request)
+    v = service.scoped_version(reg, p, version_id)
+    history = reg.history(v.id)
+    before = next((Status(e.from_status) for e in reversed(history) if e.to_status == "suspended"), None)
+    nxt = sorted(s.value for s in allowed_next(Status(v.status), before))
+    return render(
+        request,
+        "version.html",
+        v=v,
+        history=history,
+        grants=reg.grants(v.id),
+        audits=reg.audits(version_id=v.id),
+        certs=reg.certificates(version_id=v.id),
+        next_statuses=nxt,
+        policies=request.app.state.config.policies() if p.is_staff else [],
+    )
+
+
+@router.post("/versions/{version_id}/status")
+def change_status_form(
+    version_id: int,
+    request: Request,
+    p: Staff,
+    status: Annotated[str, Form(max_length=32)],
+    reason: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    _reg(request).set_status(version_id, status, reason=reason, actor=p.username or "")
+    return RedirectResponse(f"/versions/{version_id}", status_code=303)
+
+
+@router.post("/versions/{version_id}/grants")
+def grant_form(
+    version_id: int,
+    request: Request,
+    p: Staff,
+    tier: Annotated[str, Form(max_length=16)],
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    _reg(request).grant_access(version_id, tier, by=p.username or "", note=note or None)
+    return RedirectResponse(f"/versions/{version_id}", status_code=303)
+
+
+@router.post("/audits")
+def start_audit_form(
+    request: Request,
+    p: Staff,
+    version_id: Annotated[int, Form()],
+    policy: Annotated[str, Form(max_length=200)],
+    tier: Annotated[str, Form(max_length=16)],
+    only: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    request.app.state.config.policy_ref(policy)
+    ids = [x.strip() for x in only.replace(",", " ").split() if x.strip()]
+    a = _reg(request).create_audit(version_id, policy, tier, actor=p.username or "", options={"only": ids or None})
+    return RedirectResponse(f"/audits/{a.id}", status_code=303)
+
+
+@router.get("/audits/{audit_id}", response_class=HTMLResponse)
+def audit_page(audit_id: str, request: Request, p: User) -> HTMLResponse:
+    reg = _reg(request)
+    a, v = service.scoped_audit(reg, p, audit_id)
+    verdicts = json.loads(a.verdicts) if a.verdicts else []
+    result = service.audit_result(a)
+    has_report = bool(result) and p.is_staff and (Path(a.out_dir or "") / "report.html").is_file()
+    return render(
+        request,
+        "audit.html",
+        a=a,
+        v=v,
+        verdicts=verdicts,
+        result=result,
+        has_report=has_report,
+        cert_id=service.audit_certificate_id(reg, a),
+    )
+
+
+@router.get("/audits/{audit_id}/report", response_class=HTMLResponse)
+def audit_report(audit_id: str, request: Request, p: Staff) -> Response:
+    """The engine's HTML report, sandboxed: it may only show itself inside our page."""
+    a, _v = service.scoped_audit(_reg(request), p, audit_id)
+    path = Path(a.out_dir or "") / "report.html"
+    if a.state != "finished" or not path.is_file():
+        return error_page(request, 404, f"audit {audit_id} has no report yet")
+    return HTMLResponse(
+        path.read_text(encoding="utf-8"),
+        headers={
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:; frame-ancestors 'self'"
+        },
+    )
+
+
+@router.post("/audits/{audit_id}/resume")
+def resume_audit_form(audit_id: str, request: Request, p: Staff) -> Response:
+    reg = _reg(request)
+    service.scoped_audit(reg, p, audit_id)
+    reg.requeue(audit_id, actor=p.username or "")
+    return RedirectResponse(f"/audits/{audit_id}", status_code=303)
+
+
+__all__ = ["current_principal", "error_page", "router"]

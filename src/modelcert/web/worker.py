@@ -1,0 +1,208 @@
+"""The background audit worker: runs queued audits outside any request.
+
+It uses the same engine as ``modelcert audit`` (:func:`modelcert.policy.audit.run_audit`)
+in a daemon thread. Progress goes to the registry as the engine reports it, and a
+heartbeat thread keeps the audit's lease fresh between events; if this process dies,
+the next server start finds the audit ``running`` under a dead worker and marks it
+``interrupted`` (see :meth:`Registry.recover_interrupted`), never finished.
+
+A resumed audit runs the engine again under the same registry id: a fresh
+pre-registration and fresh evidence runs, so every certified figure comes from one
+uninterrupted, pre-registered run. The interrupted attempt's evidence stays in the
+store, unclosed, and its runs are listed in the audit's attempt notes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from modelcert.errors import ModelcertError
+from modelcert.registry import Conflict, Registry, worker_id
+from modelcert.registry.tables import Audit
+from modelcert.web.config import LabConfig
+
+log = logging.getLogger("modelcert.web.worker")
+
+
+class _Stopped(Exception):
+    """The registry no longer lists this worker as running the audit (server stopping)."""
+
+
+class AuditWorker:
+    """One thread that takes queued audits one at a time."""
+
+    def __init__(self, registry: Registry, config: LabConfig) -> None:
+        self.reg = registry
+        self.cfg = config
+        self.id = worker_id()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.current: str | None = None
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="modelcert-audit-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking audits; an audit still running is marked interrupted (resumable)."""
+        self._stop.set()
+        current = self.current
+        if current is not None:
+            try:
+                self.reg.interrupt(current, self.id, "interrupted: the server stopped during the audit")
+            except Conflict:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def recover(self) -> list[str]:
+        return self.reg.recover_interrupted(self.id, lease=timedelta(seconds=self.cfg.lease_seconds))
+
+    def _loop(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            if n % 10 == 0:
+                self.recover()
+            try:
+                audit = self.reg.claim_next(self.id)
+            except Exception:  # the database is briefly unavailable: try again later
+                log.exception("cannot claim an audit")
+                audit = None
+            if audit is None:
+                self._stop.wait(self.cfg.poll_seconds)
+                continue
+            self.current = audit.id
+            try:
+                self.run_one(audit)
+            finally:
+                self.current = None
+
+    def run_one(self, audit: Audit) -> None:
+        """Run one claimed audit to its end, recording progress, outcome and certificate."""
+        stop_beat = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(audit.id, stop_beat), daemon=True)
+        beat.start()
+        try:
+            report = self._run_engine(audit)
+            self._finish(audit, report)
+        except _Stopped:
+            log.warning("audit %s stopped: the worker lost it", audit.id)
+        except ModelcertError as exc:
+            self._fail(audit, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except Exception as exc:  # an engine bug must not kill the worker or look finished
+            log.exception("audit %s crashed", audit.id)
+            self._fail(audit, f"internal error ({type(exc).__name__}: {exc})")
+        finally:
+            stop_beat.set()
+
+    def _heartbeat(self, audit_id: str, stop: threading.Event) -> None:
+        interval = max(0.5, min(5.0, self.cfg.lease_seconds / 4))
+        while not stop.wait(interval):
+            try:
+                self.reg.heartbeat(audit_id, self.id)
+            except Conflict:
+                return
+            except Exception:
+                log.exception("heartbeat failed for audit %s", audit_id)
+
+    def _fail(self, audit: Audit, error: str) -> None:
+        try:
+            self.reg.fail_audit(audit.id, self.id, error)
+        except Conflict:
+            pass
+
+    def _run_engine(self, audit: Audit) -> Any:
+        from modelcert.policy.audit import AuditOptions, run_audit
+
+        opts = json.loads(audit.options or "{}")
+        version = self.reg.version(audit.version_id)
+        out = self.cfg.audits_dir / audit.id
+        progress: dict[str, Any] = {"done": 0, "total": 0, "runs": []}
+
+        def on_event(event: str, data: dict[str, Any]) -> None:
+            if self._stop.is_set():
+                raise _Stopped()
+            note = None
+            if event == "plan":
+                progress["total"] = 1 + sum(1 for _rid, runs, _why in data["items"] if runs)
+                note = "planned"
+            elif event == "preregistered":
+                progress["runs"].append(data["run_id"])
+                note = f"pre-registered in evidence run {data['run_id']}"
+            elif event == "fingerprint":
+                progress["done"] += 1
+                note = "fingerprint taken"
+            elif event == "round":
+                note = (
+                    f"{data['id']}: round {data['round']}, {data['k']}/{data['n']} "
+                    f"(errors {data['errors']}, cap {data['cap']}) {data['verdict']}"
+                )
+            elif event == "requirement_end" and data["runs"]:
+                progress["done"] += 1
+                note = f"{data['id']}: {data['result'].verdict}"
+            elif event == "outcome":
+                note = f"outcome {data['outcome']}"
+            if note is None:
+                return
+            try:
+                self.reg.progress(
+                    audit.id, self.id, done=progress["done"], total=max(progress["total"], 1), note=note
+                )
+            except Conflict:
+                raise _Stopped() from None
+
+        options = AuditOptions(
+            model=version.address,
+            policy=self.cfg.policy_ref(audit.policy),
+            access=audit.tier,
+            out=out,
+            db=self.cfg.db,
+            only=opts.get("only") or None,
+        )
+        return run_audit(options, on_event=on_event)
+
+    def _finish(self, audit: Audit, report: Any) -> None:
+        out = Path(report.files["result"]).parent
+        verdicts = [
+            {k: r.get(k) for k in ("id", "title", "verdict", "estimate", "bound", "n", "reason", "legal_basis")}
+            for r in report.result.get("requirements", [])
+        ]
+        cert = issued = until = None
+        if report.outcome in ("certified", "conditionally_certified") and self.cfg.private_key is not None:
+            cert, issued, until = self._certify(out)
+        self.reg.finish_audit(
+            audit.id,
+            self.id,
+            outcome=report.outcome,
+            verdicts=verdicts,
+            out_dir=str(out),
+            certificate=cert,
+            issued_at=issued,
+            valid_until=until,
+        )
+
+    def _certify(self, out: Path) -> tuple[bytes, Any, Any]:
+        import os
+
+        from modelcert.certify import issue_certificate, load_audit_result, load_private_key
+        from modelcert.certify.keys import write_new_file
+
+        assert self.cfg.private_key is not None
+        passphrase = os.environ.get(self.cfg.passphrase_env, "").encode() if self.cfg.passphrase_env else None
+        key = load_private_key(self.cfg.private_key, passphrase=passphrase or None)
+        result, result_digest = load_audit_result(out)
+        data, statement = issue_certificate(
+            result, key, lab_id=self.cfg.lab_id, valid_days=self.cfg.valid_days, result_digest=result_digest
+        )
+        path = out / "certificate.json"
+        if path.exists():  # a resumed audit re-ran: keep the old file beside, never overwrite
+            path.rename(out / f"certificate.superseded.{path.stat().st_mtime_ns}.json")
+        write_new_file(path, data)
+        return data, statement.predicate.issued_at, statement.predicate.valid_until
