@@ -31,6 +31,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.certify_cmd", None),
     ("modelcert.cli.suite_cmd", "suite"),
     ("modelcert.cli.scan_cmd", None),
+    ("modelcert.cli.serve_cmd", None),
     ("modelcert.cli.judges_cmd", "judges"),
 ]
 
