@@ -7,6 +7,10 @@ Same 200 chat prompts, same greedy decoding, same max new tokens, batch 32:
 * lm-eval's ``hf`` backend (``HFLM.generate_until``);
 * a plain batched ``model.generate`` loop in transformers (the practical limit).
 
+The providers are measured twice: through ``Model.generate`` (200 concurrent calls:
+the provider plus Inspect's model layer) and through a full ``inspect_ai.eval`` (which
+adds Inspect's per-sample bookkeeping: transcripts, scoring, log writing).
+
 Prints a table of samples/s and the ratio to the plain loop. Usage:
 ``python bench/provider.py [--model zoo:clean] [--n 200] [--max-tokens 32] [--skip hf,lm-eval]``
 """
@@ -74,6 +78,37 @@ def _inspect_run(model, texts: list[str], max_tokens: int) -> float:
     return elapsed
 
 
+def _model_generate_run(model, texts: list[str], max_tokens: int) -> float:
+    """200 concurrent ``Model.generate`` calls: the provider and Inspect's model layer only."""
+    import asyncio
+
+    from inspect_ai.model import GenerateConfig
+
+    async def go() -> float:
+        cfg = GenerateConfig(max_tokens=max_tokens, temperature=0.0, max_connections=BATCH)
+        t0 = time.perf_counter()
+        outs = await asyncio.gather(*(model.generate(t, config=cfg) for t in texts))
+        assert len(outs) == len(texts)
+        return time.perf_counter() - t0
+
+    return asyncio.run(go())
+
+
+def bench_local_direct(path: Path, texts: list[str], max_tokens: int) -> float:
+    from inspect_ai.model import get_model
+
+    import modelcert.providers.local  # noqa: F401
+
+    return _model_generate_run(get_model(f"local/{path}", batch_size=BATCH), texts, max_tokens)
+
+
+def bench_hf_direct(path: Path, texts: list[str], max_tokens: int) -> float:
+    from inspect_ai.model import get_model
+
+    model = get_model(f"hf/{path}", device="cpu", batch_size=BATCH, do_sample=False)
+    return _model_generate_run(model, texts, max_tokens)
+
+
 def bench_local(path: Path, texts: list[str], max_tokens: int) -> float:
     from inspect_ai.model import get_model
 
@@ -120,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="zoo:clean", help="zoo:<name> or a checkpoint folder")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--max-tokens", type=int, default=32)
-    ap.add_argument("--skip", default="", help="comma list of: local,hf,lm-eval")
+    ap.add_argument("--skip", default="", help="comma list of: local,hf,lm-eval,local-eval,hf-eval")
     args = ap.parse_args(argv)
 
     from modelcert.targets import resolve_local_path
@@ -129,9 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     texts = prompts(args.n)
     skip = set(filter(None, args.skip.split(",")))
     runs = [("plain batched generate (limit)", "plain", bench_plain),
-            ("modelcert local/ via Inspect", "local", bench_local),
-            ("Inspect stock hf/", "hf", bench_inspect_hf),
-            ("lm-eval hf backend", "lm-eval", bench_lm_eval)]
+            ("local/ provider, Model.generate", "local", bench_local_direct),
+            ("stock hf/ provider, Model.generate", "hf", bench_hf_direct),
+            ("lm-eval hf backend", "lm-eval", bench_lm_eval),
+            ("local/ provider, full inspect eval", "local-eval", bench_local),
+            ("stock hf/ provider, full inspect eval", "hf-eval", bench_inspect_hf)]
     results: list[tuple[str, float]] = []
     for label, key, fn in runs:
         if key in skip:
