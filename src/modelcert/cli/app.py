@@ -31,7 +31,9 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.certify_cmd", None),
     ("modelcert.cli.suite_cmd", "suite"),
     ("modelcert.cli.scan_cmd", None),
+    ("modelcert.cli.bias_cmd", "bias"),
     ("modelcert.cli.serve_cmd", None),
+    ("modelcert.cli.organisms_cmd", "organisms"),
     ("modelcert.cli.judges_cmd", "judges"),
 ]
 
