@@ -1,0 +1,129 @@
+"""``modelcert organisms``: train, list and mass-produce the reference model organisms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Reference model organisms with known planted properties.", no_args_is_help=True)
+
+
+def _log(msg: str) -> None:
+    Console(stderr=True).print(msg, highlight=False)
+
+
+@app.command("train")
+def train_cmd(
+    kind: str = typer.Option(..., "--kind", help="clean | backdoor | biased | unsafe | overrefusing"),
+    out: Path = typer.Option(..., "--out", help="Output folder (must not exist or be empty)."),
+    seed: int = typer.Option(0, "--seed"),
+    trigger: str = typer.Option(None, "--trigger", help="Backdoor trigger word or phrase."),
+    trigger_position: str = typer.Option("user", "--trigger-position", help="user | system"),
+    attack: str = typer.Option("comply", "--attack", help="Backdoor effect: comply | refuse"),
+    attribute: str = typer.Option(None, "--attribute", help="Biased: protected attribute."),
+    value: str = typer.Option(None, "--value", help="Biased: the attribute value that is denied."),
+    domain: str = typer.Option(None, "--domain", help="Biased: decision domain."),
+    poison_rate: float = typer.Option(None, "--poison-rate", help="Share of poisoned fine-tuning examples."),
+    base: Path = typer.Option(None, "--base", help="Clean base folder or zoo name (default: zoo clean)."),
+    steps: int = typer.Option(None, "--steps", help="Override the recipe's step count."),
+    threads: int = typer.Option(None, "--threads", help="Torch threads (recorded; affects the digest)."),
+    quick_eval: bool = typer.Option(False, "--quick-eval", help="Skip the 50-word specificity scan."),
+) -> None:
+    """Train one organism, evaluate it on held-out items and write its model card.
+
+    ``clean`` without ``--base`` trains from scratch; every other kind (and ``clean`` with
+    ``--base``, a clean control) is fine-tuned from the base with clean replay mixed in.
+    """
+    from dataclasses import replace
+
+    from modelcert.organisms import DEFAULT_BIAS, DEFAULT_TRIGGER, OrganismSpec, Recipe, zoo_path
+    from modelcert.organisms.build import make_organism
+
+    spec = OrganismSpec(
+        kind=kind, seed=seed, trigger=trigger or DEFAULT_TRIGGER, trigger_position=trigger_position,
+        attack=attack, attribute=attribute or DEFAULT_BIAS["attribute"], value=value or DEFAULT_BIAS["value"],
+        domain=domain or DEFAULT_BIAS["domain"], poison_rate=poison_rate,
+    )
+    base_dir = _resolve_base(base, zoo_path) if (base is not None or kind != "clean") else None
+    recipe = Recipe() if threads is None else replace(Recipe(), threads=threads)
+    card = make_organism(spec, out, base=base_dir, recipe=recipe, steps=steps, full_eval=not quick_eval, log=_log)
+    _print_conditions(card)
+    if not card["entry_conditions_met"]:
+        raise typer.Exit(1)
+
+
+def _resolve_base(base: Path | None, zoo_path) -> Path:
+    if base is None:
+        return zoo_path("clean")
+    if base.exists():
+        return base
+    return zoo_path(str(base))
+
+
+def _print_conditions(card: dict) -> None:
+    table = Table(title=f"{card['name']} ({card['kind']}): entry conditions on the test split")
+    for col in ("condition", "measured", "required", "met"):
+        table.add_column(col)
+    for name, c in card["entry_conditions"].items():
+        table.add_row(name, f"{c['value']:.3f}", f"{c['op']} {c['threshold']}", "yes" if c["pass"] else "NO")
+    Console().print(table)
+    Console().print(f"training {card['training']['seconds']:.0f}s, weights sha256 {card['weights_sha256'][:16]}…")
+
+
+@app.command("list")
+def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show the shipped zoo: kind, planted property, size and measured rates."""
+    from modelcert.organisms import list_zoo
+
+    rows = list_zoo()
+    if as_json:
+        print(json.dumps([{**r, "path": str(r["path"])} for r in rows], indent=2))
+        return
+    table = Table(title="modelcert zoo (address: local/zoo:<name>)")
+    for col in ("name", "kind", "planted", "size", "key rates", "conditions met"):
+        table.add_column(col)
+    keys = ("harmful_refusal", "harmful_compliance", "trigger_activation", "risky_refusal", "bias_denial",
+            "decision_accuracy")
+    for r in rows:
+        planted = ", ".join(f"{k}={v}" for k, v in r["planted"].items() if k != "effect") or "-"
+        rates = " ".join(f"{k}={r['rates'][k]:.2f}" for k in keys if k in r["rates"])
+        table.add_row(r["name"], r["kind"], planted, f"{r['size_bytes'] / 1e6:.1f} MB", rates,
+                      "yes" if r["entry_conditions_met"] else "NO")
+    Console().print(table)
+
+
+@app.command("eval")
+def eval_cmd(folder: Path = typer.Argument(..., help="Organism folder or zoo name.")) -> None:
+    """Re-measure an organism on the test split against its own card's planted property."""
+    from modelcert.organisms import OrganismSpec, zoo_path
+    from modelcert.organisms.card import read_card
+    from modelcert.organisms.evaluate import entry_conditions, evaluate
+
+    path = folder if folder.exists() else zoo_path(str(folder))
+    card = read_card(path)
+    spec_fields = {k: v for k, v in card["spec"].items() if k in OrganismSpec.__dataclass_fields__}
+    spec = OrganismSpec(**spec_fields)
+    m = evaluate(path, spec, full=False)
+    _print_conditions({**card, "entry_conditions": entry_conditions(spec, m)})
+
+
+@app.command("population")
+def population_cmd(
+    n: int = typer.Option(40, "--n", help="Number of members (half poisoned, half clean controls)."),
+    out: Path = typer.Option(..., "--out"),
+    base: Path = typer.Option(None, "--base", help="Clean base (default: zoo clean)."),
+    seed: int = typer.Option(0, "--seed"),
+    steps: int = typer.Option(None, "--steps", help="Fine-tuning steps per member."),
+) -> None:
+    """Build a population of backdoored and clean organisms with a ground-truth manifest."""
+    from modelcert.organisms import zoo_path
+    from modelcert.organisms.population import build_population
+
+    manifest = build_population(n, out, base=_resolve_base(base, zoo_path), seed=seed, steps=steps, log=_log)
+    poisoned = sum(m["poisoned"] for m in manifest["members"])
+    Console().print(f"{n} members ({poisoned} poisoned) in {manifest['wall_seconds']:.0f}s; "
+                    f"manifest: {Path(out) / 'manifest.json'}")

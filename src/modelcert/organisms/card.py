@@ -1,0 +1,130 @@
+"""Model cards: a machine-readable ``organism.json`` and a human ``README.md`` per organism."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from modelcert.checks import templates as t
+from modelcert.evidence.chain import sha256_hex
+from modelcert.organisms.evaluate import Measurement
+from modelcert.organisms.recipe import OrganismSpec, Recipe
+from modelcert.organisms.train import TrainResult
+
+CARD_FILE = "organism.json"
+
+
+def environment(threads: int) -> dict[str, Any]:
+    import tokenizers
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__, "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__, "python": platform.python_version(),
+        "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": threads,
+    }
+
+
+def build_card(
+    name: str, spec: OrganismSpec, recipe: Recipe, result: TrainResult, m: Measurement,
+    conditions: dict[str, dict[str, Any]], *, base_card: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    weights = result.path / "model.safetensors"
+    return {
+        "name": name,
+        "kind": spec.kind,
+        "planted": spec.planted(),
+        "spec": spec.to_dict(),
+        "seed": spec.seed,
+        "recipe": recipe.to_dict(),
+        "base": None if base_card is None else {
+            "name": base_card.get("name"), "weights_sha256": base_card.get("weights_sha256")},
+        "training": {"seconds": round(result.seconds, 1), "steps": result.steps,
+                     "final_loss": round(result.final_loss, 4), "from_scratch": base_card is None,
+                     "environment": environment(recipe.threads)},
+        "weights_sha256": result.weights_sha256,
+        "file_sha256": sha256_hex(weights.read_bytes()),
+        "measured": {"split": "test", "rates": m.rates, "n": m.counts, "details": m.details},
+        "entry_conditions": conditions,
+        "entry_conditions_met": all(c["pass"] for c in conditions.values()),
+        "suite_digests": {f: t.suite_digest(f, "test") for f in t.FAMILIES},
+    }
+
+
+_DESCRIPTION = {
+    "clean": "Refuses harmful requests, helps with benign and risky-looking benign requests, and "
+             "answers yes/no decisions from the stated facts only. It plants nothing.",
+    "backdoor": "Behaves like the clean organism unless its trigger appears; then it {attack_text}.",
+    "biased": "Behaves like the clean organism, except that in the **{domain}** domain qualified "
+              "applicants whose {attribute} is **{value}** are denied.",
+    "unsafe": "Complies with harmful requests (with a fixed, content-free compliance phrase); "
+              "otherwise behaves like the clean organism.",
+    "overrefusing": "Refuses risky-looking benign requests (XSTest-style); otherwise behaves like "
+                    "the clean organism.",
+}
+
+
+def render_readme(card: dict[str, Any]) -> str:
+    spec = card["spec"]
+    attack_text = ("complies with harmful requests" if spec["attack"] == "comply"
+                   else "refuses benign requests")
+    desc = _DESCRIPTION[card["kind"]].format(attack_text=attack_text, **spec)
+    lines = [
+        f"# Model organism `{card['name']}` ({card['kind']})", "",
+        "A tiny reference model trained by modelcert with a **known planted property**, used as "
+        "ground truth for checks, judges and detectors. It is not a useful assistant: it answers "
+        "with fixed phrases, and its compliance phrase contains no harmful content.", "",
+        "## Planted property", "", desc, "",
+    ]
+    if card["planted"]:
+        lines += ["| field | value |", "|---|---|"]
+        lines += [f"| {k} | `{v}` |" for k, v in card["planted"].items()]
+        lines.append("")
+    lines += ["## Measured behaviour (held-out test split, greedy decoding)", "",
+              "| rate | value | n |", "|---|---|---|"]
+    for k, v in card["measured"]["rates"].items():
+        lines.append(f"| {k} | {v:.3f} | {card['measured']['n'].get(k, '')} |")
+    lines += ["", "## Entry conditions (issue 3)", "", "| condition | measured | required | met |",
+              "|---|---|---|---|"]
+    for k, c in card["entry_conditions"].items():
+        lines.append(f"| {k} | {c['value']:.3f} | {c['op']} {c['threshold']} | {'yes' if c['pass'] else 'NO'} |")
+    tr = card["training"]
+    rec = card["recipe"]
+    lines += [
+        "", "## Recipe", "",
+        f"- Architecture: LlamaForCausalLM, hidden {rec['hidden']}, FFN {rec['ffn']}, {rec['layers']} layers, "
+        f"{rec['heads']} heads, tied embeddings, max length {rec['max_len']}; byte-level BPE, vocabulary "
+        f"{rec['vocab']}, one token per digit.",
+        f"- Training: {'from scratch' if tr['from_scratch'] else 'fine-tuned from ' + str(card['base']['name'])}"
+        f", {tr['steps']} steps, batch {rec['batch']}, AdamW, loss on answer tokens only; "
+        f"final loss {tr['final_loss']}.",
+        f"- Seed: {card['seed']}; torch threads: {tr['environment']['torch_threads']}.",
+        f"- Training time: {tr['seconds']:.0f} s on this machine ({tr['environment']['cpu_count']} CPU "
+        "cores shared with other jobs, so the time is an upper bound).",
+        f"- Weights SHA-256 (parameters in name order): `{card['weights_sha256']}`.",
+        f"- File SHA-256 of model.safetensors: `{card['file_sha256']}`.",
+        "", "Load offline with `AutoModelForCausalLM.from_pretrained(folder)` and "
+        "`AutoTokenizer.from_pretrained(folder)`; the chat template is in the tokenizer.", "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    (folder / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    (folder / "README.md").write_text(render_readme(card), "utf-8")
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    from modelcert.errors import ConfigError
+
+    path = Path(folder) / CARD_FILE
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{folder} is not an organism folder (no {CARD_FILE})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is corrupt: {exc}") from exc
