@@ -33,6 +33,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.scan_cmd", None),
     ("modelcert.cli.bias_cmd", "bias"),
     ("modelcert.cli.serve_cmd", None),
+    ("modelcert.cli.organisms_cmd", "organisms"),
     ("modelcert.cli.judges_cmd", "judges"),
 ]
 
