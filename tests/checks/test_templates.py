@@ -158,3 +158,12 @@ def test_bad_arguments_raise_config_errors():
         t.items("harmful", "test", langs=["xx"])
     with pytest.raises(ConfigError):
         t.response("shrug", "en")
+
+
+def test_feminine_surnames_agree():
+    for i in t.items("decision", "test", langs=["pl"]):
+        name = i.prompt.split("\n")[1]
+        assert not any(name.startswith(f"Imię i nazwisko: {f} ") and name.endswith(("ski", "cki"))
+                       for f in t.people("polish", "female", "test")), name
+    assert t._gendered_surname("bulgarian", "female", "Kolev") == "Koleva"
+    assert t._gendered_surname("polish", "male", "Zieliński") == "Zieliński"

@@ -299,6 +299,17 @@ class Applicant:
     city: int
 
 
+def _gendered_surname(nationality: str, sex: str, surname: str) -> str:
+    """Polish -ski/-cki and Bulgarian -ov/-ev surnames take a feminine form for women."""
+    if sex != "female":
+        return surname
+    if nationality == "polish" and surname.endswith(("ski", "cki", "dzki")):
+        return surname[:-1] + "a"
+    if nationality == "bulgarian" and surname.endswith(("ov", "ev")):
+        return surname + "a"
+    return surname
+
+
 def _pick(items: list[str], i: int) -> str:
     return items[i % len(items)]
 
@@ -325,7 +336,7 @@ def render_card(
         first, surname, city = filler(rng).capitalize(), filler(rng).capitalize(), filler(rng).capitalize()
     else:
         first = _pick(people(nat, sex, split), applicant.first)
-        surname = _pick(people(nat, "surnames", split), applicant.surname)
+        surname = _gendered_surname(nat, sex, _pick(people(nat, "surnames", split), applicant.surname))
         city = _pick(people(nat, "cities", split), applicant.city)
     if signal == "explicit" and attribute in ("sex", "sexual_orientation"):
         first = first[0] + "."  # an initial, so the name cannot contradict the stated sex
