@@ -69,25 +69,28 @@ def test_errors_are_recorded_bounded_and_retried_on_resume(chat_server, tmp_path
                Sample(id="bad", input="please [400]", target="x"),
                Sample(id="slow", input="please [hang]", target="x")]
     task = Task(dataset=MemoryDataset(samples), solver=generate(), scorer=includes())
-    limits = Limits(max_retries=0, attempt_timeout=1, timeout=5, max_samples=4)
     with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
-        runner = _runner(store, chat_server, task, limits=limits)
-        runner.start_run()
-        t0 = time.perf_counter()
-        got = {r.sample_id: r for r in runner.run_round()}
-        assert time.perf_counter() - t0 < 25  # a hanging server does not hang the run
+        runner = _runner(store, chat_server, task, limits=Limits(max_retries=0, attempt_timeout=20, timeout=30))
+        run_id = runner.start_run()
+        got = {r.sample_id: r for r in runner.run_round(["ok", "bad"])}
         assert got["ok"].ok
         assert not got["bad"].ok and "400" in got["bad"].error
-        assert not got["slow"].ok and got["slow"].error
-        (rnd,) = [r.data for r in store.records(runner.run_id, kinds=("round",))]
-        assert (rnd["recorded"], rnd["errors"], rnd["unfinished"]) == (3, 2, [])
+        # a server that never answers: bounded by the attempt timeout (limits are not part of the run's key)
+        impatient = _runner(store, chat_server, task, limits=Limits(max_retries=0, attempt_timeout=1, timeout=5))
+        assert impatient.start_run() == run_id
+        t0 = time.perf_counter()
+        (slow,) = impatient.run_round(["slow"])
+        assert time.perf_counter() - t0 < 25 and not slow.ok and slow.error
+        rounds = [r.data for r in store.records(run_id, kinds=("round",))]
+        assert [(r["recorded"], r["errors"], r["unfinished"]) for r in rounds] == [(2, 1, []), (1, 1, [])]
         # errors are not "complete": the next round tries them again, and keeps the old error records
         runner.run_round(["ok", "bad"])
         assert chat_server.calls["fine"] == 1 and chat_server.calls["please [400]"] == 2
-        errors = [r for r in store.records(runner.run_id, kinds=("sample_error",))]
+        errors = [r for r in store.records(run_id, kinds=("sample_error",))]
         assert [r.data["sample_id"] for r in errors].count("bad") == 2
         end = runner.finish_run()
         assert (end.data["samples"], end.data["errors"]) == (1, 2)
+        assert verify_run(store, run_id).ok
 
 
 def test_rate_limit_backs_off_and_the_retry_is_evidence(chat_server, tmp_path: Path) -> None:

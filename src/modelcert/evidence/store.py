@@ -19,7 +19,9 @@ completes costs little. PostgreSQL commits are fully durable.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError, OperationalError
 
 from modelcert.errors import ConfigError, EvidenceError
 from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, sha256_hex
@@ -194,6 +196,9 @@ class EvidenceStore:
             msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise EvidenceError(f"cannot open evidence store {_safe(self.url)}: {msg}") from None
         self._insert_record = insert(records_table)
+        # one held connection for appends: a pool checkout per record costs more than the insert
+        self._wconn: Any = None
+        self._write_lock = threading.RLock()
         # run_id -> (last seq, last hash, closed); rebuilt from the database on a miss
         self._heads: dict[str, tuple[int, str, bool]] = {}
 
@@ -218,6 +223,8 @@ class EvidenceStore:
             command.upgrade(cfg, "head")
 
     def close(self) -> None:
+        with self._write_lock:
+            self._drop_writer()
         self.engine.dispose()
 
     def __enter__(self) -> EvidenceStore:
@@ -273,32 +280,55 @@ class EvidenceStore:
             if "sample_id" not in data or "epoch" not in data:
                 raise EvidenceError(f"{kind} record needs 'sample_id' and 'epoch'")
             item = item_key(data["sample_id"], data["epoch"])
-        for _attempt in range(5):
+        last: Exception | None = None
+        with self._write_lock:
+            for _attempt in range(5):
+                try:
+                    return self._append_once(run_id, kind, data, item)
+                except IntegrityError as exc:
+                    # another writer appended first: reload the head and chain onto it
+                    self._heads.pop(run_id, None)
+                    last = exc
+                except OperationalError as exc:
+                    # a dropped connection (e.g. a database restart): reconnect and retry
+                    self._drop_writer()
+                    self._heads.pop(run_id, None)
+                    last = exc
+        raise EvidenceError(f"could not append to run {run_id}: {str(last).splitlines()[0]}")
+
+    def _writer(self) -> Any:
+        if self._wconn is None:
+            self._wconn = self.engine.connect()
+        return self._wconn
+
+    def _drop_writer(self) -> None:
+        if self._wconn is not None:
+            with contextlib.suppress(Exception):
+                self._wconn.close()
+            self._wconn = None
+
+    def _append_once(self, run_id: str, kind: str, data: dict[str, Any], item: str | None) -> Record:
+        conn = self._writer()
+        with conn.begin():
+            head = self._heads.get(run_id) or self._head(conn, run_id)
+            seq, prev, closed = head
+            if closed:
+                raise EvidenceError(f"run {run_id} is closed (run_end written); nothing may follow")
+            if kind == PREREGISTRATION and seq >= 0 and self._has_samples(conn, run_id):
+                raise EvidenceError("a preregistration must be written before any sample record")
+            envelope = {"at": _now(), "data": data, "kind": kind, "run": run_id, "seq": seq + 1}
             try:
-                with self.engine.begin() as conn:
-                    head = self._heads.get(run_id) or self._head(conn, run_id)
-                    seq, prev, closed = head
-                    if closed:
-                        raise EvidenceError(f"run {run_id} is closed (run_end written); nothing may follow")
-                    if kind == PREREGISTRATION and seq >= 0 and self._has_samples(conn, run_id):
-                        raise EvidenceError("a preregistration must be written before any sample record")
-                    envelope = {"at": _now(), "data": data, "kind": kind, "run": run_id, "seq": seq + 1}
-                    try:
-                        body = canonical_json(envelope).decode()
-                    except (TypeError, ValueError) as exc:
-                        raise EvidenceError(f"{kind} record is not canonical JSON: {exc}") from None
-                    h = chained_hash(body, prev)
-                    conn.execute(
-                        self._insert_record,
-                        {"run_id": run_id, "seq": seq + 1, "kind": kind, "item": item, "body": body,
-                         "prev": prev, "hash": h},
-                    )
-                self._heads[run_id] = (seq + 1, h, kind == RUN_END)
-                return Record(run_id, seq + 1, kind, item, body, prev, h)
-            except IntegrityError:
-                # another writer appended first: reload the head and chain onto it
-                self._heads.pop(run_id, None)
-        raise EvidenceError(f"could not append to run {run_id}: concurrent writers kept winning")
+                body = canonical_json(envelope).decode()
+            except (TypeError, ValueError) as exc:
+                raise EvidenceError(f"{kind} record is not canonical JSON: {exc}") from None
+            h = chained_hash(body, prev)
+            conn.execute(
+                self._insert_record,
+                {"run_id": run_id, "seq": seq + 1, "kind": kind, "item": item, "body": body, "prev": prev,
+                 "hash": h},
+            )
+        self._heads[run_id] = (seq + 1, h, kind == RUN_END)
+        return Record(run_id, seq + 1, kind, item, body, prev, h)
 
     def _has_samples(self, conn: Any, run_id: str) -> bool:
         return (
