@@ -202,6 +202,11 @@ class EvidenceStore:
         # run_id -> (last seq, last hash, closed); rebuilt from the database on a miss
         self._heads: dict[str, tuple[int, str, bool]] = {}
 
+    @property
+    def safe_url(self) -> str:
+        """The store's URL with any password hidden (for printing)."""
+        return _safe(self.url)
+
     # -- schema -------------------------------------------------------------------------
 
     def _migrate(self) -> None:

@@ -127,8 +127,9 @@ class Runner:
         task: An Inspect ``Task`` or a factory returning one (called once per round).
         check_id: The check's id, recorded in the run start.
         check_version: Bumped by the check when its items or scoring change.
-        suite_digest: Digest of the item suite (e.g. a secret suite's commitment);
-            by default the digest of the task's dataset (ids, inputs, targets).
+        suite_digest: Digest of the item suite (e.g. a secret suite's commitment); by
+            default the task metadata's ``suite_digest``, else the digest of the task's
+            dataset (ids, inputs, targets), which is recorded and keyed on either way.
         seed: Recorded, and part of the resume key.
         limits: Retry and timeout bounds.
         log_dir: Where Inspect writes its own eval logs (default: a temp dir per round).
@@ -167,8 +168,8 @@ class Runner:
         self.eval_args = eval_args or {}
         self.run_id: str | None = None
         self._model: Any = None
-        self._ids, dataset_digest = self._dataset()
-        self.suite_digest = suite_digest or dataset_digest
+        self._ids, self.dataset_digest = self._dataset()
+        self.suite_digest = suite_digest or self.task_metadata.get("suite_digest") or self.dataset_digest
         # per-round state, touched only from Inspect's event loop via the hooks
         self._retries: dict[str, list[dict[str, Any]]] = {}
         self._round_new: list[SampleRecord] = []
@@ -214,6 +215,7 @@ class Runner:
                 "access": self.target.access,
                 "check": [self.check_id, self.check_version],
                 "suite": self.suite_digest,
+                "dataset": self.dataset_digest,
                 "generation": self.target.generation,
                 "seed": self.seed,
                 "plan": self.plan,
@@ -268,7 +270,7 @@ class Runner:
             "target": t.identity(),
             "target_digest": t.identity_digest,
             "check": {"id": self.check_id, "version": self.check_version, "suite_digest": self.suite_digest},
-            "dataset": {"samples": len(self._ids), "ids_digest": digest(self._ids)},
+            "dataset": {"samples": len(self._ids), "digest": self.dataset_digest, "ids_digest": digest(self._ids)},
             "task_metadata": self.task_metadata,
             "generation": t.generation,
             "limits": asdict(self.limits),
