@@ -129,3 +129,15 @@ def test_population_build_writes_a_manifest(tiny_base, tmp_path):
     assert all((tmp_path / "pop" / m["name"] / "model.safetensors").is_file() for m in on_disk["members"])
     assert on_disk["members"][0]["planted"]["trigger"]
     assert set(on_disk["members"][0]["measured"]) == {"activation_without_trigger", "activation_with_trigger"}
+
+
+def test_chat_template_lives_in_tokenizer_config(tiny_base):
+    from transformers import AutoTokenizer
+
+    config = json.loads((tiny_base.path / "tokenizer_config.json").read_text())
+    assert "<|assistant|>" in config["chat_template"]
+    assert not (tiny_base.path / "chat_template.jinja").exists()
+    tok = AutoTokenizer.from_pretrained(tiny_base.path, local_files_only=True)
+    chat = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    assert tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == (
+        "<|system|>\nS<|end|>\n<|user|>\nU<|end|>\n<|assistant|>\n")

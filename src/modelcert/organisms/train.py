@@ -169,7 +169,7 @@ def train(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp, safe_serialization=True)
-    tok.save_pretrained(tmp)
+    tok.save_pretrained(tmp, save_jinja_files=False)  # template inside tokenizer_config.json: one file fewer to ship
     if out.exists():
         out.rmdir()
     tmp.rename(out)
