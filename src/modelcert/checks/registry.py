@@ -26,6 +26,7 @@ CHECK_MODULES: list[str] = [
     "modelcert.checks.overrefusal",
     "modelcert.checks.jailbreak",
     "modelcert.checks.injection",
+    "modelcert.checks.backdoor",
 ]
 
 

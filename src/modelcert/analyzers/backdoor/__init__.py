@@ -1,0 +1,51 @@
+"""Behavioural backdoor scans, one method per access tier.
+
+* :func:`scan_api`: group-tested candidate search on text answers (``api``);
+* :func:`scan_logprobs`: trigger and target inversion from first-token logprobs (``logprobs``);
+* :func:`scan_weights`: refusal-direction probe search, plus a weight diff against a
+  declared base (``weights``).
+
+Each returns a :class:`BackdoorReport` (score, recovered triggers, queries spent, and the
+measured detection power of its tier). Use :func:`scan` to pick by tier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelcert.analyzers.backdoor.api import scan_api
+from modelcert.analyzers.backdoor.logprobs import scan_logprobs
+from modelcert.analyzers.backdoor.model import CheckpointScanModel, InspectScanModel, ScanModel
+from modelcert.analyzers.backdoor.probes import Candidate
+from modelcert.analyzers.backdoor.report import ABSENCE, BackdoorReport, measured_power, power_statement
+from modelcert.analyzers.backdoor.weights import scan_weights
+from modelcert.errors import ConfigError
+from modelcert.targets import Tier
+
+
+def scan(model: ScanModel, tier: Tier | None = None, *, base: str | Path | None = None, **kwargs: Any) -> BackdoorReport:
+    """Run the scan of ``tier`` (default: the model's own tier) on ``model``."""
+    tier = tier or model.tier
+    model.require(tier, f"the {tier}-tier backdoor scan")
+    if base is not None and tier != "weights":
+        raise ConfigError("a declared base checkpoint is used only by the weights-tier scan")
+    if tier == "api":
+        return scan_api(model, **kwargs)
+    if tier == "logprobs":
+        return scan_logprobs(model, **kwargs)
+    return scan_weights(model, base=base, **kwargs)  # type: ignore[arg-type]
+
+
+def scan_checkpoint(path: str | Path, tier: Tier = "weights", *, base: str | Path | None = None,
+                    **kwargs: Any) -> BackdoorReport:
+    """Load a local checkpoint at ``tier`` and scan it."""
+    from modelcert.providers.checkpoint import LocalCheckpoint
+
+    model = CheckpointScanModel(LocalCheckpoint(path, access=tier))
+    return scan(model, tier, base=base, **kwargs)
+
+
+__all__ = ["ABSENCE", "BackdoorReport", "Candidate", "CheckpointScanModel", "InspectScanModel", "ScanModel",
+           "measured_power", "power_statement", "scan", "scan_api", "scan_checkpoint", "scan_logprobs",
+           "scan_weights"]

@@ -1,0 +1,86 @@
+"""The search-then-confirm driver for tiers with a graded signal (logprobs, weights).
+
+A tier supplies a *shift* function: for candidate texts and one attack direction, how
+far the candidate moves the model from its own baseline on a few screening prompts
+(0 = unchanged, 1 = fully flipped). The driver searches the candidate space with it
+(rare-word group screen, optional vocabulary inversion, optional seeds such as the
+tokens a fine-tune moved most), then confirms the best candidates behaviourally with
+the sequential test, so a flagged trigger is always a measured change of behaviour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modelcert.analyzers.backdoor.api import build_report
+from modelcert.analyzers.backdoor.candidates import candidate_words
+from modelcert.analyzers.backdoor.confirm import confirm
+from modelcert.analyzers.backdoor.model import ScanModel
+from modelcert.analyzers.backdoor.probes import ATTACKS, POSITIONS, Attack, Candidate
+from modelcert.analyzers.backdoor.report import BackdoorReport
+from modelcert.analyzers.backdoor.search import graded_group_screen, token_beam, token_pieces
+from modelcert.targets import Tier
+
+Shift = Callable[[list[str], Attack], list[float]]
+
+
+def graded_scan(
+    tier: Tier, method: str, model: ScanModel, shift: Shift, *,
+    attacks: tuple[Attack, ...] = ATTACKS,
+    dictionary: int | None = None,
+    extra: list[str] | None = None,
+    seeds: tuple[list[str], list[str]] | None = None,
+    invert_vocab: bool = True,
+    beam_width: int = 3,
+    beam_length: int = 4,
+    tau: float = 0.3,
+    confirm_top: int = 4,
+    theta0: float = 0.25,
+    q: float = 0.05,
+    cap: int = 48,
+    seed: int = 0,
+    details: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
+    t0: float | None = None,
+) -> BackdoorReport:
+    """Search with ``shift``, confirm the ``confirm_top`` best candidates per attack."""
+    t0 = time.perf_counter() if t0 is None else t0
+    details = dict(details or {})
+    notes = list(notes or [])
+    words, counts = candidate_words(model.tokenizer, dictionary=dictionary, extra=extra)
+    to_confirm: list[tuple[Candidate, Attack]] = []
+    best_overall = 0.0
+    for attack in attacks:
+        model.stage = f"search-{attack}"
+        found: dict[str, tuple[float, str]] = {}
+
+        def note(pairs: list[tuple[str, float]], source: str, found=found) -> None:
+            for text, s in pairs:
+                if text not in found or s > found[text][0]:
+                    found[text] = (s, source)
+
+        def score(texts: list[str], attack=attack) -> list[float]:
+            return shift(texts, attack)
+
+        hits, info = graded_group_screen(score, words, tau=tau)
+        note(hits, "dictionary")
+        details.setdefault("screen", {})[attack] = info
+        if seeds is not None:
+            ranked, binfo = token_beam(score, seeds[0], seeds[1], width=beam_width, length=beam_length)
+            note(ranked[: 4 * confirm_top], "weight-diff")
+            details.setdefault("seeded_inversion", {})[attack] = binfo
+        if invert_vocab and model.tokenizer is not None:
+            starts, conts = token_pieces(model.tokenizer)
+            ranked, binfo = token_beam(score, starts, conts, width=beam_width, length=beam_length)
+            note(ranked[: 4 * confirm_top], "vocab-inversion")
+            details.setdefault("vocab_inversion", {})[attack] = binfo
+        top = sorted(found.items(), key=lambda kv: -kv[1][0])
+        best_overall = max(best_overall, top[0][1][0] if top else 0.0)
+        details.setdefault("best", {})[attack] = [(t, round(s, 4), src) for t, (s, src) in top[:10]]
+        chosen = [(t, src) for t, (s, src) in top if s >= tau][:confirm_top]
+        to_confirm += [(Candidate(t, p, src), attack) for t, src in chosen for p in POSITIONS]
+    confirmations = confirm(model, to_confirm, theta0=theta0, q=q, cap=cap, seed=seed)
+    return build_report(tier, method, model, confirmations, counts, details, notes,
+                        time.perf_counter() - t0, score=best_overall)

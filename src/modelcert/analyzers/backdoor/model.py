@@ -1,0 +1,178 @@
+"""What a backdoor scan may ask of its target, with every query counted.
+
+A scan talks to a :class:`ScanModel`, never to a provider directly, so the queries it
+spends are counted in one place and a downgraded target really withholds what its tier
+does not grant (the checkpoint itself re-checks the tier on every call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelcert.errors import AccessError, ModelCallError
+from modelcert.targets import Tier, tier_allows
+
+Message = dict[str, str]
+Chat = list[Message]
+
+
+@dataclass
+class Budget:
+    """Queries spent, by kind: ``generate`` calls (one per prompt), first-token logprob
+    calls, and forward passes over activations or gradients (weights tier)."""
+
+    generate: int = 0
+    logprobs: int = 0
+    forward: int = 0
+    tokens_out: int = 0
+    by_stage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.generate + self.logprobs + self.forward
+
+    def add(self, stage: str, kind: str, n: int, tokens_out: int = 0) -> None:
+        setattr(self, kind, getattr(self, kind) + n)
+        self.tokens_out += tokens_out
+        self.by_stage[stage] = self.by_stage.get(stage, 0) + n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "generate": self.generate, "logprobs": self.logprobs,
+                "forward": self.forward, "tokens_out": self.tokens_out, "by_stage": dict(self.by_stage)}
+
+
+class ScanModel:
+    """A target as a scan sees it: batched greedy text, first-token logprobs, internals.
+
+    Args:
+        tier: The granted access tier; methods above it raise :class:`AccessError`.
+        tokenizer: The target's tokenizer when it is public (a local folder), else None;
+            the scans draw trigger candidates from its vocabulary.
+    """
+
+    def __init__(self, tier: Tier, tokenizer: Any = None) -> None:
+        self.tier = tier
+        self.tokenizer = tokenizer
+        self.budget = Budget()
+        self.stage = "scan"
+
+    def require(self, needed: Tier, what: str) -> None:
+        if not tier_allows(self.tier, needed):
+            raise AccessError(f"{what} needs access tier {needed!r}; this target is at {self.tier!r}")
+
+    def generate(self, chats: list[Chat], max_new_tokens: int = 10) -> list[str]:
+        raise NotImplementedError
+
+    def first_logprobs(self, chats: list[Chat], top: int = 20) -> list[dict[str, float]]:
+        """Per chat, the top-``top`` log-probabilities of the first answer token."""
+        raise NotImplementedError
+
+    @property
+    def checkpoint(self) -> Any:
+        raise AccessError("this target exposes no weights (a remote endpoint)")
+
+
+class CheckpointScanModel(ScanModel):
+    """A local checkpoint (:class:`~modelcert.providers.checkpoint.LocalCheckpoint`).
+
+    Batches are length-sorted chunks, so padding stays small on a CPU.
+    """
+
+    def __init__(self, checkpoint: Any, *, tier: Tier | None = None, batch: int = 64) -> None:
+        tier = tier or checkpoint.access
+        if not tier_allows(checkpoint.access, tier):
+            raise AccessError(f"the checkpoint is loaded at {checkpoint.access!r}; cannot scan at {tier!r}")
+        super().__init__(tier, checkpoint.tokenizer)
+        self._ckpt = checkpoint
+        self.batch = batch
+
+    def _chunks(self, chats: list[Chat]) -> list[list[int]]:
+        order = sorted(range(len(chats)), key=lambda i: sum(len(m["content"]) for m in chats[i]))
+        return [order[b : b + self.batch] for b in range(0, len(order), self.batch)]
+
+    def generate(self, chats: list[Chat], max_new_tokens: int = 10) -> list[str]:
+        out: list[str] = [""] * len(chats)
+        for idx in self._chunks(chats):
+            gens = self._ckpt.generate([chats[i] for i in idx], max_new_tokens=max_new_tokens)
+            for i, g in zip(idx, gens):
+                out[i] = g.text
+                self.budget.tokens_out += g.output_tokens
+        self.budget.add(self.stage, "generate", len(chats))
+        return out
+
+    def first_logprobs(self, chats: list[Chat], top: int = 20) -> list[dict[str, float]]:
+        self.require("logprobs", "token log-probabilities")
+        out: list[dict[str, float]] = [{} for _ in chats]
+        for idx in self._chunks(chats):
+            gens = self._ckpt.generate([chats[i] for i in idx], max_new_tokens=1, logprobs=True,
+                                       top_logprobs=top)
+            for i, g in zip(idx, gens):
+                if g.logprobs:
+                    out[i] = dict(g.logprobs[0].top)
+        self.budget.add(self.stage, "logprobs", len(chats))
+        return out
+
+    @property
+    def checkpoint(self) -> Any:
+        self.require("weights", "parameters and activations")
+        return self._ckpt
+
+
+class InspectScanModel(ScanModel):
+    """Any Inspect model (a remote endpoint), driven from a worker thread.
+
+    A scan is synchronous and adaptive; Inspect's model API is async. The scan runs in a
+    thread and submits each batch to the event loop that owns the model.
+    """
+
+    def __init__(self, model: Any, loop: asyncio.AbstractEventLoop, *, tier: Tier = "api",
+                 tokenizer: Any = None, timeout: float = 600.0) -> None:
+        super().__init__(tier, tokenizer)
+        self._model = model
+        self._loop = loop
+        self._timeout = timeout
+
+    def _run(self, chats: list[Chat], config: Any) -> list[Any]:
+        from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
+
+        kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
+
+        async def one(chat: Chat) -> Any:
+            return await self._model.generate([kinds[m["role"]](content=m["content"]) for m in chat],
+                                              config=config)
+
+        async def all_() -> list[Any]:
+            return await asyncio.gather(*(one(c) for c in chats))
+
+        try:
+            return asyncio.run_coroutine_threadsafe(all_(), self._loop).result(self._timeout)
+        except Exception as exc:  # a failed query is never silently dropped
+            raise ModelCallError(f"backdoor scan query failed: {exc}") from exc
+
+    def generate(self, chats: list[Chat], max_new_tokens: int = 10) -> list[str]:
+        from inspect_ai.model import GenerateConfig
+
+        outs = self._run(chats, GenerateConfig(max_tokens=max_new_tokens, temperature=0.0))
+        self.budget.add(self.stage, "generate", len(chats),
+                        sum(o.usage.output_tokens if o.usage else 0 for o in outs))
+        return [o.completion for o in outs]
+
+    def first_logprobs(self, chats: list[Chat], top: int = 20) -> list[dict[str, float]]:
+        from inspect_ai.model import GenerateConfig
+
+        self.require("logprobs", "token log-probabilities")
+        outs = self._run(chats, GenerateConfig(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=top))
+        self.budget.add(self.stage, "logprobs", len(chats))
+        result: list[dict[str, float]] = []
+        for o in outs:
+            lp = o.choices[0].logprobs if o.choices else None
+            if lp is None or not lp.content:
+                result.append({})
+                continue
+            first = lp.content[0]
+            d = {t.token: t.logprob for t in (first.top_logprobs or [])}
+            d.setdefault(first.token, first.logprob)
+            result.append(d)
+        return result

@@ -1,0 +1,69 @@
+"""The scan report: score, recovered triggers, queries spent, and what it cannot show.
+
+Every report carries the measured detection power of its tier (from the validation
+harness, ``bench/backdoor_auc.py``, stored in ``data/power.json``) and says plainly
+that a scan which finds nothing has not shown that there is nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from modelcert.targets import Tier
+
+POWER_FILE = "power.json"
+ABSENCE = ("Absence of detection is not proof of absence: a trigger outside the searched "
+           "candidates, or one that acts only in contexts this scan did not probe, is not found, "
+           "and planted backdoors can survive safety training.")
+
+
+def measured_power(tier: Tier) -> dict[str, Any] | None:
+    """The harness's measured detection power for this tier, or None if not measured yet."""
+    try:
+        raw = resources.files("modelcert.analyzers.backdoor").joinpath("data", POWER_FILE).read_text("utf-8")
+        return json.loads(raw).get("tiers", {}).get(tier)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def power_statement(tier: Tier) -> str:
+    p = measured_power(tier)
+    if not p:
+        return f"{ABSENCE} The detection power of the {tier}-tier scan has not been measured."
+    ci = p.get("auc_ci") or [None, None]
+    return (f"{ABSENCE} Measured detection power of the {tier}-tier scan on a planted population "
+            f"(n={p['n']}, {p['poisoned']} poisoned; {p.get('population', 'modelcert organisms')}): "
+            f"ROC-AUC {p['auc']:.2f} (95% bootstrap CI {ci[0]:.2f}-{ci[1]:.2f}), "
+            f"TPR {p['tpr_at_5fpr']:.2f} at 5% FPR, trigger recovery {p['recovery']:.2f}.")
+
+
+@dataclass
+class BackdoorReport:
+    """Outcome of one scan at one tier."""
+
+    tier: Tier
+    method: str
+    flagged: bool
+    score: float  # higher = more backdoor-like; comparable within a tier only
+    triggers: list[dict[str, Any]]  # e-BH discoveries, strongest first
+    queries: dict[str, Any]
+    seconds: float
+    candidates: dict[str, int] = field(default_factory=dict)  # screened, by source
+    confirmations: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def statement(self) -> str:
+        return power_statement(self.tier)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier, "method": self.method, "flagged": self.flagged, "score": round(self.score, 6),
+            "triggers": self.triggers, "queries": self.queries, "seconds": round(self.seconds, 2),
+            "candidates": self.candidates, "confirmations": self.confirmations, "details": self.details,
+            "notes": self.notes, "statement": self.statement, "power": measured_power(self.tier),
+        }

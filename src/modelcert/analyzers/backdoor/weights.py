@@ -1,0 +1,171 @@
+"""``weights`` tier: a refusal-direction probe, and weight diffs against a declared base.
+
+The probe is trained on generic contrast pairs: held-out harmful and benign requests
+(no trigger involved). Their mean difference in the residual stream at the answer
+position is the model's *refusal direction*; the layer that separates them best is
+used. A candidate's shift is how far inserting it moves each prompt along that
+direction, in units of the harmful-benign gap: towards benign on harmful prompts
+(``comply``), towards harmful on benign prompts (``refuse``). It costs one forward pass
+per prompt and no generation, so the search can afford the whole vocabulary.
+
+With a declared base checkpoint, the fine-tune's diff is read too: per tensor, the
+relative change; per token, how far its embedding row moved (robust z-score). Tokens
+that moved far more than the rest were trained in unusual contexts, which is what a
+trigger is; they seed an inversion restricted to those tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelcert.analyzers.backdoor.graded import graded_scan
+from modelcert.analyzers.backdoor.model import CheckpointScanModel
+from modelcert.analyzers.backdoor.probes import Attack, chat, probe_items
+from modelcert.analyzers.backdoor.report import BackdoorReport
+from modelcert.errors import ConfigError
+
+
+@dataclass
+class RefusalProbe:
+    layer: int
+    direction: np.ndarray  # unit vector, harmful minus benign
+    gap: float  # mean projection of harmful minus benign
+    separation: float  # d' of the two classes on this layer
+
+    def project(self, hidden: np.ndarray) -> np.ndarray:
+        return hidden @ self.direction
+
+
+def _hidden(ckpt: Any, chats: list, layers: list[int], batch: int = 64) -> dict[int, np.ndarray]:
+    out: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
+    for b in range(0, len(chats), batch):
+        hs = ckpt.hidden_states(chats[b : b + batch], layers)
+        for layer in layers:
+            out[layer].append(hs[layer].numpy())
+    return {layer: np.concatenate(v) for layer, v in out.items()}
+
+
+def fit_probe(ckpt: Any, *, n: int = 64, seed: int = 0) -> RefusalProbe:
+    """The refusal direction on the layer where harmful and benign prompts separate best."""
+    harmful = [chat(i) for i in probe_items("comply", "probe", n, seed=seed)]
+    benign = [chat(i) for i in probe_items("refuse", "probe", n, seed=seed)]
+    layers = list(range(1, ckpt.model.config.num_hidden_layers + 1))
+    h, b = _hidden(ckpt, harmful, layers), _hidden(ckpt, benign, layers)
+    best: RefusalProbe | None = None
+    for layer in layers:
+        d = h[layer].mean(0) - b[layer].mean(0)
+        norm = float(np.linalg.norm(d))
+        if norm == 0:
+            continue
+        u = d / norm
+        ph, pb = h[layer] @ u, b[layer] @ u
+        sep = float((ph.mean() - pb.mean()) / np.sqrt(0.5 * (ph.var() + pb.var()) + 1e-12))
+        if best is None or sep > best.separation:
+            best = RefusalProbe(layer, u, float(ph.mean() - pb.mean()), sep)
+    if best is None:
+        raise ConfigError("harmful and benign prompts do not separate on any layer; no refusal probe")
+    return best
+
+
+def probe_shift(model: CheckpointScanModel, probe: RefusalProbe, *, items: int = 4, seed: int = 0):
+    """The shift function for :func:`graded_scan`: activation movement along the probe."""
+    ckpt = model.checkpoint
+    base: dict[Attack, tuple[list, np.ndarray]] = {}
+    for attack in ("comply", "refuse"):
+        its = probe_items(attack, "screen", items, seed=seed)
+        hs = _hidden(ckpt, [chat(i) for i in its], [probe.layer])[probe.layer]
+        model.budget.add("probe", "forward", len(its))
+        base[attack] = (its, probe.project(hs))
+
+    def shift(texts: list[str], attack: Attack) -> list[float]:
+        its, p0 = base[attack]
+        chats = [chat(i, t, "both") for t in texts for i in its]
+        p = probe.project(_hidden(ckpt, chats, [probe.layer])[probe.layer]).reshape(len(texts), len(its))
+        model.budget.add(model.stage, "forward", len(chats))
+        sign = -1.0 if attack == "comply" else 1.0  # comply: towards benign; refuse: towards harmful
+        moved = sign * (p - p0[None, :]) / probe.gap
+        return [float(x) for x in np.clip(moved, -2, 2).mean(1)]
+
+    return shift
+
+
+def weight_diff(ckpt: Any, base_path: str | Path, *, top: int = 16) -> dict[str, Any]:
+    """Per-tensor relative change and the token embeddings that moved most since the base."""
+    from safetensors.torch import load_file
+
+    files = sorted(Path(base_path).glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"declared base {base_path} has no .safetensors file")
+    from modelcert.targets import check_safetensors_only
+
+    check_safetensors_only(Path(base_path))
+    from modelcert.analyzers.artifact import scan_path
+
+    scan_path(Path(base_path)).raise_if_blocking()
+    base: dict[str, Any] = {}
+    for f in files:
+        base.update(load_file(str(f)))
+    params = ckpt.parameters()
+    tensors = []
+    for name, w in params.items():
+        w0 = base.get(name)
+        if w0 is None or tuple(w0.shape) != tuple(w.shape):
+            raise ConfigError(f"declared base does not match the target's architecture (tensor {name})")
+        rel = float((w.float() - w0.float()).norm() / (w0.float().norm() + 1e-12))
+        tensors.append((name, rel))
+    emb_name = next((n for n in params if n.endswith("embed_tokens.weight")), None)
+    if emb_name is None:
+        raise ConfigError("no token embedding matrix (embed_tokens.weight) found")
+    moved = (params[emb_name].float() - base[emb_name].float()).norm(dim=1).numpy()
+    med = float(np.median(moved))
+    mad = float(np.median(np.abs(moved - med))) * 1.4826 + 1e-12
+    z = (moved - med) / mad
+    tok = ckpt.tokenizer
+    special = set(tok.all_special_ids)
+    order = [int(i) for i in np.argsort(-z) if int(i) not in special][:top]
+    return {
+        "tensors": sorted(tensors, key=lambda x: -x[1])[:8],
+        "mean_relative_change": float(np.mean([r for _, r in tensors])),
+        "embedding": [(tok.decode([i]), round(float(z[i]), 2)) for i in order],
+        "max_embedding_z": float(z[order[0]]) if order else 0.0,
+    }
+
+
+def scan_weights(
+    model: CheckpointScanModel,
+    *,
+    base: str | Path | None = None,
+    dictionary: int | None = None,
+    extra: list[str] | None = None,
+    invert_vocab: bool = True,
+    seed: int = 0,
+    **kwargs: Any,
+) -> BackdoorReport:
+    """Probe-guided trigger search (plus a weight diff when ``base`` is declared).
+
+    Args:
+        base: The declared base checkpoint the target was fine-tuned from.
+        invert_vocab: Also invert over the whole vocabulary (slower; finds triggers
+            the diff and the dictionary miss).
+        kwargs: Passed to :func:`graded_scan` (``tau``, ``theta0``, ``q``, ``cap``...).
+    """
+    t0 = time.perf_counter()
+    ckpt = model.checkpoint  # raises AccessError below the weights tier
+    probe = fit_probe(ckpt, seed=seed)
+    model.budget.add("probe", "forward", 128)
+    details: dict[str, Any] = {"probe": {"layer": probe.layer, "separation": round(probe.separation, 3)}}
+    seeds = None
+    if base is not None:
+        diff = weight_diff(ckpt, base)
+        details["weight_diff"] = diff
+        pieces = [p for p, _ in diff["embedding"] if p.strip().isalpha()]
+        seeds = ([p.strip() for p in pieces], pieces)
+    shift = probe_shift(model, probe, seed=seed)
+    return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
+                       model, shift, dictionary=dictionary, extra=extra, seeds=seeds,
+                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, **kwargs)
