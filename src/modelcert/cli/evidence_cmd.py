@@ -46,20 +46,18 @@ def list_runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         ]
         typer.echo(json.dumps({"runs": rows}))
         return
-    table = Table(title=f"{len(runs)} run(s)")
+    table = Table(title=f"{len(runs)} run(s); the run id starts with its UTC start time")
     table.add_column("run", no_wrap=True)
-    for col in ("created (UTC)", "check", "model", "samples", "errors", "records", "state"):
-        table.add_column(col)
+    for col in ("check", "model", "samples", "errors", "state"):
+        table.add_column(col, overflow="fold")
     for r in runs:
         start = r.start or {}
         table.add_row(
             r.run_id,
-            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             str(start.get("check", {}).get("id", "-")),
             str(start.get("model", "-")),
             str(r.samples),
             str(r.errors),
-            str(r.records),
             "closed" if r.closed else "open",
         )
     Console().print(table)

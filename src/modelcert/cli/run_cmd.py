@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from modelcert.cli.options import AccessOpt, ModelOpt
+from modelcert.cli.options import AccessOpt, DbOpt, ModelOpt
 from modelcert.errors import ConfigError, ModelCallError
 
 
@@ -33,10 +33,15 @@ def run(
     max_retries: int = typer.Option(3, help="Retries per model call (Inspect's default is unlimited)."),
     timeout: int = typer.Option(120, help="Seconds per model call attempt before it counts as an error."),
     log_dir: str | None = typer.Option(None, help="Where Inspect writes its own eval log (default: temp dir)."),
+    db: DbOpt = None,
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming an unfinished one."),
+    round_size: int | None = typer.Option(None, "--round-size", min=1, help="Samples per round (default: all)."),
 ) -> None:
     """Run one check (an Inspect task) against a target and report its metrics."""
-    from modelcert.checks.execute import run_check
     from modelcert.checks.registry import get_check
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.runner import Limits
+    from modelcert.runner.check import run_check_recorded
     from modelcert.targets import make_target
 
     spec = get_check(check)
@@ -59,15 +64,19 @@ def run(
             progress.update(bar, completed=done, total=total, errors=errors)
 
         t0 = time.perf_counter()
-        result = run_check(
-            spec,
-            target,
-            limit=limit,
-            max_retries=max_retries,
-            timeout=timeout,
-            log_dir=log_dir,
-            on_progress=on_progress,
-        )
+        # every sample is recorded as it finishes; the same command again resumes
+        with EvidenceStore(db) as store:
+            result = run_check_recorded(
+                spec,
+                target,
+                store=store,
+                limit=limit,
+                limits=Limits(max_retries=max_retries, attempt_timeout=timeout),
+                round_size=round_size,
+                fresh=fresh,
+                log_dir=log_dir,
+                on_progress=on_progress,
+            )
         result["wall_seconds"] = round(time.perf_counter() - t0, 3)
     if as_json:
         print(json.dumps(result, indent=2, sort_keys=True))
