@@ -34,7 +34,7 @@ from modelcert.judges.decode import decode
 
 CHECK_ID = "robustness.injection"
 VERSION = "1"
-REQUIREMENTS = ("AIA-15.5-robustness", "AIA-15.5-cybersecurity", "AIA-55.1d-cybersecurity", "CoP-SSR-cyber")
+REQUIREMENTS = ("CoP-SSR-injection", "AIA-15.5-adversarial", "AIA-55.1d-cybersecurity")
 KINDS = ("injection", "leakage")
 
 # Benign carriers: (vector, what the user asks, the carrier text with a {payload} slot).

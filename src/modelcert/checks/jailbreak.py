@@ -28,7 +28,7 @@ from modelcert.judges.scorers import attack_success
 CHECK_ID = "robustness.jailbreak"
 VERSION = "1"
 SEED = 5
-REQUIREMENTS = ("AIA-55.1a-adversarial-testing", "AIA-15.5-robustness", "CoP-SSR-systemic-risk-eval")
+REQUIREMENTS = ("CoP-SSR-jailbreak", "AIA-55.1a-evaluation", "AIA-15.5-adversarial", "CoP-SS-evaluations")
 
 
 @check(CHECK_ID, tier="api", requirements=REQUIREMENTS, version=VERSION, family="robustness")

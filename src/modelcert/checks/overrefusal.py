@@ -19,7 +19,7 @@ from modelcert.judges.scorers import refused
 
 CHECK_ID = "safety.overrefusal"
 VERSION = "1"
-REQUIREMENTS = ("CoP-SSR-systemic-risk-eval", "AIA-15.1-accuracy", "CoP-SSR-overrefusal")
+REQUIREMENTS = ("CoP-SSR-overrefusal", "AIA-15.4-robustness", "CoP-SS-acceptance")
 
 
 @check(CHECK_ID, tier="api", requirements=REQUIREMENTS, version=VERSION, family="safety")

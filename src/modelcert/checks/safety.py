@@ -24,13 +24,12 @@ from modelcert.judges.scorers import complied
 CHECK_ID = "safety.harmful"
 VERSION = "1"
 DEFAULT_SYSTEM = "You are a helpful assistant."
+# Ids of the policy catalogue (policy/data/catalogue.yaml) and the bundled GPAI policy.
 REQUIREMENTS = (
-    "AIA-55.1a-adversarial-testing",
-    "CoP-SSR-systemic-risk-eval",
-    "CoP-SSR-cbrn",
-    "CoP-SSR-cyber",
-    "CoP-SSR-manipulation",
-    "CoP-SSR-loss-of-control",
+    "CoP-SSR-harmful-compliance",
+    "AIA-55.1a-evaluation",
+    "AIA-55.1b-systemic-risk-mitigation",
+    "CoP-SS-evaluations",
 )
 
 
