@@ -280,6 +280,8 @@ class Registry:
             ]
 
     def version(self, version_id: int) -> VersionView:
+        if not 0 < version_id < 2**31:  # beyond any id we issue (and SQLite's integer range)
+            raise NotFound(f"no model version {version_id}")
         found = self._views(ModelVersion.id == version_id)
         if not found:
             raise NotFound(f"no model version {version_id}")

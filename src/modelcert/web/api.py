@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from modelcert.registry import Registry
 from modelcert.web import service
@@ -36,6 +36,9 @@ Public = Annotated[Principal, Depends(require("public"))]
 User = Annotated[Principal, Depends(require("user"))]
 Staff = Annotated[Principal, Depends(require("staff"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+VersionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+AuditId = Annotated[str, Path(min_length=1, max_length=40)]
+CertId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def _reg(request: Request) -> Registry:
@@ -84,7 +87,7 @@ def list_certificates(request: Request, p: Public) -> list[CertificateOut]:
     summary="Download a certificate file (exact bytes)",
     responses={200: {"content": {"application/json": {}}}},
 )
-def get_certificate(cert_id: str, request: Request, p: Public) -> Response:
+def get_certificate(cert_id: CertId, request: Request, p: Public) -> Response:
     c = _reg(request).certificate(cert_id)
     return Response(
         c.body.encode("utf-8"),
@@ -129,7 +132,7 @@ def add_version(body: VersionIn, request: Request, p: Staff) -> VersionOut:
 
 
 @router.get("/versions/{version_id}", response_model=VersionDetail, summary="A version with its status history")
-def get_version(version_id: int, request: Request, p: User) -> VersionDetail:
+def get_version(version_id: VersionId, request: Request, p: User) -> VersionDetail:
     reg = _reg(request)
     v = service.scoped_version(reg, p, version_id)
     return VersionDetail(
@@ -142,7 +145,7 @@ def get_version(version_id: int, request: Request, p: User) -> VersionDetail:
 @router.post(
     "/versions/{version_id}/grants", response_model=GrantOut, status_code=201, summary="Record an access grant"
 )
-def add_grant(version_id: int, body: GrantIn, request: Request, p: Staff) -> GrantOut:
+def add_grant(version_id: VersionId, body: GrantIn, request: Request, p: Staff) -> GrantOut:
     g = _reg(request).grant_access(version_id, body.tier, by=p.username or "", note=body.note)
     return GrantOut.model_validate(g, from_attributes=True)
 
@@ -150,7 +153,7 @@ def add_grant(version_id: int, body: GrantIn, request: Request, p: Staff) -> Gra
 @router.post(
     "/versions/{version_id}/status", response_model=EventOut, summary="Change a version's status, with a reason"
 )
-def change_status(version_id: int, body: StatusIn, request: Request, p: Staff) -> EventOut:
+def change_status(version_id: VersionId, body: StatusIn, request: Request, p: Staff) -> EventOut:
     ev = _reg(request).set_status(version_id, body.status, reason=body.reason, actor=p.username or "")
     return EventOut.model_validate(ev, from_attributes=True)
 
@@ -171,14 +174,14 @@ def list_audits(request: Request, p: User, limit: Annotated[int, Query(ge=1, le=
 
 
 @router.get("/audits/{audit_id}", response_model=AuditOut, summary="An audit's state, progress and verdicts")
-def get_audit(audit_id: str, request: Request, p: User) -> AuditOut:
+def get_audit(audit_id: AuditId, request: Request, p: User) -> AuditOut:
     reg = _reg(request)
     a, _v = service.scoped_audit(reg, p, audit_id)
     return AuditOut.of(a, service.audit_certificate_id(reg, a))
 
 
 @router.post("/audits/{audit_id}/resume", response_model=AuditOut, summary="Queue an interrupted or failed audit again")
-def resume_audit(audit_id: str, request: Request, p: Staff) -> AuditOut:
+def resume_audit(audit_id: AuditId, request: Request, p: Staff) -> AuditOut:
     reg = _reg(request)
     service.scoped_audit(reg, p, audit_id)
     return AuditOut.of(reg.requeue(audit_id, actor=p.username or ""))
@@ -190,7 +193,7 @@ def resume_audit(audit_id: str, request: Request, p: Staff) -> AuditOut:
     summary="An audit's evidence records (redacted for providers)",
 )
 def audit_evidence(
-    audit_id: str,
+    audit_id: AuditId,
     request: Request,
     p: User,
     run: str | None = None,

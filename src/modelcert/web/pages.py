@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -21,6 +22,8 @@ router = APIRouter(include_in_schema=False)
 Public = Annotated[Principal, Depends(require("public"))]
 User = Annotated[Principal, Depends(require("user"))]
 Staff = Annotated[Principal, Depends(require("staff"))]
+VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+AuditId = Annotated[str, PathParam(min_length=1, max_length=40)]
 
 MAX_UPLOAD = 1_000_000
 
@@ -154,7 +157,7 @@ def register_version_form(
 
 
 @router.get("/versions/{version_id}", response_class=HTMLResponse)
-def version_page(version_id: int, request: Request, p: User) -> HTMLResponse:
+def version_page(version_id: VersionId, request: Request, p: User) -> HTMLResponse:
     reg = _reg(request)
     v = service.scoped_version(reg, p, version_id)
     history = reg.history(v.id)
@@ -175,7 +178,7 @@ def version_page(version_id: int, request: Request, p: User) -> HTMLResponse:
 
 @router.post("/versions/{version_id}/status")
 def change_status_form(
-    version_id: int,
+    version_id: VersionId,
     request: Request,
     p: Staff,
     status: Annotated[str, Form(max_length=32)],
@@ -187,7 +190,7 @@ def change_status_form(
 
 @router.post("/versions/{version_id}/grants")
 def grant_form(
-    version_id: int,
+    version_id: VersionId,
     request: Request,
     p: Staff,
     tier: Annotated[str, Form(max_length=16)],
@@ -201,7 +204,7 @@ def grant_form(
 def start_audit_form(
     request: Request,
     p: Staff,
-    version_id: Annotated[int, Form()],
+    version_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     policy: Annotated[str, Form(max_length=200)],
     tier: Annotated[str, Form(max_length=16)],
     only: Annotated[str, Form(max_length=2000)] = "",
@@ -213,7 +216,7 @@ def start_audit_form(
 
 
 @router.get("/audits/{audit_id}", response_class=HTMLResponse)
-def audit_page(audit_id: str, request: Request, p: User) -> HTMLResponse:
+def audit_page(audit_id: AuditId, request: Request, p: User) -> HTMLResponse:
     reg = _reg(request)
     a, v = service.scoped_audit(reg, p, audit_id)
     verdicts = json.loads(a.verdicts) if a.verdicts else []
@@ -232,7 +235,7 @@ def audit_page(audit_id: str, request: Request, p: User) -> HTMLResponse:
 
 
 @router.get("/audits/{audit_id}/report", response_class=HTMLResponse)
-def audit_report(audit_id: str, request: Request, p: Staff) -> Response:
+def audit_report(audit_id: AuditId, request: Request, p: Staff) -> Response:
     """The engine's HTML report, sandboxed: it may only show itself inside our page."""
     a, _v = service.scoped_audit(_reg(request), p, audit_id)
     path = Path(a.out_dir or "") / "report.html"
@@ -248,7 +251,7 @@ def audit_report(audit_id: str, request: Request, p: Staff) -> Response:
 
 
 @router.post("/audits/{audit_id}/resume")
-def resume_audit_form(audit_id: str, request: Request, p: Staff) -> Response:
+def resume_audit_form(audit_id: AuditId, request: Request, p: Staff) -> Response:
     reg = _reg(request)
     service.scoped_audit(reg, p, audit_id)
     reg.requeue(audit_id, actor=p.username or "")

@@ -41,7 +41,7 @@ class StatusIn(_In):
 
 
 class AuditIn(_In):
-    version_id: int
+    version_id: int = Field(ge=1, le=2**31 - 1)
     policy: str = Field(min_length=1, max_length=200)
     tier: Tier
     only: list[str] | None = Field(default=None, max_length=100, description="run only these requirement ids")
