@@ -48,8 +48,19 @@ class Server:
                 self.proc.wait(10)
 
 
+HERE = Path(__file__).parent
+POLICIES = HERE / "policies"
+
+
 def start_server(
-    db: str, data: Path, key: Path, *, worker: bool, policies: Path | None = None, port: int | None = None
+    db: str,
+    data: Path,
+    key: Path,
+    *,
+    worker: bool,
+    policies: Path | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Server:
     port = port or free_port()
     argv = [
@@ -60,8 +71,9 @@ def start_server(
         argv += ["--policies", str(policies)]
     log = data / f"server-{port}.log"
     data.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                **(env or {})}
+    proc = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -167,3 +179,53 @@ def keep_artifact(path: Path) -> None:
         (root / path.name).write_bytes(path.read_bytes())
     except OSError:
         pass
+
+
+def start_model_server(delay: float = 0.0) -> tuple[subprocess.Popen, dict[str, str]]:
+    """The refusing OpenAI-compatible test model; returns it and the env the lab needs for it."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "model_server.py"), str(port), str(delay)])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, {"STUB_BASE_URL": f"http://127.0.0.1:{port}/v1", "STUB_API_KEY": "test"}
+
+
+STUB_MODEL = "openai-api/stub/refuser"
+
+
+def zoo_model() -> str | None:
+    """``local/zoo:clean`` if the trained organism is installed, else None."""
+    try:
+        from modelcert.organisms import zoo_path
+
+        zoo_path("clean")
+    except Exception:
+        return None
+    return "local/zoo:clean"
+
+
+def wait_for(fn, timeout: float, what: str, interval: float = 0.3):  # type: ignore[no-untyped-def]
+    """Poll ``fn`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def add_version(lab: Lab, model: str, address: str, tier: str = "api") -> int:
+    from modelcert.registry import Registry
+
+    with Registry(lab.db) as reg:
+        v = reg.register_version("acme", model, "1.0", address, actor="test")
+        reg.grant_access(v.id, tier, by="test")
+        return v.id
+
