@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from echo_run import echo_task
+from echo import echo_task
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.scorer import includes
@@ -212,3 +212,19 @@ def test_evidence_rebuilds_the_samples_inspect_logged(chat_server, tmp_path: Pat
         assert (r.error is None) == (s.error is None)
         assert {k: (v.value, v.answer, v.explanation) for k, v in (r.scores or {}).items()} == \
                {k: (v.value, v.answer, v.explanation) for k, v in (s.scores or {}).items()}
+
+
+def test_resume_key_is_stable_across_processes(chat_server) -> None:
+    """Inspect gives every chat message a random id; the run's key must not depend on it."""
+    from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+
+    def task() -> Task:
+        return Task(dataset=MemoryDataset([Sample(id=1, input=[ChatMessageSystem(content="s"),
+                                                                 ChatMessageUser(content="u")], target="u")]),
+                    solver=generate(), scorer=includes())
+
+    target = make_target("openai-api/fake/echo", base_url=chat_server.base_url)
+    a = Runner(None, target, task, check_id="c")  # type: ignore[arg-type]
+    b = Runner(None, target, task, check_id="c")  # type: ignore[arg-type]
+    assert task().dataset[0].input[0].id != task().dataset[0].input[0].id
+    assert a.resume_key() == b.resume_key()

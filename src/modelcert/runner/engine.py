@@ -196,7 +196,7 @@ class Runner:
         self.task_metadata = to_jsonable_python(dict(task.metadata or {}), fallback=repr)
         for s in task.dataset:
             ids.append(s.id)
-            inp = s.input if isinstance(s.input, str) else [m.model_dump(mode="json") for m in s.input]
+            inp = s.input if isinstance(s.input, str) else [m.model_dump(mode="json", exclude={"id"}) for m in s.input]
             items.append([s.id, inp, s.target, s.choices])
         if len(set(map(repr, ids))) != len(ids):
             raise ConfigError(f"check {self.check_id}: sample ids are not unique")
