@@ -139,3 +139,22 @@ def test_cli_one_line_errors_through_the_entry_point(tmp_path: Path) -> None:
     )
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [f"error: no evidence store at {tmp_path / 'none.sqlite'}"]
+
+
+def test_cli_prove_gives_a_proof_that_checks_against_the_root(tmp_path: Path) -> None:
+    from modelcert.evidence.chain import verify_inclusion
+    from modelcert.evidence.store import chained_hash
+
+    db = str(tmp_path / "e.sqlite")
+    with EvidenceStore(db) as store:
+        run = _run(store)
+    for seq in range(6):
+        res = cli.invoke(app, ["prove", run, "--seq", str(seq), "--db", db])
+        assert res.exit_code == 0, res.output
+        p = json.loads(res.stdout)
+        rec = p["record"]
+        assert chained_hash(rec["body"], rec["prev"]) == rec["hash"] == p["leaf"]
+        assert verify_inclusion(bytes.fromhex(p["leaf"]), p["index"], p["size"], p["proof"], p["merkle_root"])
+        assert not verify_inclusion(bytes.fromhex("00" * 32), p["index"], p["size"], p["proof"], p["merkle_root"])
+    res = cli.invoke(app, ["prove", run, "--seq", "6", "--db", db])  # run_end is not a leaf
+    assert res.exit_code != 0 and isinstance(res.exception, EvidenceError)

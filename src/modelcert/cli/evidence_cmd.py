@@ -188,3 +188,46 @@ def export(
         manifest = export_bundle(store, run, out)
     typer.echo(f"exported {manifest['records']} records of run {manifest['run_id']} to {out}")
     typer.echo(f"merkle root {manifest['merkle_root']}")
+
+
+@app.command()
+def prove(
+    run: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    seq: Annotated[int, typer.Option("--seq", help="The record to prove (its position in the run).")],
+    db: DbOpt = None,
+) -> None:
+    """Print one record with its RFC 6962 inclusion proof against the run's Merkle root.
+
+    Lets a single record (e.g. one revealed test item and its answer) be checked against
+    a certified root without disclosing the rest of the log.
+    """
+    from modelcert.errors import EvidenceError
+    from modelcert.evidence.chain import inclusion_proof
+    from modelcert.evidence.store import RUN_END
+    from modelcert.evidence.verify import verify_records
+
+    with _open(db) as store:
+        run_id = store.resolve_run(run)
+        records = list(store.records(run_id))
+    result = verify_records(run_id, records)
+    if not result.ok:
+        raise EvidenceError(result.summary())
+    leaves = records[:-1] if records[-1].kind == RUN_END else records
+    if not 0 <= seq < len(leaves):
+        raise EvidenceError(f"run {run_id} has no provable record {seq} (0..{len(leaves) - 1})")
+    rec = leaves[seq]
+    items = [bytes.fromhex(r.hash) for r in leaves]
+    typer.echo(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "record": {"seq": rec.seq, "kind": rec.kind, "body": rec.body, "prev": rec.prev, "hash": rec.hash},
+                "leaf": rec.hash,
+                "index": seq,
+                "size": len(items),
+                "proof": inclusion_proof(items, seq),
+                "merkle_root": result.merkle_root,
+            },
+            indent=2,
+        )
+    )
