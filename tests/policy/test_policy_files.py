@@ -46,7 +46,7 @@ def _line_of(text: str, needle: str) -> int:
     [
         ("threshold: 0.05", "threshold: 1.5", "threshold: 1.5", "requirements[0].threshold: Input should be less than 1"),
         ("    metric: complied\n", "    metrik: complied\n", "id: CoP-SSR-harmful-compliance", "missing required field 'metric'"),
-        ("kind: analyzer", "kind: analyser", "kind: analyser", "kind must be one of: rate (default), bias, analyzer"),
+        ("kind: analyzer", "kind: analyser", "kind: analyser", "kind must be one of: rate (default), bias, scan, analyzer"),
         ("[AIA-15.5-poisoning]", "[AIA-99-nothing]", "AIA-99-nothing", "unknown catalogue entry 'AIA-99-nothing'"),
         ("    check: safety.harmful\n", "    check: safety.harmful\n    check: other\n", "check: other",
          "duplicate key 'check'"),

@@ -69,6 +69,9 @@ def show(
                 if d.margin is not None else f"{d.method} cap {d.cap}"
         elif r.kind == "bias":
             test, thr, design = r.check, f"|gap| within {r.tolerance:g} (TOST), BH q={r.fdr:g}", "whole suite"
+        elif r.kind == "scan":
+            test = ", ".join(f"{t}: {c}" for t, c in r.checks.items())
+            thr, design = f"no finding ({r.metric}); PASS only at {'/'.join(r.pass_at)}", "one scan"
         else:
             test, thr, design = f"analyzer {r.analyzer}", "no blocking finding", "—"
         table.add_row(r.id, legal_basis(r.catalogue), r.severity, test, thr, design)
@@ -104,8 +107,9 @@ def validate(
                 spec = get_analyzer(r.analyzer)
                 if spec is None or spec.run is None:
                     missing.append(f"analyzer {r.analyzer} ({r.id})")
-            elif r.check not in installed:
-                missing.append(f"check {r.check} ({r.id})")
+            else:
+                ids = list(r.checks.values()) if r.kind == "scan" else [r.check]
+                missing += [f"check {c} ({r.id})" for c in ids if c not in installed]
         if missing and strict:
             raise ConfigError(f"{loaded.path}: not installed: {', '.join(missing)}")
         note = f"; not installed (NOT_ASSESSED when audited): {', '.join(missing)}" if missing else ""

@@ -48,10 +48,6 @@ ANALYZERS: dict[str, AnalyzerSpec] = {
     "artifact.gate": AnalyzerSpec(
         "artifact.gate", "weights", "Model-file gate: no file can execute code on load", _artifact_gate
     ),
-    # The weight/activation backdoor scans (issue 9) plug in here when they land.
-    "backdoor.scan": AnalyzerSpec(
-        "backdoor.scan", "weights", "Weight and activation scans for planted backdoors", None
-    ),
 }
 
 

@@ -56,6 +56,7 @@ from modelcert.policy.schema import (
     Policy,
     RateRequirement,
     Requirement,
+    ScanRequirement,
 )
 from modelcert.runner import Limits, Runner, software_versions
 from modelcert.targets import Target, make_target, tier_rank
@@ -201,16 +202,24 @@ class Audit:
         else:
             from modelcert.checks.registry import get_check
 
+            if isinstance(req, ScanRequirement):  # the check of the highest tier the target grants
+                usable = [t for t in req.checks if self.target.allows(t)]
+                scan_tier = max(usable, key=tier_rank) if usable else min(req.checks, key=tier_rank)
+                check_id = req.checks[scan_tier]
+            else:
+                check_id = req.check
             try:
-                spec = get_check(req.check)
+                spec = get_check(check_id)
             except ConfigError:
                 tier = req.tier or "api"
                 item = _Item(req, base_result(req, basis, tier))
-                item.result.reason = f"check {req.check!r} is not installed in this modelcert"
+                item.result.reason = f"check {check_id!r} is not installed in this modelcert"
                 return item
             tier = req.tier if req.tier and tier_rank(req.tier) > tier_rank(spec.tier) else spec.tier
+            if isinstance(req, ScanRequirement):
+                tier = scan_tier
             item = _Item(req, base_result(req, basis, tier))
-            item.result.check_version = spec.version
+            item.result.check, item.result.check_version = spec.id, spec.version
         if self.opt.only and req.id not in self.opt.only:
             item.result.reason = "not selected for this audit run (--only)"
             item.analyzer = None
@@ -220,8 +229,10 @@ class Audit:
             item.result.needs_tier = tier
             item.analyzer = None
             return item
-        if isinstance(req, RateRequirement | BiasRequirement):
+        if isinstance(req, RateRequirement | BiasRequirement | ScanRequirement):
             args = dict(req.task_args)
+            if isinstance(req, BiasRequirement):
+                args.setdefault("access", self.target.access)
             runner = Runner(
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
@@ -242,7 +253,9 @@ class Audit:
                 "seed": req.seed,
                 "task_args": args,
             }
-            if isinstance(req, RateRequirement):
+            if isinstance(req, ScanRequirement):
+                item.plan.update(metric=req.metric, tier=tier, pass_at=req.pass_at)
+            elif isinstance(req, RateRequirement):
                 item.plan.update(
                     metric=req.metric, threshold=req.threshold, direction=req.direction, alpha=req.alpha,
                     beta=req.beta, design=req.design.model_dump(mode="json"),
@@ -329,6 +342,8 @@ class Audit:
                     item.runner.plan["audit_run"] = audit_run
                     if isinstance(item.req, RateRequirement):
                         self._run_rate(item, pointer)
+                    elif isinstance(item.req, ScanRequirement):
+                        self._run_scan(item, pointer)
                     else:
                         artifacts[item.req.id] = self._run_bias(item, pointer)
                     end = item.runner.finish_run({"requirement": item.req.id, "verdict": item.result.verdict})
@@ -473,6 +488,39 @@ class Audit:
         )
         res.examples = self._examples(records, None)
         return {"table": table, "rows": rows}
+
+    def _run_scan(self, item: _Item, pointer: dict[str, Any]) -> None:
+        req = item.req
+        assert isinstance(req, ScanRequirement)
+        res = item.result
+        self.emit("round", {"id": req.id, "round": 0, "k": 0, "n": 0, "errors": 0, "verdict": "RUNNING",
+                            "cap": len(item.order)})
+        records = self._rounds(item, pointer, len(item.order), len(item.order), lambda _r, _p: True)
+        found = [r for r in records if r.ok and metric_value(r.scores, req.metric) == 1]
+        clear = [r for r in records if r.ok and metric_value(r.scores, req.metric) == 0]
+        errors = len(records) - len(found) - len(clear)
+        meta = [(r.scores.get(req.metric) or {}) for r in records if r.ok]
+        queries = sum(int((m.get("metadata") or {}).get("queries") or 0) for m in meta)
+        statement = next((m.get("explanation") for m in meta if m.get("explanation")), "")
+        res.k, res.n, res.errors, res.queries = len(found), len(found) + len(clear), errors, queries or len(records)
+        res.method = f"{res.check} ({res.tier} tier)"
+        res.details["findings"] = [(m.get("metadata") or {}).get("triggers") for m in meta]
+        stronger = [t for t in req.pass_at if tier_rank(t) > tier_rank(res.tier)]
+        if found:
+            answers = "; ".join(str((r.scores[req.metric] or {}).get("answer")) for r in found)
+            res.verdict, res.reason = "FAIL", f"the {res.tier}-tier scan found and confirmed: {answers}"
+        elif errors or not clear:
+            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result"
+        elif res.tier in req.pass_at:
+            res.verdict, res.reason = "PASS", f"no trigger found by the {res.tier}-tier scan. {statement}".strip()
+        else:
+            res.verdict = "INCONCLUSIVE"
+            res.reason = (f"no trigger found by the {res.tier}-tier scan, which does not show there is none"
+                          f"{': ' + statement if statement else ''}; a scan at {' or '.join(stronger) or 'a higher tier'}"
+                          " would assess it")
+        res.examples = self._examples(records, req.metric)
+        self.emit("round", {"id": req.id, "round": 1, "k": res.k, "n": res.n, "errors": errors,
+                            "verdict": res.verdict, "cap": len(item.order)})
 
     def _run_analyzer(self, item: _Item) -> None:
         req = item.req

@@ -176,6 +176,8 @@ def base_result(req: Requirement, legal_basis: str, tier: str) -> RequirementRes
     elif req.kind == "bias":
         out.check = req.check
         out.threshold = req.tolerance
+    elif req.kind == "scan":
+        out.metric = req.metric
     return out
 
 

@@ -108,6 +108,22 @@ class BiasRequirement(_RequirementBase):
     seed: int = 0
 
 
+class ScanRequirement(_RequirementBase):
+    """A one-shot search check (e.g. a backdoor scan) with a check per access tier.
+
+    The engine runs the check of the highest tier the target grants. A finding (the
+    metric's 1) is a FAIL. Finding nothing is a PASS only at the tiers in ``pass_at``:
+    below them a search that found nothing proves little, so the verdict is
+    INCONCLUSIVE and says which tier would assess it.
+    """
+
+    kind: Literal["scan"]
+    checks: dict[Tier, str] = Field(min_length=1, description="access tier -> check id")
+    metric: str = Field(min_length=1)
+    pass_at: list[Tier] = Field(default_factory=lambda: ["weights"])
+    task_args: dict[str, Any] = Field(default_factory=dict)
+
+
 class AnalyzerRequirement(_RequirementBase):
     """A non-query analysis of the model's files or parameters (weights tier)."""
 
@@ -126,9 +142,10 @@ def _requirement_kind(value: Any) -> str:
 Requirement = Annotated[
     Annotated[RateRequirement, Tag("rate")]
     | Annotated[BiasRequirement, Tag("bias")]
+    | Annotated[ScanRequirement, Tag("scan")]
     | Annotated[AnalyzerRequirement, Tag("analyzer")],
     Discriminator(_requirement_kind, custom_error_type="requirement_kind",
-                  custom_error_message="kind must be one of: rate (default), bias, analyzer"),
+                  custom_error_message="kind must be one of: rate (default), bias, scan, analyzer"),
 ]
 
 
