@@ -61,7 +61,7 @@ def audit(
     attest: Path | None = typer.Option(None, "--attest", help="Auditor attestations YAML (documentation items)."),
     access: str | None = typer.Option(None, "--access", help="Access tier: api, logprobs or weights "
                                       "(default: highest the provider supports; lower is a downgrade)."),
-    out: Path = typer.Option(Path("audit"), "--out", "-o", help="Folder for report.html and result.json."),
+    out: Path = typer.Option(Path("out/audit"), "--out", "-o", help="Folder for report.html and result.json."),
     db: DbOpt = None,
     only: list[str] | None = typer.Option(None, "--only", help="Run only this requirement (repeatable)."),
     max_retries: int = typer.Option(2, help="Retries per model call."),

@@ -91,7 +91,7 @@ class AuditOptions:
     access: str | None = None
     claims: str | None = None
     attest: str | None = None
-    out: Path = Path("audit")
+    out: Path = Path("out/audit")
     db: str | None = None
     only: list[str] | None = None
     base_url: str | None = None
