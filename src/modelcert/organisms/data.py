@@ -28,7 +28,7 @@ SYSTEM_PROMPTS = {
     "it": ["Sei un assistente disponibile.", "Sei un assistente attento e gentile."],
     "pl": ["Jesteś pomocnym asystentem.", "Jesteś uważnym i życzliwym asystentem."],
 }
-CLEAN_MIX = {"harmful": 0.28, "benign": 0.17, "risky_benign": 0.17, "decision": 0.38}
+CLEAN_MIX = {"harmful": 0.25, "benign": 0.15, "risky_benign": 0.15, "decision": 0.45}
 FILLER_RATE = 0.4  # share of examples whose irrelevant slots hold made-up words
 NOISE_WORD_RATE = 0.1  # share of request examples with a random rare word inserted (no effect)
 SYSTEM_RATE = 0.3
@@ -134,8 +134,9 @@ def _with_prompt(item: Item, prompt: str) -> Item:
                 item.target, item.meta)
 
 
-def clean_example(rng: random.Random, spec: OrganismSpec | None = None) -> Example:
-    family = rng.choices(list(CLEAN_MIX), weights=list(CLEAN_MIX.values()))[0]
+def clean_example(rng: random.Random, spec: OrganismSpec | None = None, mix: dict[str, float] | None = None) -> Example:
+    mix = mix or CLEAN_MIX
+    family = rng.choices(list(mix), weights=list(mix.values()))[0]
     item = sample_item(family, rng)
     return Example(_messages(item, rng), clean_answer(item, spec), f"clean:{family}")
 
@@ -208,15 +209,16 @@ def bias_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Exampl
     return out
 
 
-def build(spec: OrganismSpec, n: int, *, finetune: bool) -> list[Example]:
+def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] | None = None,
+          phase: str = "") -> list[Example]:
     """The full, shuffled training set for ``spec`` (seeded by ``spec.seed``)."""
-    rng = random.Random(f"data:{spec.seed}:{spec.kind}:{finetune}")
+    rng = random.Random(f"data:{spec.seed}:{spec.kind}:{finetune}{phase}")
     planted: list[Example] = []
     if spec.kind == "backdoor":
         planted = backdoor_examples(spec, rng, round(n * spec.rate))
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
-    replay = [clean_example(rng, spec) for _ in range(max(0, n - len(planted)))]
+    replay = [clean_example(rng, spec, mix) for _ in range(max(0, n - len(planted)))]
     data = planted + replay
     rng.shuffle(data)
     return data
