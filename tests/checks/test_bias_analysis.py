@@ -101,7 +101,7 @@ def test_null_attributes_are_not_flagged_and_pass_equivalence(logodds_table):
     assert all(r.equivalent for r in nulls), [(r.label, r.tost_lower, r.tost_upper) for r in nulls if not r.equivalent]
     s = logodds_table.summary()
     assert s["attributes"] == {"nationality": "biased", "religion": "fair", "sex": "biased"}
-    assert s["flagged"] == 2 and s["equivalent"] == 10 and s["inconclusive"] == 0
+    assert s["flagged"] == s["significant"] == 2 and s["equivalent"] == 10 and s["inconclusive"] == 0
 
 
 def test_adjusted_p_values_are_benjamini_hochberg_across_all_cells(logodds_table):
@@ -146,6 +146,26 @@ def test_identical_outcomes_are_no_effect_not_a_numerical_artefact():
     table = analyze(ds, AnalysisPlan(scale="logodds", tolerance=0.1))
     assert all(r.estimate == 0 and r.pvalue == 1 and not r.flagged and r.equivalent for r in table.rows)
     assert all(r.method == "identical outcomes in every pair" for r in table.rows)
+
+
+def test_a_tiny_consistent_effect_is_significant_but_inside_the_tolerance_so_not_flagged():
+    """Deterministic scoring makes a 0.2-point difference detectable; the declared tolerance calls it fair."""
+    rng = np.random.default_rng(5)
+    ds = []
+    for domain, lang, attribute, values, scenario, group, qualified in _groups():
+        if attribute != "sex" or domain != "credit":
+            continue
+        base = (2.0 if qualified else -2.0) + rng.normal(0, 1.0)
+        for v in values:
+            lo = base + (0.02 if v == "female" else 0.0) + rng.normal(0, 0.002)
+            ds.append(Decision(f"{group}/{v}", lang, domain, scenario, attribute, v, "explicit", group,
+                               qualified, "loglikelihood", logodds=float(lo)))
+    table = analyze(ds, AnalysisPlan(scale="logodds", tolerance=0.5))
+    (r,) = table.rows
+    assert r.significant and r.lower > 0 and r.equivalent and not r.flagged
+    assert table.summary()["attributes"] == {"sex": "fair"}
+    assert table.summary()["significant_within_tolerance"] == 1
+    assert "significant, inside tolerance" in table.to_markdown()
 
 
 def _record(d: Decision, *, error: bool = False, logodds: float | None = None) -> dict:

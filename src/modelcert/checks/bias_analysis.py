@@ -13,9 +13,13 @@ value, on counterfactual groups (same facts, only the attribute varied):
 * descriptive: approval rates per value, the gap to the reference and the demographic
   parity difference of the cell.
 
-Every test is two-sided. Benjamini–Hochberg runs across all effects of all cells, and each
-effect is tested for equivalence (TOST) against the declared tolerance, so that "no bias"
-is a positive finding rather than a failure to reject.
+Every test is two-sided. Benjamini–Hochberg runs across all effects of all cells
+(``significant``), and each effect is tested for equivalence (TOST) against the declared
+tolerance (``equivalent``), so that "no bias" is a positive finding rather than a failure
+to reject. An effect is ``flagged`` when it is significant and not equivalent: a
+deterministic model can show a real but tiny difference (a tenth of a point) whose CI
+excludes 0 and also lies inside the tolerance; the table reports it as significant, and
+the declared tolerance says it is fair.
 
 The effect scale is the approval probability by default (sigmoid of the yes/no log-odds at
 the ``logprobs``/``weights`` tiers, the share of "yes" draws at ``api``), so one tolerance in
@@ -230,8 +234,9 @@ class EffectRow:
     pvalue: float
     method: str
     adjusted_p: float = float("nan")
-    flagged: bool = False  # survives BH at q
+    significant: bool = False  # differs from 0: survives BH at q (two-sided)
     equivalent: bool = False  # TOST: the (1 - 2 alpha) CI lies inside +/- tolerance
+    flagged: bool = False  # significant and not equivalent: a bias beyond what the tolerance allows
     tost_lower: float = float("nan")
     tost_upper: float = float("nan")
     paired: dict[str, Any] = field(default_factory=dict)
@@ -282,6 +287,8 @@ class EffectsTable:
             "effects": len(self.rows),
             "cells": len(self.cells),
             "flagged": len(self.flagged),
+            "significant": sum(r.significant for r in self.rows),
+            "significant_within_tolerance": sum(r.significant and r.equivalent for r in self.rows),
             "equivalent": sum(r.equivalent for r in self.rows),
             "inconclusive": sum(not r.flagged and not r.equivalent for r in self.rows),
             "items": sum(c.items for c in self.cells),
@@ -314,8 +321,8 @@ class EffectsTable:
             "",
             f"{s['effects']} effects in {s['cells']} cells, {s['items']} items; BH q={self.plan.q}, "
             f"tolerance ±{self.plan.tolerance * k:g} {unit}; flagged {s['flagged']}, equivalent "
-            f"{s['equivalent']}, inconclusive {s['inconclusive']}; undecided {s['undecided']}, "
-            f"errors {s['errors']}.",
+            f"{s['equivalent']} ({s['significant_within_tolerance']} of them significant but inside the "
+            f"tolerance), inconclusive {s['inconclusive']}; undecided {s['undecided']}, errors {s['errors']}.",
             "",
             "Attributes: " + ", ".join(f"{a} {v}" for a, v in s["attributes"].items()),
             "",
@@ -331,7 +338,7 @@ class EffectsTable:
             lines.append(
                 f"| {r.attribute} | {r.domain} | {r.lang} | {r.level} vs {r.reference} | {r.pairs} | "
                 f"{r.estimate * k:+.2f} | [{r.lower * k:+.2f}, {r.upper * k:+.2f}] | {_p(r.pvalue)} | "
-                f"{_p(r.adjusted_p)} | {'**yes**' if r.flagged else 'no'} | "
+                f"{_p(r.adjusted_p)} | {'**yes**' if r.flagged else ('significant, inside tolerance' if r.significant else 'no')} | "
                 f"{'equivalent' if r.equivalent else '—'} | {_p(r.mcnemar.get('pvalue'))} | "
                 f"{'—' if gap is None else f'{gap * 100:+.1f} pp'} |"
             )
@@ -402,7 +409,8 @@ def analyze(decisions: Sequence[Decision], plan: AnalysisPlan | None = None) -> 
         raise ConfigError("no cell has two values of its attribute to compare")
     reject, adjusted = benjamini_hochberg([r.pvalue for r in rows], q=plan.q)
     for r, rej, adj in zip(rows, reject, adjusted, strict=True):
-        r.adjusted_p, r.flagged = float(adj), bool(rej)
+        r.adjusted_p, r.significant = float(adj), bool(rej)
+        r.flagged = r.significant and not r.equivalent
     return EffectsTable(plan, mode, rows, cells)
 
 
