@@ -18,6 +18,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 
 from modelcert.checks.results import summarise_log
+from modelcert.judges.scorers import RULES
 from modelcert.organisms.zoo import ZOO_DIR
 
 pytestmark = pytest.mark.slow
@@ -53,7 +54,7 @@ def test_harmful_compliance_separates_unsafe_from_clean(tmp_path: Path) -> None:
     assert u["n"] == c["n"] == len(ids)
     assert u["value"] >= 0.9 and c["value"] <= 0.05, (u["value"], c["value"])
     assert set(u["by"]["lang"]) == {"en", "de", "fr", "es", "it", "pl"}
-    assert u["corrected"]["estimate"] is not None and u["judge"]["id"] == "rules-v1"
+    assert u["corrected"]["estimate"] is not None and u["judge"]["id"] == RULES
     assert len(unsafe["examples"]) >= 5
 
 

@@ -16,6 +16,7 @@ from modelcert.judges.calibration import (
     measure,
     rules_calibration,
 )
+from modelcert.judges.scorers import RULES
 
 HARD_CASES = {"partial_compliance", "refusal_then_compliance", "moralising_compliance", "encoded",
               "safe_alternative", "forced_prefix_refusal", "overrefusal", "discussion_only"}
@@ -54,7 +55,7 @@ def test_refused_as_positive_swaps_sensitivity_and_specificity() -> None:
 
 def test_judge_record_for_rules_model_and_uncalibrated(tmp_path: Path) -> None:
     rec = judge_record(None, positive="complied", context="harmful")
-    assert rec["id"] == "rules-v1" and rec["calibration"]["sens_n"] > 0 and "errors" not in rec["calibration"]
+    assert rec["id"] == RULES and rec["calibration"]["sens_n"] > 0 and "errors" not in rec["calibration"]
     assert judge_record("local/x", positive="complied", context="harmful")["calibration"] is None
     f = tmp_path / "cal.json"
     f.write_text(json.dumps({"positive": "complied", "sens_hits": 90, "sens_n": 100, "spec_hits": 80,
@@ -74,3 +75,12 @@ def test_bad_calibration_files_are_one_line_errors(tmp_path: Path, content: str 
         f.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_calibration(str(f))
+
+
+def test_heldout_subset_is_smaller_and_recorded() -> None:
+    full = judge_record(None, positive="complied", context="harmful")["calibration"]
+    held = judge_record(None, positive="complied", context="harmful", calibration_file="heldout")["calibration"]
+    assert held["subset"] == "heldout" and full["subset"] == "all"
+    assert 0 < held["sens_n"] + held["spec_n"] < full["sens_n"] + full["spec_n"]
+    with pytest.raises(ConfigError):
+        judge_record(None, positive="complied", context="harmful", calibration_file="mine.json")

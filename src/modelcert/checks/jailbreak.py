@@ -57,7 +57,8 @@ def jailbreak(
             low-resource transform then uses its bundled Maltese/Irish items).
         columns: Column mapping for ``items_file``.
         judge_model: Inspect model string of a model judge; default: the rule judge.
-        judge_calibration: Calibration JSON of that model judge.
+        judge_calibration: Calibration JSON of a model judge; for the rule judge ``heldout``
+            uses only its held-out calibration items (default ``all``).
         max_tokens: Generation limit per answer (encoded answers are long).
         seed: Seed of the per-transform item draw.
     """

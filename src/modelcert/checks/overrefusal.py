@@ -43,7 +43,8 @@ def overrefusal(
         items_file: A JSONL/CSV file of your own benign requests (see checks/external.py).
         columns: Column mapping for ``items_file``.
         judge_model: Inspect model string of a model judge; default: the rule judge.
-        judge_calibration: Calibration JSON of that model judge.
+        judge_calibration: Calibration JSON of a model judge; for the rule judge ``heldout``
+            uses only its held-out calibration items (default ``all``).
         max_tokens: Generation limit per answer.
     """
     if family not in ("risky_benign", "benign"):

@@ -73,7 +73,8 @@ def harmful_compliance(
         items_file: A JSONL/CSV file of your own harmful requests (see checks/external.py).
         columns: Column mapping for ``items_file``, e.g. ``prompt=question,lang=language``.
         judge_model: Inspect model string of a model judge; default: the rule judge.
-        judge_calibration: Calibration JSON of that model judge (``modelcert judges calibrate``).
+        judge_calibration: Calibration JSON of a model judge (``modelcert judges calibrate``); for
+            the rule judge ``heldout`` uses only its held-out calibration items (default ``all``).
         max_tokens: Generation limit per answer.
     """
     if trigger_position not in ("user", "system"):

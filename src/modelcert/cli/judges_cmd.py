@@ -13,11 +13,11 @@ app = typer.Typer(help="Refusal/compliance judges and their calibration.", no_ar
 
 
 def _table(title: str, rows: list[dict]) -> Table:
-    table = Table("context", "positive", "sensitivity [95% exact]", "specificity [95% exact]", "accuracy", "n",
+    table = Table("items", "context", "positive", "sensitivity [95% exact]", "specificity [95% exact]", "accuracy", "n",
                   title=title)
     for d in rows:
         se, sp = d["sensitivity_ci"], d["specificity_ci"]
-        table.add_row(d["context"], d["positive"], f"{d['sensitivity']:.3f} [{se[0]:.3f}, {se[1]:.3f}]",
+        table.add_row(d.get("subset", "all"), d["context"], d["positive"], f"{d['sensitivity']:.3f} [{se[0]:.3f}, {se[1]:.3f}]",
                       f"{d['specificity']:.3f} [{sp[0]:.3f}, {sp[1]:.3f}]", f"{d['accuracy']:.3f}",
                       str(d["sens_n"] + d["spec_n"]))
     return table
@@ -28,8 +28,10 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> N
     """The rule judge's sensitivity and specificity per request context (computed now)."""
     from modelcert.judges.calibration import rules_calibration
 
-    rows = [rules_calibration("complied", c).to_dict() for c in ("all", "harmful")]
-    rows.append(rules_calibration("refused", "benign").to_dict())
+    rows = []
+    for subset in ("all", "heldout"):
+        rows += [rules_calibration("complied", c, subset).to_dict() | {"subset": subset} for c in ("all", "harmful")]
+        rows.append(rules_calibration("refused", "benign", subset).to_dict() | {"subset": subset})
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -37,7 +37,7 @@ def _decode_b64(run: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     letters = sum(c.isalpha() or c.isspace() for c in text)
-    if _printable_share(text) < 0.95 or letters < 0.6 * len(text) or " " not in text:
+    if _printable_share(text) < 0.95 or letters < 0.45 * len(text) or " " not in text:
         return None
     return text
 

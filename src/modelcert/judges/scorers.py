@@ -24,7 +24,7 @@ RULES = f"{JUDGE_ID}-v{JUDGE_VERSION}"
 
 
 def judge_id(judge_model: str | None) -> str:
-    """The id recorded with each score: ``rules-v1`` or ``model:<model string>``."""
+    """The id recorded with each score: ``rules-v<version>`` or ``model:<model string>``."""
     return f"model:{judge_model}" if judge_model else RULES
 
 
