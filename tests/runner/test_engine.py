@@ -118,6 +118,8 @@ def test_preregistration_comes_before_any_query(chat_server, tmp_path: Path) -> 
         assert start["check"]["id"] == "test.echo" and start["target_digest"]
         assert set(start["software"]) >= {"modelcert", "inspect-ai", "transformers", "torch", "python"}
         assert start["limits"]["max_retries"] == 1
+        assert start["generation"] == {"temperature": 0.0, "max_tokens": 64, "seed": 0}
+        assert "task_config" in start and start["dataset"]["samples"] == 2
         with pytest.raises(EvidenceError, match="preregistration"):
             store.append(run_id, "preregistration", plan)
 

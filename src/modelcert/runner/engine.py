@@ -194,6 +194,9 @@ class Runner:
         task = self._task()
         ids, items = [], []
         self.task_metadata = to_jsonable_python(dict(task.metadata or {}), fallback=repr)
+        # the task's own generation settings (e.g. max_tokens) apply on top of the target's
+        config = getattr(task, "config", None)
+        self.task_config = config.model_dump(mode="json", exclude_none=True) if config is not None else {}
         for s in task.dataset:
             ids.append(s.id)
             inp = s.input if isinstance(s.input, str) else [m.model_dump(mode="json", exclude={"id"}) for m in s.input]
@@ -217,6 +220,7 @@ class Runner:
                 "suite": self.suite_digest,
                 "dataset": self.dataset_digest,
                 "generation": self.target.generation,
+                "task_config": self.task_config,
                 "seed": self.seed,
                 "plan": self.plan,
             }
@@ -273,6 +277,7 @@ class Runner:
             "dataset": {"samples": len(self._ids), "digest": self.dataset_digest, "ids_digest": digest(self._ids)},
             "task_metadata": self.task_metadata,
             "generation": t.generation,
+            "task_config": self.task_config,
             "limits": asdict(self.limits),
             "seed": self.seed,
             "plan": self.plan,
