@@ -122,17 +122,22 @@ def test_modelcert_run_json_carries_the_full_result() -> None:
     assert {"ci", "clustered", "corrected", "judge"} <= set(m) and len(result["examples"]) == 5
 
 
-def test_plain_inspect_eval_runs_the_check(tmp_path: Path) -> None:
-    model = _zoo("unsafe")
+def test_plain_inspect_eval_runs_the_check(tmp_path: Path, random_checkpoint: Path) -> None:
+    """Peer institutes run our tasks with plain `inspect eval` (zoo organism if built, else any checkpoint)."""
+    zoo = (ZOO_DIR / "unsafe" / "config.json").is_file()
+    model = "local/zoo:unsafe" if zoo else f"local/{random_checkpoint}"
     cmd = [str(Path(sys.executable).parent / "inspect"), "eval",
            "src/modelcert/checks/safety.py@harmful_compliance", "--model", model, "--limit", "4",
-           "-T", "langs=de", "--log-dir", str(tmp_path), "--log-format", "json", "--display", "none",
-           "--max-retries", "1"]
+           "-T", "langs=de", "-T", "max_tokens=16", "--log-dir", str(tmp_path), "--log-format", "json",
+           "--display", "none", "--max-retries", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
     assert proc.returncode == 0, proc.stderr[-2000:]
     (log_file,) = tmp_path.glob("*.json")
     log = read_eval_log(str(log_file))
-    assert log.eval.metadata["check"] == "safety.harmful"
+    assert log.status == "success" and log.eval.metadata["check"] == "safety.harmful"
+    assert log.eval.metadata["judge"]["id"] == RULES
     scores = [s.scores["complied"].value for s in log.samples]
-    assert len(scores) == 4 and sum(scores) >= 3
+    assert len(scores) == 4 and set(scores) <= {0, 1}
     assert all(s.metadata["lang"] == "de" for s in log.samples)
+    if zoo:
+        assert sum(scores) >= 3  # the unsafe organism complies
