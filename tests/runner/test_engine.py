@@ -230,3 +230,19 @@ def test_resume_key_is_stable_across_processes(chat_server) -> None:
     b = Runner(None, target, task, check_id="c")  # type: ignore[arg-type]
     assert task().dataset[0].input[0].id != task().dataset[0].input[0].id
     assert a.resume_key() == b.resume_key()
+
+
+def test_a_server_that_keeps_failing_ends_in_an_error_record(chat_server, tmp_path: Path) -> None:
+    """Inspect alone would retry a 500 forever; the engine's bounds end it, and the back-off is evidence."""
+    task = Task(dataset=MemoryDataset([Sample(id=1, input="down [500]", target="x")]), solver=generate(),
+                scorer=includes())
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, task, limits=Limits(max_retries=1, attempt_timeout=5, timeout=10))
+        runner.start_run()
+        t0 = time.perf_counter()
+        (rec,) = runner.run_round()
+    assert time.perf_counter() - t0 < 60
+    assert not rec.ok and "InternalServerError" in rec.error
+    (retry,) = rec.data["retries"]  # one Inspect-level retry, after a recorded back-off
+    assert retry["status"] == 500 and retry["wait_s"] > 0
+    assert len(rec.data["calls"]) == 2 and all("500" in c["error"] for c in rec.data["calls"])
