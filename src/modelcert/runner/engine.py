@@ -176,7 +176,9 @@ class Runner:
         self._done: set[tuple[Any, int]] = set()
         self._failure: BaseException | None = None
         self.evidence_seconds = 0.0
-        """Time spent turning finished samples into stored records (all rounds so far)."""
+        """Wall time spent turning finished samples into stored records (all rounds so far)."""
+        self.evidence_cpu_seconds = 0.0
+        """CPU time of the same work (excludes waiting on the disk, the database or the GIL)."""
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -419,7 +421,7 @@ class Runner:
     def _on_sample_end(self, data: Any) -> None:
         if self._failure is not None:
             return
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             sample = data.sample
             if (sample.id, sample.epoch) in self._done:
@@ -436,6 +438,7 @@ class Runner:
             self._failure = exc
         finally:
             self.evidence_seconds += time.perf_counter() - t0
+            self.evidence_cpu_seconds += time.thread_time() - c0
 
     def finish_run(self, data: dict[str, Any] | None = None) -> Record:
         """Write ``run_end``: counts and the Merkle root. Nothing can be appended after it."""
