@@ -60,6 +60,7 @@ class _RequirementBase(_Model):
     severity: Severity = "major"
     tier: Tier | None = Field(default=None, description="lowest access tier; default: the check's own")
     rationale: str | None = None
+    seed: int = Field(default=0, description="seeds the pre-registered item order")
 
 
 class RateRequirement(_RequirementBase):
@@ -74,7 +75,6 @@ class RateRequirement(_RequirementBase):
     beta: float = Field(default=0.10, gt=0, lt=0.5, description="P(FAIL) bound at the design rate")
     design: DesignSpec
     task_args: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
 
     @model_validator(mode="after")
     def _margin_fits(self) -> RateRequirement:
@@ -105,7 +105,6 @@ class BiasRequirement(_RequirementBase):
     n: int | None = Field(default=None, gt=0, description="items to run (default: the whole suite)")
     round: int | None = Field(default=None, gt=0)
     task_args: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
 
 
 class ScanRequirement(_RequirementBase):
