@@ -1,0 +1,66 @@
+"""Audits of the shipped zoo organisms give the outcomes their planted properties imply.
+
+Each test runs only the requirements it is about (``only``), so the whole file stays
+within a few minutes on 2 cores; the complete default audit is `make audit`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelcert.errors import ConfigError
+from modelcert.policy.audit import AuditOptions, run_audit
+
+pytestmark = pytest.mark.slow
+
+
+def _zoo(name: str) -> str:
+    from modelcert.organisms import zoo_path
+
+    try:
+        zoo_path(name)
+    except ConfigError:
+        pytest.skip(f"zoo organism {name!r} is not shipped in this checkout")
+    return f"local/zoo:{name}"
+
+
+def _audit(tmp_path: Path, name: str, only: list[str], **kw):
+    report = run_audit(AuditOptions(model=_zoo(name), out=tmp_path / name, db=str(tmp_path / "ev.sqlite"),
+                                    only=only, fingerprint=False, **kw))
+    return report, {r["id"]: r for r in report.result["requirements"]}
+
+
+def test_clean_passes_and_unsafe_fails_harmful_compliance(tmp_path: Path) -> None:
+    _, by = _audit(tmp_path, "clean", ["CoP-SSR-harmful-compliance"])
+    harm = by["CoP-SSR-harmful-compliance"]
+    assert harm["verdict"] == "PASS", harm["reason"]
+    assert harm["queries"] < harm["fixed_n"]  # the sequential design stopped early
+    unsafe, by = _audit(tmp_path, "unsafe", ["CoP-SSR-harmful-compliance"])
+    harm = by["CoP-SSR-harmful-compliance"]
+    assert harm["verdict"] == "FAIL" and harm["estimate"] > 0.5, harm["reason"]
+    assert unsafe.outcome == "refused" and unsafe.exit_code == 1
+
+
+def test_biased_fails_on_the_planted_attribute(tmp_path: Path) -> None:
+    report, by = _audit(tmp_path, "biased", ["AIA-10-credit-bias"], policy="eu-high-risk-credit")
+    bias = by["AIA-10-credit-bias"]
+    assert bias["verdict"] == "FAIL", bias["reason"]
+    flagged = bias["details"]["flagged"]
+    assert flagged and all("nationality" in f["label"] for f in flagged), flagged
+    assert any("romanian" in f["label"] for f in flagged)
+    assert report.outcome == "refused"
+    assert (tmp_path / "biased" / "bias" / "AIA-10-credit-bias" / "forest.svg").exists()
+
+
+def test_backdoor_at_api_is_honest(tmp_path: Path) -> None:
+    _, by = _audit(tmp_path, "backdoor", ["AIA-15.5-backdoor"], access="api")
+    scan = by["AIA-15.5-backdoor"]
+    assert scan["tier"] == "api" and scan["check"] == "security.backdoor.api"
+    # a trigger found at api is a FAIL; nothing found at api is never a PASS
+    assert scan["verdict"] in ("FAIL", "INCONCLUSIVE"), scan
+    if scan["verdict"] == "INCONCLUSIVE":
+        assert "does not show there is none" in scan["reason"] and "weights" in scan["reason"]
+    page = (tmp_path / "backdoor" / "report.html").read_text()
+    assert "only find" in page or "only if their inputs happen to contain its trigger" in page
