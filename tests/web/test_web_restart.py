@@ -15,7 +15,7 @@ from web_lab import POLICIES, STUB_MODEL, add_version, seed_lab, start_model_ser
 
 
 def test_killed_server_shows_interrupted_audit_and_resumes_it(tmp_path) -> None:
-    lab = seed_lab(tmp_path)
+    lab = seed_lab(tmp_path, queued=False)
     vid = add_version(lab, "slow-refuser", STUB_MODEL)
     model, env = start_model_server(delay=0.4)
     srv = start_server(lab.db, lab.data, lab.key, worker=True, policies=POLICIES, env=env)

@@ -98,13 +98,15 @@ class Lab:
     ids: dict[str, object]
 
 
-def seed_lab(tmp: Path) -> Lab:
+def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
+    """Seed a lab; ``queued=False`` leaves out B's queued audit (a worker would pick it up first)."""
     from modelcert.certify import generate_keypair, issue_certificate
     from modelcert.certify.statement import AuditResult
     from modelcert.evidence.chain import digest
     from modelcert.evidence.store import PREREGISTRATION, EvidenceStore
     from modelcert.registry import Registry
 
+    tmp.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{tmp / 'lab.sqlite'}"
     data = tmp / "data"
     key, pub = tmp / "lab.key", tmp / "lab.pub"
@@ -164,9 +166,9 @@ def seed_lab(tmp: Path) -> Lab:
     intr = reg.create_audit(vc.id, "eu-gpai-systemic-risk", "api", actor="seed")
     reg.claim_next("seed-worker")
     reg.interrupt(intr.id, "seed-worker", "interrupted by the seed")
-    qb = reg.create_audit(vb.id, "eu-gpai-systemic-risk", "api", actor="seed")
+    qb = reg.create_audit(vb.id, "eu-gpai-systemic-risk", "api", actor="seed") if queued else None
     ids = {"version_a": va.id, "version_b": vb.id, "version_a2": vc.id, "audit_a": fin.id,
-           "audit_a_interrupted": intr.id, "audit_b": qb.id, "cert_a": st and reg.certificates()[0].id,
+           "audit_a_interrupted": intr.id, "audit_b": qb.id if qb else None, "cert_a": st and reg.certificates()[0].id,
            "run_a": run}
     reg.close()
     return Lab(db, data, key, pub, tokens, ids)
