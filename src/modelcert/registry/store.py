@@ -254,30 +254,28 @@ class Registry:
         return self.version(vid)
 
     def _views(self, where: Any = None) -> list[VersionView]:
+        # plain columns, not ORM entities: listing pages read hundreds of rows per request
         q = (
-            select(ModelVersion, Model, Provider)
+            select(
+                ModelVersion.id,
+                Provider.id,
+                Provider.name,
+                Model.id,
+                Model.name,
+                ModelVersion.version,
+                ModelVersion.address,
+                ModelVersion.identity_digest,
+                ModelVersion.status,
+                ModelVersion.created_at,
+            )
             .join(Model, ModelVersion.model_id == Model.id)
             .join(Provider, Model.provider_id == Provider.id)
             .order_by(Provider.name, Model.name, ModelVersion.id)
         )
         if where is not None:
             q = q.where(where)
-        with self._tx() as s:
-            return [
-                VersionView(
-                    id=v.id,
-                    provider_id=p.id,
-                    provider=p.name,
-                    model_id=m.id,
-                    model=m.name,
-                    version=v.version,
-                    address=v.address,
-                    identity_digest=v.identity_digest,
-                    status=v.status,
-                    created_at=_aware(v.created_at),  # type: ignore[arg-type]
-                )
-                for v, m, p in s.execute(q)
-            ]
+        with self.engine.connect() as conn:
+            return [VersionView(*row) for row in conn.execute(q)]
 
     def version(self, version_id: int) -> VersionView:
         if not 0 < version_id < 2**31:  # beyond any id we issue (and SQLite's integer range)
