@@ -133,3 +133,24 @@ def test_a_downgraded_target_cannot_ask_for_loglikelihood(random_checkpoint, tmp
                     task_args={"langs": ["en"], "domains": ["credit"], "attributes": ["sex"],
                                "groups_per_stratum": 1, "scoring": "loglikelihood"})
     assert res["errors"] == 2  # refused per sample (AccessError), counted, not silently rescored
+
+
+def test_scoring_mode_follows_the_tier():
+    from types import SimpleNamespace
+
+    from modelcert.checks.bias import resolve_mode
+    from modelcert.errors import AccessError
+
+    def model(access=None, checkpoint=None):
+        return SimpleNamespace(api=SimpleNamespace(access=access, checkpoint=checkpoint))
+
+    local = lambda tier: model(tier, object())  # noqa: E731  (the local provider: knows its tier)
+    assert resolve_mode("auto", None, local("weights")) == "loglikelihood"
+    assert resolve_mode("auto", None, local("logprobs")) == "top_logprobs"
+    assert resolve_mode("auto", "api", local("weights")) == "sampled"  # an explicit downgrade wins
+    assert resolve_mode("auto", None, model()) == "sampled"  # a remote API that did not say its tier
+    assert resolve_mode("auto", "logprobs", model()) == "top_logprobs"
+    assert resolve_mode("auto", "weights", model()) == "top_logprobs"  # no loglikelihood API there
+    assert resolve_mode("sampled", None, local("weights")) == "sampled"
+    with pytest.raises(AccessError, match="needs access tier 'weights'"):
+        resolve_mode("loglikelihood", None, local("logprobs"))

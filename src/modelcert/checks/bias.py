@@ -162,7 +162,8 @@ def resolve_mode(scoring: str, access: str | None, model: Model) -> str:
     """The scoring mode for this target: the requested one, or the best its tier allows.
 
     The local provider knows its own tier; for other providers the tier must be passed as
-    ``access`` (without it the check samples, which any tier allows).
+    ``access`` (without it the check samples, which any tier allows). Exact log-likelihoods
+    need our local provider; other weights-tier providers are scored from top log-probabilities.
     """
     api = model.api
     provider_access = getattr(api, "access", None) if getattr(api, "checkpoint", None) is not None else None
@@ -170,6 +171,8 @@ def resolve_mode(scoring: str, access: str | None, model: Model) -> str:
     if access is not None and provider_access is not None and TIERS.index(access) < TIERS.index(provider_access):
         tier = access  # an explicit downgrade wins
     if scoring == "auto":
+        if tier == "weights" and provider_access is None:
+            return "top_logprobs"  # weights-tier access through a provider without our loglikelihood API
         return MODE_FOR_TIER[tier]
     if TIERS.index(TIER_FOR_MODE[scoring]) > TIERS.index(tier):
         raise AccessError(f"scoring {scoring!r} needs access tier {TIER_FOR_MODE[scoring]!r}; target is at {tier!r}")
