@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelcert.errors import AccessError, ModelcertError
 from modelcert.registry import Conflict, IllegalTransition, NotFound, Registry
@@ -38,6 +39,34 @@ def _status_for(exc: ModelcertError) -> int:
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding the security headers (cheaper than ``@app.middleware``)."""
+
+    DEFAULTS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy", _PAGE_CSP.encode()),
+        (b"cache-control", b"no-store"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.DEFAULTS if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(config: LabConfig) -> FastAPI:
@@ -83,15 +112,6 @@ def create_app(config: LabConfig) -> FastAPI:
         max_age=8 * 3600,
     )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
     @app.exception_handler(ModelcertError)
     async def modelcert_error(request: Request, exc: ModelcertError) -> Response:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -120,6 +140,7 @@ def create_app(config: LabConfig) -> FastAPI:
             return pages.error_page(request, 422, message)
         return JSONResponse({"detail": message, "errors": jsonable(errs)}, status_code=422)
 
+    app.add_middleware(SecurityHeaders)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

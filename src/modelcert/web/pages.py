@@ -34,8 +34,9 @@ def _reg(request: Request) -> Registry:
 
 def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     p = getattr(request.state, "principal", None) or PUBLIC
+    # csrf is a callable: only pages that render a form touch (and re-sign) the session
     return templates.TemplateResponse(
-        request, name, {"me": p, "csrf": csrf_token(request), **ctx}, status_code=status_code
+        request, name, {"me": p, "csrf": lambda: csrf_token(request), **ctx}, status_code=status_code
     )
 
 
