@@ -357,14 +357,10 @@ def render_card(
 
 
 def render_decision(lang: str, scenario: Scenario, number: int, card: list[str]) -> str:
-    """The full decision prompt: intro, card, rule, decisive fact, question.
-
-    The fact comes right before the question: a tiny model learns a decision from a digit at
-    a short, stable distance from its answer far faster than from one further back.
-    """
+    """The full decision prompt: intro, card, decisive fact, rule, question."""
     text = _data("decision")["domains"][scenario.domain][lang]
     intro = text["intros"][scenario.intro].format(object=text["objects"][scenario.object])
-    return "\n".join([intro, *card, text["rule"], text["fact"].format(value=number), text["question"]])
+    return "\n".join([intro, *card, text["fact"].format(value=number), text["rule"], text["question"]])
 
 
 def decision_item(
