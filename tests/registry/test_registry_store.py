@@ -260,6 +260,9 @@ def test_users_passwords_and_tokens_are_hashed(reg: Registry) -> None:
     assert reg.user_for_token(tok + "x") is None
     assert reg.revoke_tokens("pat") == 1
     assert reg.user_for_token(tok) is None
+    tok2 = reg.issue_token("root")
+    reg.disable_user("root")
+    assert reg.user_for_token(tok2) is None and reg.user_for_password("root", "correct horse") is None
     with pytest.raises(Conflict):
         reg.create_user("root", "auditor", password="another one")
     with pytest.raises(RegistryError, match="needs --provider"):

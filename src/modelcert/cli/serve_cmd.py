@@ -139,6 +139,13 @@ def token(username: str, label: str = typer.Option("cli", "--label"), db: DbOpt 
     typer.echo(_registry(db).issue_token(username, label=label))
 
 
+@app.command("user-disable")
+def user_disable(username: str, db: DbOpt = None) -> None:
+    """Deactivate a user: every token revoked, sessions refused from the next request."""
+    _registry(db).disable_user(username)
+    out.print(f"user {username} disabled")
+
+
 @app.command("revoke-tokens")
 def revoke_tokens(username: str, db: DbOpt = None) -> None:
     """Revoke every token of a user."""

@@ -591,7 +591,7 @@ class Registry:
                         .values(
                             state=INTERRUPTED,
                             progress_note=f"interrupted: worker {a.worker} stopped at "
-                            f"{a.progress_done}/{a.progress_total}",
+                            f"{a.progress_done}/{a.progress_total} (last: {a.progress_note or 'none'})",
                         )
                     )
                 if done.rowcount == 1:
@@ -684,6 +684,13 @@ class Registry:
                 update(Token).where(Token.user_id == u.id, Token.revoked_at.is_(None)).values(revoked_at=_now())
             )
         return done.rowcount
+
+    def disable_user(self, username: str) -> None:
+        """Deactivate a user: tokens revoked, sessions refused from the next request."""
+        u = self.user(username)
+        self.revoke_tokens(username)
+        with self._tx() as s:
+            s.execute(update(User).where(User.id == u.id).values(active=False))
 
     def user_for_token(self, token: str) -> User | None:
         """The active user holding an unrevoked ``token``, else None."""
