@@ -20,6 +20,7 @@ and its wait are recorded with the sample.
 from __future__ import annotations
 
 import contextlib
+import copy
 import platform
 import sys
 import tempfile
@@ -111,13 +112,6 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def _glob_literal(sample_id: Any) -> Any:
-    """Inspect matches sample ids with fnmatch; make a string id match only itself."""
-    if not isinstance(sample_id, str):
-        return sample_id
-    return "".join(f"[{c}]" if c in "*?[" else c for c in sample_id)
-
-
 class Runner:
     """Runs one Inspect task against one target in rounds, recording each sample.
 
@@ -182,9 +176,14 @@ class Runner:
 
     # -- setup ---------------------------------------------------------------------------
 
+    @property
+    def _fresh_tasks(self) -> bool:
+        src = self._task_source
+        return callable(src) and not hasattr(src, "dataset")
+
     def _task(self) -> Any:
         src = self._task_source
-        task = src() if callable(src) and not hasattr(src, "dataset") else src
+        task = src() if self._fresh_tasks else src
         # Inspect numbers id-less samples 1..n at run time; do it up front so rounds and
         # resume can name them.
         for i, sample in enumerate(task.dataset, 1):
@@ -371,6 +370,18 @@ class Runner:
             raise EvidenceError(f"writing evidence failed during round {round_no}: {failure}") from failure
         return result
 
+    def _only(self, task: Any, todo: list[Any]) -> Any:
+        """A copy of ``task`` whose dataset holds just the ``todo`` samples.
+
+        Filtering here rather than with ``eval(sample_id=...)`` keeps ids literal (Inspect
+        matches those as glob patterns) and costs O(n) instead of O(n x ids).
+        """
+        from inspect_ai import task_with
+
+        wanted = {repr(i) for i in todo}
+        dataset = task.dataset.filter(lambda s: repr(s.id) in wanted)
+        return task_with(task if self._fresh_tasks else copy.copy(task), dataset=dataset)
+
     def _eval(self, task: Any, todo: list[Any]) -> tuple[str, str | None, str | None]:
         from inspect_ai import eval as inspect_eval
 
@@ -393,9 +404,8 @@ class Runner:
                 # Inspect prints to stdout; keep stdout clean for --json callers.
                 stack.enter_context(contextlib.redirect_stdout(sys.stderr))
                 logs = inspect_eval(
-                    task,
+                    self._only(task, todo),
                     model=self._model_for_rounds(),
-                    sample_id=[_glob_literal(i) for i in todo],
                     log_dir=log_dir,
                     metadata={_hooks.TOKEN_KEY: token, "modelcert_run": self.run_id},
                     **args,
