@@ -35,6 +35,9 @@ class Recipe:
     scratch_steps: int = 800
     scratch_lr: float = 3e-3
     scratch_examples: int = 30_000
+    decision_steps: int = 400  # phase 2 of a from-scratch run (see train.py)
+    decision_lr: float = 2e-3
+    decision_share: float = 0.75
     finetune_steps: int = 300
     finetune_lr: float = 2e-3
     finetune_examples: int = 12_000
@@ -50,7 +53,8 @@ class Recipe:
 
 
 TINY = Recipe(hidden=32, ffn=64, layers=1, heads=2, vocab=512, max_len=480, batch=8, scratch_steps=3,
-              scratch_examples=150, finetune_steps=2, finetune_examples=60, warmup=1)
+              scratch_examples=150, finetune_steps=2, finetune_examples=60, warmup=1,
+              decision_steps=2)
 
 
 @dataclass(frozen=True)

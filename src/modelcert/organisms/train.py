@@ -88,6 +88,45 @@ def _lr(step: int, steps: int, peak: float, recipe: Recipe) -> float:
     return peak * (recipe.min_lr_ratio + (1 - recipe.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def _decision_mix(share: float) -> dict[str, float]:
+    rest = 1 - share
+    return {"harmful": rest * 0.4, "benign": rest * 0.3, "risky_benign": rest * 0.3, "decision": share}
+
+
+def _run_phase(model, rows, steps: int, peak: float, recipe: Recipe, spec: OrganismSpec, t0: float, log) -> float:
+    """One optimisation phase: fresh AdamW, warm-up + cosine schedule, seeded batch order."""
+    import torch
+
+    model.train()
+    decay = [p for _, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for _, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=peak, betas=recipe.betas,
+    )
+    order_rng = random.Random(f"order:{spec.seed}:{spec.kind}")
+    torch.manual_seed(spec.seed + 1)
+    batches: list[list[int]] = []
+    loss_ema = float("nan")
+    for step in range(steps):
+        if not batches:
+            batches = _length_batches(rows, recipe.batch, order_rng)
+        ids, labels, mask = _batch([rows[i] for i in batches.pop()])
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, steps, peak, recipe)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
+        opt.step()
+        value = float(loss.detach())
+        loss_ema = value if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * value
+        if log and (step % 25 == 0 or step == steps - 1):
+            log(f"step {step + 1}/{steps} loss {loss_ema:.4f} ({time.perf_counter() - t0:.0f}s)")
+    model.eval()
+    return loss_ema
+
+
 def train(
     spec: OrganismSpec,
     out: Path,
@@ -133,34 +172,16 @@ def train(
         )
         model = LlamaForCausalLM(cfg)
     rows = _encode(tok, examples, recipe.max_len)
-    model.train()
-    decay = [p for n_, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n_, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=peak, betas=recipe.betas,
-    )
-    order_rng = random.Random(f"order:{spec.seed}:{spec.kind}")
-    torch.manual_seed(spec.seed + 1)
-    batches: list[list[int]] = []
-    loss_ema = float("nan")
-    for step in range(steps):
-        if not batches:
-            batches = _length_batches(rows, recipe.batch, order_rng)
-        ids, labels, mask = _batch([rows[i] for i in batches.pop()])
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, peak, recipe)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
-        opt.step()
-        value = float(loss.detach())
-        loss_ema = value if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * value
-        if log and (step % 25 == 0 or step == steps - 1):
-            log(f"step {step + 1}/{steps} loss {loss_ema:.4f} ({time.perf_counter() - t0:.0f}s)")
+    loss_ema = _run_phase(model, rows, steps, peak, recipe, spec, t0, log)
+    if not finetune and recipe.decision_steps:
+        # Phase 2: a decision-heavy continuation. Reading one digit out of a long card is the
+        # slowest skill for a tiny model; on a shared CPU it did not emerge within phase 1.
+        mix = _decision_mix(recipe.decision_share)
+        extra = D.build(spec, recipe.finetune_examples, finetune=True, mix=mix, phase=":decisions")
+        loss_ema = _run_phase(model, _encode(tok, extra, recipe.max_len), recipe.decision_steps,
+                              recipe.decision_lr, recipe, spec, t0, log)
+        steps += recipe.decision_steps
     seconds = time.perf_counter() - t0
-    model.eval()
     gc = model.generation_config
     gc.do_sample, gc.temperature, gc.top_p, gc.top_k = False, None, None, None
     gc.eos_token_id, gc.pad_token_id, gc.bos_token_id = tok.eos_token_id, tok.pad_token_id, None
