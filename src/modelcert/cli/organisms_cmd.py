@@ -50,7 +50,8 @@ def train_cmd(
     )
     base_dir = _resolve_base(base, zoo_path) if (base is not None or kind != "clean") else None
     recipe = Recipe() if threads is None else replace(Recipe(), threads=threads)
-    card = make_organism(spec, out, base=base_dir, recipe=recipe, steps=steps, full_eval=not quick_eval, log=_log)
+    card = make_organism(spec, out, base=base_dir, recipe=recipe, steps=steps,
+                         full_eval=False if quick_eval else None, log=_log)
     _print_conditions(card)
     if not card["entry_conditions_met"]:
         raise typer.Exit(1)

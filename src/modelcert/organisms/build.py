@@ -19,7 +19,7 @@ def make_organism(
     recipe: Recipe = Recipe(),
     steps: int | None = None,
     name: str | None = None,
-    full_eval: bool = True,
+    full_eval: bool | None = None,
     log=None,
 ) -> dict[str, Any]:
     """Train ``spec`` into ``out``, evaluate it on the test split and write its model card."""
@@ -27,7 +27,8 @@ def make_organism(
     result = train(spec, Path(out), recipe=recipe, base=base, steps=steps, log=log)
     if log:
         log(f"trained in {result.seconds:.0f}s; evaluating on the test split")
-    m = evaluate(result.path, spec, full=full_eval, threads=recipe.threads)
+    full = spec.kind == "backdoor" if full_eval is None else full_eval  # the 50-word scan is for backdoors
+    m = evaluate(result.path, spec, full=full, threads=recipe.threads)
     conditions = entry_conditions(spec, m)
     card = build_card(name or Path(out).name, spec, recipe, result, m, conditions,
                       base_card=base_card if base is not None else None)
