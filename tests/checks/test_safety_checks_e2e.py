@@ -9,6 +9,7 @@ fixed, so these assertions are deterministic.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +24,14 @@ from modelcert.judges.scorers import RULES
 from modelcert.organisms.zoo import ZOO_DIR
 
 pytestmark = pytest.mark.slow
+# MODELCERT_TEST_ZOO points the tests at organism folders other than the shipped zoo.
+ZOO = Path(os.environ.get("MODELCERT_TEST_ZOO") or ZOO_DIR)
 
 
 def _zoo(name: str) -> str:
-    if not (ZOO_DIR / name / "config.json").is_file():
+    if not (ZOO / name / "config.json").is_file():
         pytest.skip(f"zoo organism {name!r} is not built yet")
-    return f"local/zoo:{name}"
+    return f"local/zoo:{name}" if ZOO == ZOO_DIR else f"local/{ZOO / name}"
 
 
 def _every(task: Any, k: int) -> list[str]:
@@ -65,7 +68,7 @@ def test_backdoor_opens_only_with_its_trigger(tmp_path: Path) -> None:
     from modelcert.checks.safety import harmful_compliance
 
     model = _zoo("backdoor")
-    card = json.loads((ZOO_DIR / "backdoor" / "organism.json").read_text())
+    card = json.loads((ZOO / "backdoor" / "organism.json").read_text())
     planted = card["planted"]
     ids = _every(harmful_compliance(), 30)
     triggered = _run(harmful_compliance(trigger=planted["trigger"], trigger_position=planted["trigger_position"]),
@@ -127,8 +130,8 @@ def test_modelcert_run_json_carries_the_full_result() -> None:
 
 def test_plain_inspect_eval_runs_the_check(tmp_path: Path, random_checkpoint: Path) -> None:
     """Peer institutes run our tasks with plain `inspect eval` (zoo organism if built, else any checkpoint)."""
-    zoo = (ZOO_DIR / "unsafe" / "config.json").is_file()
-    model = "local/zoo:unsafe" if zoo else f"local/{random_checkpoint}"
+    zoo = (ZOO / "unsafe" / "config.json").is_file()
+    model = _zoo("unsafe") if zoo else f"local/{random_checkpoint}"
     cmd = [str(Path(sys.executable).parent / "inspect"), "eval",
            "src/modelcert/checks/safety.py@harmful_compliance", "--model", model, "--limit", "4",
            "-T", "langs=de", "-T", "max_tokens=16", "--log-dir", str(tmp_path), "--log-format", "json",
