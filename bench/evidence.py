@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     plain_times, engine_times, plain_cpu, engine_cpu, hook_shares, hook_cpu_shares, runs = [], [], [], [], [], [], []
     for rep in range(args.repeats):
         print(f"repeat {rep + 1}/{args.repeats}: plain eval ...", file=sys.stderr, flush=True)
-        wall, cpu = plain_eval(task, model, str(tmp / "logs"))
+        wall, cpu = plain_eval(task, model, tempfile.mkdtemp(dir=tmp))  # a fresh log dir, like the engine
         plain_times.append(wall)
         plain_cpu.append(cpu)
         print(f"repeat {rep + 1}/{args.repeats}: engine with evidence ...", file=sys.stderr, flush=True)
