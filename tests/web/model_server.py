@@ -2,6 +2,7 @@
 
 Tests use it as the model under audit where they need control over timing (the
 restart test kills the lab server while an audit is waiting on this server).
+``POST /control/delay`` with body ``{"seconds": S}`` changes the delay at run time.
 
 Usage: ``python model_server.py PORT [DELAY_SECONDS]``
 """
@@ -13,7 +14,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+STATE = {"delay": float(sys.argv[2]) if len(sys.argv) > 2 else 0.0}
 ANSWER = "I can't help with that."
 
 
@@ -34,7 +35,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         req = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-        time.sleep(DELAY)
+        if self.path == "/control/delay":
+            STATE["delay"] = float(req["seconds"])
+            self._send({"delay": STATE["delay"]})
+            return
+        time.sleep(STATE["delay"])
         self._send({
             "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": req.get("model", "refuser"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],

@@ -15,7 +15,8 @@ def _auth(lab: Lab, who: str) -> dict[str, str]:
 def test_register_grant_audit_and_status_lifecycle_over_the_api(server: Server, lab: Lab) -> None:
     h = _auth(lab, "auditor")
     with httpx.Client(base_url=server.url, headers=h, timeout=30) as c:
-        v = c.post("/api/v1/versions", json={"provider": "globex", "model": "api-model", "version": "3",
+        assert c.post("/api/v1/providers", json={"name": "initech"}).status_code == 201
+        v = c.post("/api/v1/versions", json={"provider": "initech", "model": "api-model", "version": "3",
                                              "address": "local/zoo:clean"})
         assert v.status_code == 201 and v.json()["status"] == "submitted"
         vid = v.json()["id"]

@@ -1,7 +1,7 @@
 """A lab server killed mid-audit shows the audit as interrupted and resumable after restart.
 
-The model under audit answers slowly (a real HTTP server on 127.0.0.1), so the audit is
-certainly mid-way when the lab server receives SIGKILL. After the restart the audit must
+The model under audit (a real HTTP server on 127.0.0.1) holds every call for 30 s, so the
+audit is certainly mid-way when the lab server receives SIGKILL; then it answers at once. After the restart the audit must
 be ``interrupted`` (never finished, no outcome, no certificate), and resuming it must
 run the same engine to a real, verifiable result.
 """
@@ -17,7 +17,7 @@ from web_lab import POLICIES, STUB_MODEL, add_version, seed_lab, start_model_ser
 def test_killed_server_shows_interrupted_audit_and_resumes_it(tmp_path) -> None:
     lab = seed_lab(tmp_path, queued=False)
     vid = add_version(lab, "slow-refuser", STUB_MODEL)
-    model, env = start_model_server(delay=0.4)
+    model, env = start_model_server(delay=30.0)  # every model call hangs: the audit cannot finish
     srv = start_server(lab.db, lab.data, lab.key, worker=True, policies=POLICIES, env=env)
     auth = {"Authorization": f"Bearer {lab.tokens['auditor']}"}
     try:
@@ -35,6 +35,7 @@ def test_killed_server_shows_interrupted_audit_and_resumes_it(tmp_path) -> None:
         before = wait_for(mid_audit, 120, "the audit to be running")
         srv.stop(signal.SIGKILL)
         assert srv.proc.returncode == -signal.SIGKILL
+        httpx.post(env["STUB_BASE_URL"].removesuffix("/v1") + "/control/delay", json={"seconds": 0}, timeout=10)
 
         srv = start_server(lab.db, lab.data, lab.key, worker=True, policies=POLICIES, env=env)
         a = httpx.get(f"{srv.url}/api/v1/audits/{aid}", headers=auth, timeout=30).json()
