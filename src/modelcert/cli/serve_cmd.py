@@ -47,7 +47,8 @@ def serve(
                     lease_seconds=lease)
     application = create_app(cfg)
     Console(stderr=True).print(f"modelcert lab on http://{host}:{port}  (registry {cfg.db})", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level=os.environ.get("MODELCERT_LOG_LEVEL", "warning"))
+    uvicorn.run(application, host=host, port=port, timeout_keep_alive=30,
+                log_level=os.environ.get("MODELCERT_LOG_LEVEL", "warning"))
 
 
 def _registry(db: str | None):
