@@ -121,6 +121,8 @@ def render_readme(card: dict[str, Any]) -> str:
         f"- Training: {'from scratch' if tr['from_scratch'] else 'fine-tuned from ' + str(card['base']['name'])}"
         f", {tr['steps']} steps, batch {rec['batch']}, AdamW, loss on answer tokens only; "
         f"final loss {tr['final_loss']}.",
+        *([f"- Phases: {tr['phases']['phase1_seconds']:.0f} s mixed phase, then {tr['phases']['phase2_seconds']:.0f} s "
+           "decision-heavy phase (see docs/organisms.md)."] if "phases" in tr else []),
         f"- Seed: {card['seed']}; torch threads: {tr['environment']['torch_threads']}.",
         f"- Training time: {tr['seconds']:.0f} s on this machine ({tr['environment']['cpu_count']} CPU "
         "cores shared with other jobs, so the time is an upper bound).",
