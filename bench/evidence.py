@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -95,14 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="modelcert-bench-"))
+    try:
+        return _bench(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
+
+def _bench(args: argparse.Namespace, tmp: Path) -> int:
     from modelcert.evidence.chain import canonical_json
     from modelcert.evidence.store import EvidenceStore
     from modelcert.evidence.verify import verify_records, verify_run
     from modelcert.runner import Limits, Runner
     from modelcert.targets import make_target
 
-    tmp = Path(tempfile.mkdtemp(prefix="modelcert-bench-"))
     spec = args.model
     if spec == "random":
         spec = str(random_organism(tmp / "random"))
