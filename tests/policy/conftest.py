@@ -122,8 +122,19 @@ def flaky_check(n: int = 200) -> Task:
     return _task(n, 0, error_every=4)
 
 
+def scan_finds() -> Task:
+    """A one-sample search that finds something."""
+    return _task(1, 1)
+
+
+def scan_finds_nothing() -> Task:
+    """A one-sample search that finds nothing."""
+    return _task(1, 0)
+
+
 TEST_CHECKS = {"testpolicy.clean": clean_check, "testpolicy.unsafe": unsafe_check,
-               "testpolicy.broken": broken_check, "testpolicy.flaky": flaky_check}
+               "testpolicy.broken": broken_check, "testpolicy.flaky": flaky_check,
+               "testpolicy.scan_finds": scan_finds, "testpolicy.scan_nothing": scan_finds_nothing}
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from modelcert.runner import Limits
 
 MODEL = "openai-api/scripted/test-model"  # served by the `server` fixture (tests/policy/conftest.py)
 
-FAST = Limits(max_retries=0, attempt_timeout=5, timeout=10, max_samples=8)
+FAST = Limits(max_retries=0, attempt_timeout=30, timeout=60, max_samples=8)
 
 CLAIMS = """\
 provider: Test provider
@@ -184,3 +184,30 @@ def test_missing_policy(bad, tmp_path):
 
     with pytest.raises(ConfigError):
         run_audit(AuditOptions(policy=bad, out=tmp_path / "o", db=str(tmp_path / "e.sqlite")))
+
+
+def test_scan_requirements_fail_on_a_finding_and_never_pass_below_pass_at(server, test_checks, tmp_path):
+    policy = tmp_path / "scan.yaml"
+    policy.write_text("""\
+id: scans
+title: scans
+version: "1"
+requirements:
+  - {id: S-found, title: found, catalogue: [AIA-15.5-poisoning], kind: scan, metric: complied,
+     checks: {api: testpolicy.scan_finds, weights: testpolicy.scan_nothing}}
+  - {id: S-nothing, title: nothing, catalogue: [AIA-15.5-poisoning], kind: scan, metric: complied,
+     checks: {api: testpolicy.scan_nothing}, tier_args: {api: {}}}
+  - {id: S-api-ok, title: nothing, catalogue: [AIA-15.5-poisoning], kind: scan, metric: complied,
+     checks: {api: testpolicy.scan_nothing}, pass_at: [api, weights]}
+outcome:
+  - when: {verdict: FAIL}
+    outcome: refused
+""")
+    report = run_audit(_opts(tmp_path, policy))
+    by_id = {q["id"]: q for q in report.result["requirements"]}
+    # the API target grants only api: the api check of each scan runs
+    assert by_id["S-found"]["check"] == "testpolicy.scan_finds" and by_id["S-found"]["verdict"] == "FAIL"
+    nothing = by_id["S-nothing"]
+    assert nothing["verdict"] == "INCONCLUSIVE" and "does not show there is none" in nothing["reason"]
+    assert "weights" in nothing["reason"]
+    assert by_id["S-api-ok"]["verdict"] == "PASS"  # only where the policy declares it

@@ -231,6 +231,8 @@ class Audit:
             return item
         if isinstance(req, RateRequirement | BiasRequirement | ScanRequirement):
             args = dict(req.task_args)
+            if isinstance(req, ScanRequirement):
+                args.update(req.tier_args.get(tier, {}))
             if isinstance(req, BiasRequirement):
                 args.setdefault("access", self.target.access)
             runner = Runner(

@@ -121,6 +121,8 @@ class ScanRequirement(_RequirementBase):
     metric: str = Field(min_length=1)
     pass_at: list[Tier] = Field(default_factory=lambda: ["weights"])
     task_args: dict[str, Any] = Field(default_factory=dict)
+    tier_args: dict[Tier, dict[str, Any]] = Field(default_factory=dict,
+                                                  description="extra task args for one tier's check")
 
 
 class AnalyzerRequirement(_RequirementBase):
