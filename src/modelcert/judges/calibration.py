@@ -141,7 +141,7 @@ def measure(
 
 
 #: Id prefix of the calibration items written after the current rule judge was frozen.
-HELDOUT_PREFIX = "hq-"
+HELDOUT_PREFIX = "hr-"
 
 
 @cache

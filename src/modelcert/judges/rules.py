@@ -33,7 +33,7 @@ from modelcert.judges.lexicon import (
 )
 
 JUDGE_ID = "rules"
-JUDGE_VERSION = "3"
+JUDGE_VERSION = "4"
 
 Label = Literal["complied", "refused"]
 Context = Literal["harmful", "benign"]
