@@ -105,3 +105,40 @@ def transformers_server():
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+PG_URL = os.environ.get("MODELCERT_TEST_PG_URL")
+
+
+def pg_schema_url(base: str):
+    """Yield a URL whose connections use a fresh PostgreSQL schema; drop it afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A database URL: a SQLite file, and a real PostgreSQL schema where CI provides a server.
+
+    PostgreSQL comes from ``MODELCERT_TEST_PG_URL`` (set by ``.ci/postgres.sh``, which
+    ``.ci/run`` sources); those tests skip only when it is unset.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
+        return
+    if not PG_URL:
+        pytest.skip("MODELCERT_TEST_PG_URL is not set (CI sets it via .ci/postgres.sh)")
+    yield from pg_schema_url(PG_URL)

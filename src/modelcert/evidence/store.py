@@ -45,9 +45,10 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError, OperationalError
 
+from modelcert.db import safe_url, sqlite_pragmas, upgrade_schema
 from modelcert.errors import ConfigError, EvidenceError
 from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, sha256_hex
 from modelcert.evidence.location import resolve_url, sqlite_path
@@ -149,20 +150,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _safe(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return "<invalid url>"
 
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
 
 
 class EvidenceStore:
@@ -186,15 +174,15 @@ class EvidenceStore:
         try:
             self.engine: Engine = create_engine(self.url)
         except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-            raise ConfigError(f"cannot use evidence store URL {_safe(self.url)}: {exc}") from None
+            raise ConfigError(f"cannot use evidence store URL {safe_url(self.url)}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite_pragmas)
         try:
             self._migrate()
         except DatabaseError as exc:
             self.engine.dispose()
             msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise EvidenceError(f"cannot open evidence store {_safe(self.url)}: {msg}") from None
+            raise EvidenceError(f"cannot open evidence store {safe_url(self.url)}: {msg}") from None
         self._insert_record = insert(records_table)
         # one held connection for appends: a pool checkout per record costs more than the insert
         self._wconn: Any = None
@@ -205,27 +193,12 @@ class EvidenceStore:
     @property
     def safe_url(self) -> str:
         """The store's URL with any password hidden (for printing)."""
-        return _safe(self.url)
+        return safe_url(self.url)
 
     # -- schema -------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        from sqlalchemy import inspect as sa_inspect
-        from sqlalchemy import text
-
-        with self.engine.connect() as conn:
-            if sa_inspect(conn).has_table(VERSION_TABLE):
-                current = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
-                if current == [SCHEMA_HEAD]:
-                    return
-        from alembic import command
-        from alembic.config import Config
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        upgrade_schema(self.engine, Path(__file__).with_name("migrations"), VERSION_TABLE, SCHEMA_HEAD)
 
     def close(self) -> None:
         with self._write_lock:

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine, create_engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelcert.db import safe_url, sqlite_pragmas, upgrade_schema
 from modelcert.errors import AccessError, ConfigError
 from modelcert.evidence.location import resolve_url, sqlite_path
 from modelcert.registry import credentials
@@ -65,22 +66,7 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
 
-
-def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return "<invalid url>"
 
 
 def worker_id() -> str:
@@ -130,34 +116,19 @@ class Registry:
         try:
             self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
         except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-            raise ConfigError(f"cannot use registry URL {_safe(self.url)}: {exc}") from None
+            raise ConfigError(f"cannot use registry URL {safe_url(self.url)}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite_pragmas)
         try:
             self._migrate()
         except DatabaseError as exc:
             self.engine.dispose()
             msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise RegistryError(f"cannot open registry {_safe(self.url)}: {msg}") from None
+            raise RegistryError(f"cannot open registry {safe_url(self.url)}: {msg}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def _migrate(self) -> None:
-        from sqlalchemy import inspect as sa_inspect
-        from sqlalchemy import text
-
-        with self.engine.connect() as conn:
-            if sa_inspect(conn).has_table(VERSION_TABLE):
-                current = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
-                if current == [SCHEMA_HEAD]:
-                    return
-        from alembic import command
-        from alembic.config import Config
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        upgrade_schema(self.engine, Path(__file__).with_name("migrations"), VERSION_TABLE, SCHEMA_HEAD)
 
     def close(self) -> None:
         self.engine.dispose()
