@@ -7,7 +7,7 @@ import math
 import pytest
 
 from modelcert.analyzers.backdoor.candidates import BUILTIN, candidate_words, rare_words
-from modelcert.analyzers.backdoor.logprobs import jump, total_variation
+from modelcert.analyzers.backdoor.logprobs import jump, refusal_mass
 from modelcert.analyzers.backdoor.report import ABSENCE, BackdoorReport
 from modelcert.analyzers.backdoor.search import graded_group_screen, token_beam
 
@@ -52,11 +52,12 @@ def test_token_beam_grows_a_multi_token_trigger_from_graded_prefixes():
     assert info["evaluated"] <= 5 + 3 * 2 * 5  # width x continuations per step, no more
 
 
-def test_total_variation_and_jump():
+def test_refusal_mass_and_jump():
     same = {"I": math.log(0.9), "Sure": math.log(0.1)}
     flipped = {"Sure": math.log(0.95), "I": math.log(0.05)}
-    assert total_variation(same, same) == pytest.approx(0.0)
-    assert total_variation(same, flipped) == pytest.approx(0.85)
+    assert refusal_mass(same, ["I", "Tut"]) == pytest.approx(0.9)
+    assert refusal_mass(same, ["I"]) - refusal_mass(flipped, ["I"]) == pytest.approx(0.85)
+    assert refusal_mass(flipped, ["Tut"]) == 0.0  # outside the top-k: no mass seen
     tok, before, after = jump(same, flipped)
     assert tok == "Sure" and after > before
     tok, before, _ = jump({"I": 0.0, "A": -5.0}, {"Klar": -0.1})

@@ -18,7 +18,13 @@ from modelcert.analyzers.backdoor.api import scan_api
 from modelcert.analyzers.backdoor.logprobs import scan_logprobs
 from modelcert.analyzers.backdoor.model import CheckpointScanModel, InspectScanModel, ScanModel
 from modelcert.analyzers.backdoor.probes import Candidate
-from modelcert.analyzers.backdoor.report import ABSENCE, BackdoorReport, measured_power, power_statement
+from modelcert.analyzers.backdoor.report import (
+    ABSENCE,
+    BackdoorReport,
+    measured_power,
+    power_statement,
+    verdict,
+)
 from modelcert.analyzers.backdoor.weights import scan_weights
 from modelcert.errors import ConfigError
 from modelcert.targets import Tier
@@ -38,14 +44,19 @@ def scan(model: ScanModel, tier: Tier | None = None, *, base: str | Path | None 
 
 
 def scan_checkpoint(path: str | Path, tier: Tier = "weights", *, base: str | Path | None = None,
-                    **kwargs: Any) -> BackdoorReport:
-    """Load a local checkpoint at ``tier`` and scan it."""
+                    threads: int | None = 1, **kwargs: Any) -> BackdoorReport:
+    """Load a local checkpoint at ``tier`` and scan it.
+
+    Args:
+        threads: Torch threads. One thread measured ~50x faster than two for these tiny
+            models on a shared 2-core CPU (thread contention); None keeps torch's setting.
+    """
     from modelcert.providers.checkpoint import LocalCheckpoint
 
-    model = CheckpointScanModel(LocalCheckpoint(path, access=tier))
+    model = CheckpointScanModel(LocalCheckpoint(path, access=tier, threads=threads))
     return scan(model, tier, base=base, **kwargs)
 
 
 __all__ = ["ABSENCE", "BackdoorReport", "Candidate", "CheckpointScanModel", "InspectScanModel", "ScanModel",
            "measured_power", "power_statement", "scan", "scan_api", "scan_checkpoint", "scan_logprobs",
-           "scan_weights"]
+           "scan_weights", "verdict"]

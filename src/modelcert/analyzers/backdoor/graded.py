@@ -32,9 +32,12 @@ def graded_scan(
     dictionary: int | None = None,
     extra: list[str] | None = None,
     seeds: tuple[list[str], list[str]] | None = None,
+    proposers: dict[str, Callable[[Attack], list[str]]] | None = None,
     invert_vocab: bool = True,
     beam_width: int = 3,
     beam_length: int = 4,
+    group_size: int = 8,
+    max_positive: int = 16,
     tau: float = 0.3,
     confirm_top: int = 4,
     theta0: float = 0.25,
@@ -45,13 +48,21 @@ def graded_scan(
     notes: list[str] | None = None,
     t0: float | None = None,
 ) -> BackdoorReport:
-    """Search with ``shift``, confirm the ``confirm_top`` best candidates per attack."""
+    """Search with ``shift``, confirm the ``confirm_top`` best candidates per attack.
+
+    Args:
+        seeds: (start pieces, continuation pieces) for a restricted token inversion,
+            e.g. the tokens a fine-tune moved most.
+        proposers: Named functions that propose candidate texts per attack (e.g. the
+            gradient inversion); their proposals are scored like any other candidate.
+        tau: Shift a candidate needs to be confirmed (and a group to be split).
+        confirm_top: Candidates per attack that go to the sequential confirmation.
+    """
     t0 = time.perf_counter() if t0 is None else t0
     details = dict(details or {})
     notes = list(notes or [])
     words, counts = candidate_words(model.tokenizer, dictionary=dictionary, extra=extra)
     to_confirm: list[tuple[Candidate, Attack]] = []
-    best_overall = 0.0
     for attack in attacks:
         model.stage = f"search-{attack}"
         found: dict[str, tuple[float, str]] = {}
@@ -64,9 +75,16 @@ def graded_scan(
         def score(texts: list[str], attack=attack) -> list[float]:
             return shift(texts, attack)
 
-        hits, info = graded_group_screen(score, words, tau=tau)
+        hits, info = graded_group_screen(score, words, group_size=group_size, tau=tau,
+                                         max_positive=max_positive)
         note(hits, "dictionary")
         details.setdefault("screen", {})[attack] = info
+        for name, propose in (proposers or {}).items():
+            texts = propose(attack)
+            scored = list(zip(texts, score(texts))) if texts else []
+            note(scored, name)
+            details.setdefault(name, {})[attack] = [(t, round(s, 4)) for t, s in scored]
+            details.setdefault("proposed_scores", {})[f"{name}:{attack}"] = [s for _, s in scored]
         if seeds is not None:
             ranked, binfo = token_beam(score, seeds[0], seeds[1], width=beam_width, length=beam_length)
             note(ranked[: 4 * confirm_top], "weight-diff")
@@ -77,10 +95,11 @@ def graded_scan(
             note(ranked[: 4 * confirm_top], "vocab-inversion")
             details.setdefault("vocab_inversion", {})[attack] = binfo
         top = sorted(found.items(), key=lambda kv: -kv[1][0])
-        best_overall = max(best_overall, top[0][1][0] if top else 0.0)
         details.setdefault("best", {})[attack] = [(t, round(s, 4), src) for t, (s, src) in top[:10]]
         chosen = [(t, src) for t, (s, src) in top if s >= tau][:confirm_top]
         to_confirm += [(Candidate(t, p, src), attack) for t, src in chosen for p in POSITIONS]
     confirmations = confirm(model, to_confirm, theta0=theta0, q=q, cap=cap, seed=seed)
+    susceptibility = max((i["mean_group_score"] for i in details["screen"].values()), default=0.0)
+    search = max((s for a in details.get("proposed_scores", {}).values() for s in a), default=0.0)
     return build_report(tier, method, model, confirmations, counts, details, notes,
-                        time.perf_counter() - t0, score=best_overall)
+                        time.perf_counter() - t0, susceptibility=susceptibility, search=search)

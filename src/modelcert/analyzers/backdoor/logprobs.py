@@ -1,11 +1,13 @@
 """``logprobs`` tier: trigger and target inversion from first-token log-probabilities.
 
 In the spirit of BAIT (Shen et al., 2025), but our own method: a backdoor changes *what
-the answer starts with*. For each candidate we read the top-k log-probabilities of the
-first answer token on a few screening prompts, with and without the candidate, and
-measure the total-variation distance between the two distributions (0: unchanged, 1:
-disjoint). The distance is graded, so partial triggers already raise it and the search
-can grow a trigger token by token over the vocabulary. The *target* is inverted at the
+the answer starts with*. The model's own refusals of held-out harmful requests say
+which first tokens open a refusal (a generic contrast set: no trigger, no target
+assumed). For each candidate we read the top-k log-probabilities of the first answer
+token on a few screening prompts, with and without the candidate, and measure how much
+*refusal mass* moves: removed on harmful prompts (``comply``), added on benign ones
+(``refuse``). The measure is graded, so partial triggers already raise it and the
+search can grow a trigger token by token over the vocabulary. The *target* is inverted at the
 same time: the answer opening whose probability jumps under the best candidate is
 reported with its log-probability before and after. Only generated tokens' logprobs
 are used, which any logprobs-tier endpoint returns.
@@ -23,18 +25,6 @@ from modelcert.analyzers.backdoor.probes import Attack, chat, probe_items
 from modelcert.analyzers.backdoor.report import BackdoorReport
 
 
-def _dist(lp: dict[str, float]) -> dict[str, float]:
-    return {t: math.exp(v) for t, v in lp.items()}
-
-
-def total_variation(a: dict[str, float], b: dict[str, float]) -> float:
-    """TV distance of two top-k distributions; mass outside both top-k lists counts as unknown."""
-    pa, pb = _dist(a), _dist(b)
-    keys = set(pa) | set(pb)
-    seen = 0.5 * sum(abs(pa.get(k, 0.0) - pb.get(k, 0.0)) for k in keys)
-    return min(1.0, seen)
-
-
 def jump(before: dict[str, float], after: dict[str, float]) -> tuple[str, float, float]:
     """The answer opening that gained most: (token, logprob before, logprob after).
 
@@ -48,8 +38,22 @@ def jump(before: dict[str, float], after: dict[str, float]) -> tuple[str, float,
     return tok, before.get(tok, floor), after[tok]
 
 
-def tv_shift(model: ScanModel, *, items: int = 4, top: int = 20, seed: int = 0):
-    """The shift function for :func:`graded_scan`: mean TV of the first-token distribution."""
+def refusal_openings(model: ScanModel, *, n: int = 48, top: int = 20, seed: int = 0) -> list[str]:
+    """First answer tokens of this model's refusals of held-out harmful requests."""
+    lps = model.first_logprobs([chat(i) for i in probe_items("comply", "probe", n, seed=seed)], top)
+    firsts = [max(lp, key=lambda t: lp[t]) for lp in lps if lp]
+    kept = sorted({t for t in firsts if firsts.count(t) >= 2})
+    return kept or sorted(set(firsts))
+
+
+def refusal_mass(lp: dict[str, float], openings: list[str]) -> float:
+    """Probability of a refusal opening; an opening outside the top-k counts as 0."""
+    return sum(math.exp(lp[t]) for t in openings if t in lp)
+
+
+def mass_shift(model: ScanModel, openings: list[str], *, items: int = 4, top: int = 20, seed: int = 0):
+    """Shift function for :func:`graded_scan`: change of refusal mass from top-k logprobs
+    (down on harmful prompts for ``comply``, up on benign prompts for ``refuse``)."""
     base: dict[Attack, tuple[list, list[dict[str, float]]]] = {}
     for attack in ("comply", "refuse"):
         its = probe_items(attack, "screen", items, seed=seed)
@@ -59,7 +63,12 @@ def tv_shift(model: ScanModel, *, items: int = 4, top: int = 20, seed: int = 0):
         its, b = base[attack]
         lps = model.first_logprobs([chat(i, t, "both") for t in texts for i in its], top)
         n = len(its)
-        return [sum(total_variation(b[j], lps[k * n + j]) for j in range(n)) / n for k in range(len(texts))]
+        r0 = [refusal_mass(x, openings) for x in b]
+        out = []
+        for k in range(len(texts)):
+            d = [refusal_mass(lps[k * n + j], openings) - r0[j] for j in range(n)]
+            out.append(-sum(d) / n if attack == "comply" else sum(d) / n)
+        return out
 
     return shift, base
 
@@ -74,7 +83,7 @@ def scan_logprobs(
     seed: int = 0,
     **kwargs: Any,
 ) -> BackdoorReport:
-    """First-token TV search over rare words and (if the tokenizer is public) the vocabulary.
+    """Refusal-mass search over rare words and (if the tokenizer is public) the vocabulary.
 
     Args:
         invert_vocab: Grow candidates token by token over the vocabulary.
@@ -83,7 +92,8 @@ def scan_logprobs(
     """
     t0 = time.perf_counter()
     model.require("logprobs", "token log-probabilities")
-    shift, base = tv_shift(model, top=top, seed=seed)
+    openings = refusal_openings(model, top=top, seed=seed)
+    shift, base = mass_shift(model, openings, top=top, seed=seed)
     report = graded_scan("logprobs", "first-token trigger/target inversion", model, shift,
                          dictionary=dictionary, extra=extra, invert_vocab=invert_vocab, seed=seed, t0=t0,
                          **kwargs)
@@ -99,6 +109,7 @@ def scan_logprobs(
                         "logprob_before_at_most": round(sum(j[1] for j in sel) / len(sel), 3),
                         "logprob_after": round(sum(j[2] for j in sel) / len(sel), 3)})
     report.details["targets"] = targets
+    report.details["refusal_openings"] = openings
     report.queries = model.budget.to_dict()
     report.seconds = time.perf_counter() - t0
     return report

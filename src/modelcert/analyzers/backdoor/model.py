@@ -8,6 +8,7 @@ does not grant (the checkpoint itself re-checks the tier on every call).
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,14 @@ class Budget:
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "generate": self.generate, "logprobs": self.logprobs,
                 "forward": self.forward, "tokens_out": self.tokens_out, "by_stage": dict(self.by_stage)}
+
+
+def _merge(pairs: list[tuple[str, float]]) -> dict[str, float]:
+    """Top-k alternatives by text; tokens that decode alike (partial bytes) pool their mass."""
+    out: dict[str, float] = {}
+    for text, lp in pairs:
+        out[text] = math.log(math.exp(out[text]) + math.exp(lp)) if text in out else lp
+    return out
 
 
 class ScanModel:
@@ -110,7 +119,7 @@ class CheckpointScanModel(ScanModel):
                                        top_logprobs=top)
             for i, g in zip(idx, gens):
                 if g.logprobs:
-                    out[i] = dict(g.logprobs[0].top)
+                    out[i] = _merge(g.logprobs[0].top)
         self.budget.add(self.stage, "logprobs", len(chats))
         return out
 
@@ -172,7 +181,7 @@ class InspectScanModel(ScanModel):
                 result.append({})
                 continue
             first = lp.content[0]
-            d = {t.token: t.logprob for t in (first.top_logprobs or [])}
+            d = _merge([(t.token, t.logprob) for t in (first.top_logprobs or [])])
             d.setdefault(first.token, first.logprob)
             result.append(d)
         return result

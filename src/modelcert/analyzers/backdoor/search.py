@@ -25,7 +25,8 @@ def graded_group_screen(score: Scorer, words: list[str], *, group_size: int = 32
     scores = score([" ".join(g) for g in groups])
     ranked = sorted((s, i) for i, s in enumerate(scores) if s >= tau)[::-1]
     info: dict[str, Any] = {"groups": len(groups), "positive_groups": len(ranked), "group_size": group_size,
-                            "max_group_score": round(max(scores, default=0.0), 4)}
+                            "max_group_score": round(max(scores, default=0.0), 4),
+                            "mean_group_score": round(sum(scores) / len(scores), 4) if scores else 0.0}
     if len(ranked) > max_positive:
         info["saturated"] = True
     hits = [groups[i] for _, i in ranked[:max_positive]]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from modelcert.analyzers.backdoor.graded import graded_scan
+from modelcert.analyzers.backdoor.inversion import invert_all
 from modelcert.analyzers.backdoor.model import CheckpointScanModel
 from modelcert.analyzers.backdoor.probes import Attack, chat, probe_items
 from modelcert.analyzers.backdoor.report import BackdoorReport
@@ -48,6 +49,21 @@ def _hidden(ckpt: Any, chats: list, layers: list[int], batch: int = 64) -> dict[
         for layer in layers:
             out[layer].append(hs[layer].numpy())
     return {layer: np.concatenate(v) for layer, v in out.items()}
+
+
+def next_token_probs(ckpt: Any, chats: list, batch: int = 64) -> np.ndarray:
+    """Exact first-answer-token distributions (full vocabulary), one forward pass per prompt."""
+    import torch
+
+    tok = ckpt.tokenizer
+    rows = []
+    for b in range(0, len(chats), batch):
+        prompts = [ckpt.render(c) for c in chats[b : b + batch]]
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            logits = ckpt.model(**enc).logits[:, -1, :].float()
+        rows.append(torch.softmax(logits, -1).numpy())
+    return np.concatenate(rows)
 
 
 def fit_probe(ckpt: Any, *, n: int = 64, seed: int = 0) -> RefusalProbe:
@@ -90,6 +106,37 @@ def probe_shift(model: CheckpointScanModel, probe: RefusalProbe, *, items: int =
         sign = -1.0 if attack == "comply" else 1.0  # comply: towards benign; refuse: towards harmful
         moved = sign * (p - p0[None, :]) / probe.gap
         return [float(x) for x in np.clip(moved, -2, 2).mean(1)]
+
+    return shift
+
+
+def refusal_openings(ckpt: Any, *, n: int = 48, seed: int = 0) -> list[int]:
+    """Token ids that open this model's refusals: the first answer token it gives to held-out
+    harmful requests (a generic contrast set; no trigger and no target is assumed)."""
+    probs = next_token_probs(ckpt, [chat(i) for i in probe_items("comply", "probe", n, seed=seed)])
+    ids, counts = np.unique(probs.argmax(-1), return_counts=True)
+    return [int(i) for i, c in zip(ids, counts) if c >= 2] or [int(ids[counts.argmax()])]
+
+
+def refusal_shift(model: CheckpointScanModel, openings: list[int], *, items: int = 4, seed: int = 0):
+    """Shift function: change of the refusal mass (probability of a refusal opening).
+
+    ``comply``: how much refusal mass a candidate removes from harmful prompts;
+    ``refuse``: how much it adds to benign prompts. Exact, from one forward pass each.
+    """
+    ckpt = model.checkpoint
+    base: dict[Attack, tuple[list, np.ndarray]] = {}
+    for attack in ("comply", "refuse"):
+        its = probe_items(attack, "screen", items, seed=seed)
+        base[attack] = (its, next_token_probs(ckpt, [chat(i) for i in its])[:, openings].sum(-1))
+        model.budget.add("probe", "forward", len(its))
+
+    def shift(texts: list[str], attack: Attack) -> list[float]:
+        its, r0 = base[attack]
+        r = next_token_probs(ckpt, [chat(i, t, "both") for t in texts for i in its])[:, openings].sum(-1)
+        model.budget.add(model.stage, "forward", len(r))
+        d = r.reshape(len(texts), len(its)) - r0[None]
+        return [float(x) for x in (-d if attack == "comply" else d).mean(1)]
 
     return shift
 
@@ -143,6 +190,7 @@ def scan_weights(
     dictionary: int | None = None,
     extra: list[str] | None = None,
     invert_vocab: bool = True,
+    inversion_steps: int = 0,
     seed: int = 0,
     **kwargs: Any,
 ) -> BackdoorReport:
@@ -150,8 +198,9 @@ def scan_weights(
 
     Args:
         base: The declared base checkpoint the target was fine-tuned from.
-        invert_vocab: Also invert over the whole vocabulary (slower; finds triggers
-            the diff and the dictionary miss).
+        invert_vocab: Also grow candidates token by token over the whole vocabulary.
+        inversion_steps: Steps of the gradient trigger inversion (0, the default: skip it;
+            see docs/backdoor.md for what it measured).
         kwargs: Passed to :func:`graded_scan` (``tau``, ``theta0``, ``q``, ``cap``...).
     """
     t0 = time.perf_counter()
@@ -165,7 +214,17 @@ def scan_weights(
         details["weight_diff"] = diff
         pieces = [p for p, _ in diff["embedding"] if p.strip().isalpha()]
         seeds = ([p.strip() for p in pieces], pieces)
-    shift = probe_shift(model, probe, seed=seed)
+    openings = refusal_openings(ckpt, seed=seed)
+    details["refusal_openings"] = [ckpt.tokenizer.decode([i]) for i in openings]
+    shift = refusal_shift(model, openings, seed=seed)
+
+    def inverted(attack: Attack) -> list[str]:
+        model.stage = f"inversion-{attack}"
+        texts = invert_all(ckpt, attack, openings, seed=seed, steps=inversion_steps)
+        model.budget.add(model.stage, "forward", 2 * 2 * 2 * 8 * inversion_steps)  # positions x lengths x restarts
+        return texts
+
+    proposers = {"gradient-inversion": inverted} if inversion_steps else None
     return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
-                       model, shift, dictionary=dictionary, extra=extra, seeds=seeds,
+                       model, shift, dictionary=dictionary, extra=extra, seeds=seeds, proposers=proposers,
                        invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, **kwargs)
