@@ -6,7 +6,7 @@ table and forest plot under ``--out/<organism>-<tier>/`` and prints one summary 
 items, wall time, effects, flagged (and which), equivalent, inconclusive, and the planted
 cell's estimate with its CI.
 
-Usage: ``python bench/bias_decisions.py [--organisms clean,biased] [--access weights]
+Usage: ``python bench/bias_decisions.py [--organisms clean,biased|<folder>,...] [--access weights]
 [--langs en,de] [--groups N] [--tolerance 0.05] [--out bench-out/bias]``
 """
 
@@ -48,10 +48,12 @@ def main() -> None:
     plan = AnalysisPlan(tolerance=args.tolerance)
     lines = []
     for name in args.organisms.split(","):
-        planted = read_card(zoo_path(name)).get("planted") or {}
+        folder = Path(name) if "/" in name else zoo_path(name)  # a zoo name or a checkpoint folder
+        planted = read_card(folder).get("planted") or {} if (folder / "organism.json").is_file() else {}
+        name = folder.name
         out = Path(args.out) / f"{name}-{args.access}"
         log_dir = out / "inspect"
-        target = make_target(f"local/zoo:{name}", args.access)
+        target = make_target(f"local/{folder}", args.access)
         t0 = time.perf_counter()
         res = run_check(spec, target, log_dir=str(log_dir), task_args={
             "langs": split(args.langs), "domains": split(args.domains), "attributes": split(args.attributes),
