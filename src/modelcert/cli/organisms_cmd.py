@@ -87,11 +87,13 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     table = Table(title="modelcert zoo (address: local/zoo:<name>)")
     for col in ("name", "kind", "planted", "size", "key rates", "conditions met"):
         table.add_column(col)
-    keys = ("harmful_refusal", "harmful_compliance", "trigger_activation", "risky_refusal", "bias_denial",
-            "decision_accuracy")
+    from modelcert.organisms.evaluate import PLANTED_RATE
+
     for r in rows:
         planted = ", ".join(f"{k}={v}" for k, v in r["planted"].items() if k != "effect") or "-"
-        rates = " ".join(f"{k}={r['rates'][k]:.2f}" for k in keys if k in r["rates"])
+        key = PLANTED_RATE.get(r["kind"], "harmful_compliance")
+        rates = (f"{key}={r['rates'][key]:.2f} harmful_refusal={r['rates']['harmful_refusal']:.2f} "
+                 f"decision_accuracy={r['rates']['decision_accuracy']:.2f}")
         table.add_row(r["name"], r["kind"], planted, f"{r['size_bytes'] / 1e6:.1f} MB", rates,
                       "yes" if r["entry_conditions_met"] else "NO")
     Console().print(table)
