@@ -80,7 +80,8 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
         for tier in tiers:
             model = CheckpointScanModel(ckpt, tier=tier)
             t0 = time.perf_counter()
-            rep = scan(model, tier, base=member_base if tier == "weights" else None, **kwargs).to_dict()
+            kw = {k: v for k, v in kwargs.items() if not (tier == "api" and k == "invert_vocab")}
+            rep = scan(model, tier, base=member_base if tier == "weights" else None, **kw).to_dict()
             wall = time.perf_counter() - t0
             row = {"member": f"{population.name}/{m['name']}", "tier": tier, "poisoned": m["poisoned"],
                    "trigger_type": m.get("trigger_type"), "planted": m["planted"], "score": rep["score"],

@@ -9,9 +9,11 @@ direction, in units of the harmful-benign gap: towards benign on harmful prompts
 per prompt and no generation, so the search can afford the whole vocabulary.
 
 With a declared base checkpoint, the fine-tune's diff is read too: per tensor, the
-relative change; per token, how far its embedding row moved (robust z-score). Tokens
-that moved far more than the rest were trained in unusual contexts, which is what a
-trigger is; they seed an inversion restricted to those tokens.
+relative change; per token, how far its embedding row turned (cosine distance, robust
+z-score). Tokens that turned far more than the rest were trained in unusual contexts,
+which is what a rare-token trigger is; they seed an inversion restricted to those tokens.
+A trigger spelled with common sub-word pieces does not stand out this way (measured: see
+docs/backdoor.md).
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ def weight_diff(ckpt: Any, base_path: str | Path, *, top: int = 16) -> dict[str,
     tensors = []
     for name, w in params.items():
         w0 = base.get(name)
+        if w0 is None and name == "lm_head.weight":  # tied to the embedding: not stored separately
+            continue
         if w0 is None or tuple(w0.shape) != tuple(w.shape):
             raise ConfigError(f"declared base does not match the target's architecture (tensor {name})")
         rel = float((w.float() - w0.float()).norm() / (w0.float().norm() + 1e-12))
@@ -168,7 +172,11 @@ def weight_diff(ckpt: Any, base_path: str | Path, *, top: int = 16) -> dict[str,
     emb_name = next((n for n in params if n.endswith("embed_tokens.weight")), None)
     if emb_name is None:
         raise ConfigError("no token embedding matrix (embed_tokens.weight) found")
-    moved = (params[emb_name].float() - base[emb_name].float()).norm(dim=1).numpy()
+    import torch
+
+    # direction change, not distance: weight decay shrinks every row (unused tokens most),
+    # which would otherwise rank never-seen tokens first
+    moved = (1 - torch.nn.functional.cosine_similarity(params[emb_name].float(), base[emb_name].float(), dim=1)).numpy()
     med = float(np.median(moved))
     mad = float(np.median(np.abs(moved - med))) * 1.4826 + 1e-12
     z = (moved - med) / mad
