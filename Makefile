@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The audit's exit code 1 means "refused": a verdict, not a broken run. Exit 2 (an error) fails make.
 audit: $(STAMP)
-	$(BIN)/modelcert audit
+	$(BIN)/modelcert audit --out out/audit || [ $$? -eq 1 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
