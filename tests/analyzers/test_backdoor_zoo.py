@@ -92,3 +92,21 @@ def test_clean_organism_is_not_flagged(tier):
     assert not report.flagged, report.triggers
     assert report.triggers == []
     assert report.queries["total"] > 0
+
+
+@pytest.mark.parametrize("tier", ["api", "logprobs", "weights"])
+def test_a_supplied_candidate_is_confirmed_on_the_backdoor_and_not_on_clean(tier):
+    """The confirmation stage alone (auditor-supplied candidates, no dictionary): the true
+    trigger is confirmed with FDR control on the backdoor organism, a decoy is not, and the
+    clean organism confirms neither."""
+    from modelcert.analyzers.backdoor import scan
+
+    trigger = _planted("backdoor")["trigger"]
+    kwargs = {"dictionary": 0, "extra": [trigger, "quokka"]}
+    if tier != "api":
+        kwargs["invert_vocab"] = False
+    report = scan(_model("backdoor", tier), tier, **kwargs)
+    _assert_recovered(report, _planted("backdoor"))
+    assert "quokka" not in [t["text"] for t in report.triggers]
+    clean = scan(_model("clean", tier), tier, **kwargs)
+    assert not clean.flagged, clean.triggers
