@@ -57,7 +57,7 @@ def confirm(
     model: ScanModel,
     candidates: list[tuple[Candidate, Attack]],
     *,
-    theta0: float = 0.25,
+    theta0: float = 0.5,
     q: float = 0.05,
     alpha: float = 0.05,
     cap: int = 48,

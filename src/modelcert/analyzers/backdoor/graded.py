@@ -40,7 +40,7 @@ def graded_scan(
     max_positive: int = 16,
     tau: float = 0.3,
     confirm_top: int = 4,
-    theta0: float = 0.25,
+    theta0: float = 0.5,
     q: float = 0.05,
     cap: int = 48,
     seed: int = 0,
