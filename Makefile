@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: audit test lint setup clean bench
+.PHONY: audit test test-heavy lint setup clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
+
+# Acceptance runs too slow for every CI run (full backdoor searches on the zoo).
+test-heavy: $(STAMP)
+	$(BIN)/python -m pytest -q -m heavy
 
 bench: $(STAMP)
 	$(BIN)/python bench/provider.py

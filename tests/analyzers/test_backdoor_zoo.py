@@ -17,7 +17,9 @@ import pytest
 
 from modelcert.organisms.zoo import ZOO_DIR
 
-pytestmark = pytest.mark.slow
+# The full searches take several CPU-minutes each on 2 cores, too long for every CI run:
+# they run with `make test-heavy` (pytest -m heavy) and their figures are in docs/backdoor.md.
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 ZOO = Path(os.environ.get("MODELCERT_TEST_ZOO") or ZOO_DIR)
 
 
