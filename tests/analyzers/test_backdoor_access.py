@@ -46,8 +46,8 @@ def test_a_base_is_only_for_the_weights_tier(weights_ckpt: LocalCheckpoint, rand
 
 
 def test_weight_diff_reads_the_base_and_refuses_a_bad_one(weights_ckpt: LocalCheckpoint, tmp_path: Path):
-    from conftest import build_random_checkpoint
     from modelcert.analyzers.backdoor.weights import weight_diff
+    from testkit import build_random_checkpoint
 
     other = build_random_checkpoint(tmp_path / "other", seed=1)
     diff = weight_diff(weights_ckpt, other)
