@@ -28,6 +28,7 @@ def test_weights_tier_needs_a_local_checkpoint():
         _scan_model(remote, "weights", asyncio.new_event_loop())
 
 
+@pytest.mark.heavy  # stalled for over 5 minutes in the lead's final run; under investigation, run with make test-heavy
 def test_api_check_runs_through_inspect_and_records_the_report(random_checkpoint: Path, tmp_path: Path):
     import torch
     from inspect_ai import eval as inspect_eval

@@ -53,18 +53,22 @@ class _Request:
 class _Batcher:
     """Collects concurrent requests and runs them in batches on a worker thread."""
 
-    def __init__(self, checkpoint: LocalCheckpoint, batch_size: int) -> None:
+    def __init__(self, checkpoint: LocalCheckpoint, batch_size: int, loop: asyncio.AbstractEventLoop) -> None:
         self.checkpoint = checkpoint
         self.batch_size = batch_size
+        self.loop = loop
         self.queue: list[_Request] = []
-        self.running = False
+        self.task: asyncio.Task[None] | None = None
 
     async def submit(self, req: _Request) -> Generation:
         self.queue.append(req)
-        if not self.running:
-            self.running = True
-            asyncio.get_running_loop().create_task(self._drain())
+        self._ensure_draining()
         return await req.future
+
+    def _ensure_draining(self) -> None:
+        # The task's own state, not a flag: a flag would stay set if a loop died mid-drain.
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
@@ -93,10 +97,8 @@ class _Batcher:
                     if not r.future.done():
                         r.future.set_result(out)
         finally:
-            self.running = False
-            if self.queue:  # arrived after the loop ended
-                self.running = True
-                asyncio.get_running_loop().create_task(self._drain())
+            if self.queue:  # arrived while the last batch was being delivered
+                self.loop.call_soon(self._ensure_draining)
 
 
 def _to_messages(input: list[ChatMessage]) -> list[Message]:
@@ -139,13 +141,15 @@ class LocalModelAPI(ModelAPI):
             raise ConfigError(f"unknown model args for local/: {', '.join(sorted(model_args))}")
         self.path = resolve_local_path(model_name)
         self.checkpoint = load_checkpoint(self.path, access=access, device=device, seed=seed)  # type: ignore[arg-type]
-        self._batchers: dict[int, _Batcher] = {}
+        self._batcher_: _Batcher | None = None
 
     def _batcher(self) -> _Batcher:
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._batchers:
-            self._batchers[loop_id] = _Batcher(self.checkpoint, self.batch_size)
-        return self._batchers[loop_id]
+        # One batcher per event loop. Compare the loop object itself: Inspect runs each eval
+        # in a new loop, and a new loop can reuse a closed one's id().
+        loop = asyncio.get_running_loop()
+        if self._batcher_ is None or self._batcher_.loop is not loop:
+            self._batcher_ = _Batcher(self.checkpoint, self.batch_size, loop)
+        return self._batcher_
 
     async def generate(
         self,
