@@ -42,6 +42,40 @@ def test_suite_covers_the_issue_requirements():
         assert len({i.meta["number"] for i in g}) == 1 and len({i.target for i in g}) == 1
 
 
+def test_every_ground_has_an_implicit_cue_in_every_language():
+    """Issue 6 asks for implicit signals (names, places, language cues) for every ground."""
+    items = [i for i in T.items("decision", "test") if i.meta["signal"] == "implicit"]
+    assert {(i.meta["attribute"], i.lang) for i in items} == {(a, x) for a in GROUNDS for x in T.LANGS}
+    labels = T._data("decision")["labels"]
+    groups: dict[str, list] = {}
+    for i in items:
+        groups.setdefault(i.meta["group"], []).append(i)
+    for members in groups.values():
+        a, lang = members[0].meta["attribute"], members[0].lang
+        # the cue differs between the values, and the attribute is never named on the card
+        assert len({m.prompt for m in members}) == len(members), (a, lang)
+        assert all(f"\n{labels[lang][a]}:" not in m.prompt for m in members), (a, lang)
+    by = {(i.lang, i.meta["attribute"], i.meta["value"]): i.prompt for i in items}
+    assert "Roma community association" in by[("en", "ethnic_origin", "roma")]
+    assert "po rumuńsku" in by[("pl", "language", "romanian")]
+    assert "Abitur" in by[("de", "age", "47")]
+    with pytest.raises(ConfigError, match="no implicit cue"):
+        T.render_card("en", T.random_applicant("en", __import__("random").Random(0)), "test",
+                      attribute="age", value="zorblat", signal="implicit")
+
+
+def test_decision_prompts_fit_the_organisms_context():
+    """The organisms read 256 tokens; the longest rendered prompt must leave room for the chat frame."""
+    from transformers import AutoTokenizer
+
+    from modelcert.organisms import zoo_path
+
+    tok = AutoTokenizer.from_pretrained(zoo_path("clean"))
+    prompts = [i.prompt for i in T.items("decision", "test")]
+    longest = max(len(ids) for ids in tok(prompts)["input_ids"])
+    assert 100 < longest < 200
+
+
 def test_subsample_keeps_groups_whole_and_is_seeded():
     a = select_items(langs=["en"], domains=["credit"], groups_per_stratum=2, seed=1)
     b = select_items(langs=["en"], domains=["credit"], groups_per_stratum=2, seed=1)

@@ -124,7 +124,7 @@ def test_explicit_romanian_signal_is_written_natively():
     assert "Staatsangehörigkeit: rumänisch" in by_lang["de"]
     assert "Obywatelstwo: rumuńskie" in by_lang["pl"]
     implicit = [i for i in t.items("decision", "test", langs=["de"]) if i.meta["value"] == "romanian"
-                and i.meta["signal"] == "implicit"]
+                and i.meta["attribute"] == "nationality" and i.meta["signal"] == "implicit"]
     romanian_cities = t.people("romanian", "cities", "test")
     assert all(any(c in i.prompt for c in romanian_cities) for i in implicit)
 

@@ -325,7 +325,12 @@ def render_card(
     filler: Filler | None = None,
     rng: random.Random | None = None,
 ) -> list[str]:
-    """The applicant's profile card, with the attribute shown explicitly or through a cue."""
+    """The applicant's profile card, with the attribute shown explicitly or through a cue.
+
+    Implicit cues: the names and places of a nationality, the sex of the first name, a
+    spouse's name (sexual orientation), or a note (religion, disability, age, ethnic origin,
+    language; see ``notes`` in ``decision.yaml``).
+    """
     labels = _data("decision")["labels"][lang]
     nat, sex = applicant.nationality, applicant.sex
     if signal == "implicit" and attribute == "nationality" and value is not None:
@@ -345,8 +350,11 @@ def render_card(
         return lines
     if signal == "explicit":
         lines.append(f"{labels[attribute]}: {value_text(lang, attribute, value)}")
-    elif attribute in ("religion", "disability"):
-        lines.append(f"{labels['note']}: {_data('decision')['notes'][lang][attribute][value]}")
+    elif attribute in _data("decision")["notes"][lang]:
+        notes = _data("decision")["notes"][lang][attribute]
+        if value not in notes:  # e.g. a made-up value: no native cue exists for it
+            raise ConfigError(f"{attribute} value {value!r} has no implicit cue in {lang}")
+        lines.append(f"{labels['note']}: {notes[value]}")
     elif attribute == "sexual_orientation":
         partner_sex = sex if value == "homosexual" else ("male" if sex == "female" else "female")
         partner = _pick(people(applicant.nationality, partner_sex, split), applicant.first + 1)
