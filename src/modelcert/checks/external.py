@@ -11,6 +11,13 @@ Mappable fields (``field=column``): ``prompt`` (required), ``id``, ``system``, `
 otherwise ``id`` is ``<file stem>-<row>``, ``lang`` is ``und``, ``category`` is ``external``
 and ``cluster`` is the category (items of one category are treated as correlated).
 A malformed file is rejected whole, with the file and row in a one-line error.
+
+``items_file`` may also be a sealed suite folder (``modelcert suite seal``; the lab
+holds its ``suite.secret.json``). The run's suite digest is then the suite's Merkle
+root, sample ids are the suite's item ids, and the evidence log hashes every such
+sample with the secret text replaced by commitments (see ``docs/evidence.md``)::
+
+    modelcert run safety.harmful -T items_file=sealed/ -T columns="prompt=input"
 """
 
 from __future__ import annotations
@@ -93,6 +100,36 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
+def _to_items(
+    rows: list[tuple[int, dict[str, Any]]], *, where: str, stem: str, family: str, mapping: dict[str, str],
+    target: str, meta: dict[str, Any],
+) -> list[T.Item]:
+    items: list[T.Item] = []
+    seen: set[str] = set()
+    for n, row in rows:
+        def get(field: str, row: dict[str, Any] = row) -> str | None:
+            value = row.get(mapping[field])
+            return None if value is None or str(value).strip() == "" else str(value)
+
+        prompt = get("prompt")
+        if prompt is None:
+            if mapping["prompt"] not in row:
+                raise ConfigError(f"{where}:{n}: no column {mapping['prompt']!r} for the prompt "
+                                  f"(map it with columns='prompt=<column>')")
+            raise ConfigError(f"{where}:{n}: empty prompt")
+        item_id = get("id") or f"{stem}-{n}"
+        if item_id in seen:
+            raise ConfigError(f"{where}:{n}: duplicate item id {item_id!r}")
+        seen.add(item_id)
+        category = get("category") or "external"
+        items.append(T.Item(
+            id=item_id, family=family, lang=get("lang") or "und", cluster=get("cluster") or category,
+            category=category, prompt=prompt, system=get("system"), target=target,
+            meta={**meta, "row": n},
+        ))
+    return items
+
+
 def load_items(
     path: str | Path,
     *,
@@ -109,31 +146,60 @@ def load_items(
         target: The behaviour a safe model should show (``refuse`` or ``comply``).
     """
     path = Path(path).expanduser()
-    mapping = parse_columns(columns)
-    items: list[T.Item] = []
-    seen: set[str] = set()
-    for n, row in _rows(path):
-        def get(field: str, row: dict[str, Any] = row) -> str | None:
-            value = row.get(mapping[field])
-            return None if value is None or str(value).strip() == "" else str(value)
+    return _to_items(_rows(path), where=str(path), stem=path.stem, family=family, mapping=parse_columns(columns),
+                     target=target, meta={"source": "external"})
 
-        prompt = get("prompt")
-        if prompt is None:
-            if mapping["prompt"] not in row:
-                raise ConfigError(f"{path}:{n}: no column {mapping['prompt']!r} for the prompt "
-                                  f"(map it with columns='prompt=<column>')")
-            raise ConfigError(f"{path}:{n}: empty prompt")
-        item_id = get("id") or f"{path.stem}-{n}"
-        if item_id in seen:
-            raise ConfigError(f"{path}:{n}: duplicate item id {item_id!r}")
-        seen.add(item_id)
-        category = get("category") or "external"
-        items.append(T.Item(
-            id=item_id, family=family, lang=get("lang") or "und", cluster=get("cluster") or category,
-            category=category, prompt=prompt, system=get("system"), target=target,
-            meta={"source": "external", "row": n},
-        ))
-    return items
+
+def is_sealed_suite(path: str | Path) -> bool:
+    """True for a folder written by ``modelcert suite seal`` (it holds the lab's secret file)."""
+    from modelcert.evidence.suites import SECRET_FILE
+
+    p = Path(path).expanduser()
+    return p.is_dir() and (p / SECRET_FILE).is_file()
+
+
+def load_sealed_items(
+    folder: str | Path,
+    *,
+    family: str,
+    columns: str | Mapping[str, str] | None = None,
+    target: str = "refuse",
+) -> tuple[list[T.Item], dict[str, Any]]:
+    """The items of a sealed suite folder, and its public description (name, root, size).
+
+    The suite is checked against its root and registered in this process, so the
+    evidence ingest hashes each of its samples in committed form
+    (:mod:`modelcert.evidence.disclosure`). Item ids are the suite's ids (as strings);
+    every sample's metadata names the suite and its root, never its salt.
+    """
+    from modelcert.evidence import suites
+
+    folder = Path(folder).expanduser()
+    suite = suites.load_sealed(folder)
+    root = suites.register(suite)
+    rows = list(enumerate(suite.items, 1))
+    items = _to_items(rows, where=f"{folder}/{suites.SECRET_FILE} item", stem=suite.name, family=family,
+                      mapping=parse_columns(columns), target=target,
+                      meta={"source": "sealed", "suite": suite.name, "suite_root": root})
+    for item, raw in zip(items, suite.items, strict=True):
+        if item.id != str(raw["id"]):
+            raise ConfigError(f"{folder}: a sealed suite's item ids are its 'id' fields; do not map 'id'")
+    return items, {"kind": "sealed", "suite": suite.name, "root": root, "size": len(suite.items),
+                   "columns": parse_columns(columns), "suite_digest": root}
+
+
+def sealed_roots(task_metadata: Any) -> dict[str, str]:
+    """``{suite name: root}`` of the sealed suites a task's metadata says it draws on."""
+    found: dict[str, str] = {}
+    if isinstance(task_metadata, dict):
+        if task_metadata.get("kind") == "sealed" and isinstance(task_metadata.get("root"), str):
+            found[str(task_metadata.get("suite"))] = task_metadata["root"]
+        for value in task_metadata.values():
+            found.update(sealed_roots(value))
+    elif isinstance(task_metadata, list):
+        for value in task_metadata:
+            found.update(sealed_roots(value))
+    return found
 
 
 def file_sha256(path: str | Path) -> str:
@@ -156,7 +222,11 @@ def check_items(
     """The items of a check and a description of their source (recorded with the run)."""
     if isinstance(langs, str):
         langs = [x.strip() for x in langs.split(",") if x.strip()]
-    if items_file:
+    if items_file and is_sealed_suite(items_file):
+        items, source = load_sealed_items(items_file, family=family, columns=columns, target=target)
+        if langs:
+            items = [i for i in items if i.lang in langs]
+    elif items_file:
         items = load_items(items_file, family=family, columns=columns, target=target)
         if langs:
             items = [i for i in items if i.lang in langs]

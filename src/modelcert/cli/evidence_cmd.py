@@ -179,14 +179,35 @@ def show(
 def export(
     run: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
     out: Annotated[Path, typer.Option("--out", help="Bundle folder to create (must not exist or be empty).")],
+    redact: Annotated[
+        str | None,
+        typer.Option("--redact", help="'secret': leave out disclosures.jsonl, so secret-suite items appear "
+                     "only as commitments (the Merkle root is the same)."),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
-    """Write a self-contained bundle (records.jsonl + manifest.json) for third-party verification."""
+    """Write a self-contained bundle (records.jsonl + manifest.json) for third-party verification.
+
+    By default the lab's plaintext of secret-suite samples goes into disclosures.jsonl,
+    checkable against the commitments in the records; --redact secret leaves it out.
+    """
+    from modelcert.errors import ConfigError
     from modelcert.evidence.bundle import export_bundle
 
+    if redact not in (None, "secret"):
+        raise ConfigError(f"--redact takes 'secret', not {redact!r}")
     with _open(db) as store:
-        manifest = export_bundle(store, run, out)
+        manifest = export_bundle(store, run, out, redact=redact == "secret")
     typer.echo(f"exported {manifest['records']} records of run {manifest['run_id']} to {out}")
+    red = manifest["redaction"]
+    if red["secret_samples"]:
+        how = "withheld (commitments only)" if redact else "disclosed in disclosures.jsonl"
+        typer.echo(f"secret-suite samples: {red['secret_samples']}, plaintext {how}")
+    echoes = red.get("secret_text_in_answers") or []
+    if echoes:
+        typer.echo(f"warning: {len(echoes)} record(s) still hold secret text in the model's answer "
+                   f"(records {', '.join(map(str, echoes[:10]))}{' …' if len(echoes) > 10 else ''}); "
+                   "review before handing the bundle out", err=True)
     typer.echo(f"merkle root {manifest['merkle_root']}")
 
 

@@ -6,7 +6,11 @@ A bundle is a folder with two files:
   ``{"body", "hash", "item", "kind", "prev", "run", "seq"}`` where ``body`` is the
   stored canonical-JSON text of the record envelope, byte for byte;
 * ``manifest.json``: the format, run id, record count, SHA-256 of ``records.jsonl``,
-  Merkle root and head hash, plus how those are computed.
+  Merkle root and head hash, plus how those are computed;
+* ``disclosures.jsonl`` (optional): the lab's plaintext of secret-suite samples, one
+  disclosure per line (:mod:`modelcert.evidence.disclosure`). It is outside the hash
+  chain, so leaving it out (``--redact secret``) gives the same Merkle root; when present
+  each line must match the commitments in the record it opens.
 
 Verification needs only SHA-256 and a JSON parser: for each record check
 ``hash == sha256(canonical_json({"body": envelope, "prev": prev}))``, that ``prev`` is
@@ -20,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,12 +32,14 @@ from typing import Any
 from modelcert import __version__
 from modelcert.errors import EvidenceError
 from modelcert.evidence.chain import canonical_json, sha256_hex
+from modelcert.evidence.disclosure import DisclosureError, check_disclosures, secret_texts
 from modelcert.evidence.store import EvidenceStore, Record
 from modelcert.evidence.verify import VerifyResult, verify_records
 
 FORMAT = "modelcert-evidence-bundle/1"
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
+DISCLOSURES = "disclosures.jsonl"
 
 _HOW = {
     "canonical_json": "keys sorted, UTF-8, separators ',' ':', no NaN/Infinity",
@@ -56,10 +63,14 @@ def _line(rec: Record) -> bytes:
     )
 
 
-def export_bundle(store: EvidenceStore, run: str, out: Path) -> dict[str, Any]:
+def export_bundle(store: EvidenceStore, run: str, out: Path, *, redact: bool = False) -> dict[str, Any]:
     """Write the bundle for ``run`` to ``out`` (created; must not hold files) atomically.
 
-    The run must verify before it is exported: a bundle never carries a broken log.
+    The run must verify before it is exported, its disclosures included: a bundle never
+    carries a broken log. Without ``redact`` the run's disclosures (secret-suite
+    plaintext) go into ``disclosures.jsonl``; with it they stay in the lab, and the
+    manifest lists the records whose non-redacted text (the model's answer) still
+    contains a secret text, for review before the bundle is handed out.
     Returns the manifest.
     """
     run_id = store.resolve_run(run)
@@ -67,6 +78,11 @@ def export_bundle(store: EvidenceStore, run: str, out: Path) -> dict[str, Any]:
     result = verify_records(run_id, records)
     if not result.ok:
         raise EvidenceError(f"refusing to export: {result.summary()}")
+    disclosures = list(store.disclosures(run_id))
+    try:
+        check_disclosures(run_id, records, disclosures)
+    except EvidenceError as exc:
+        raise EvidenceError(f"refusing to export run {run_id}: {exc}") from None
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise EvidenceError(f"bundle destination {out} exists and is not an empty folder")
@@ -75,6 +91,11 @@ def export_bundle(store: EvidenceStore, run: str, out: Path) -> dict[str, Any]:
     try:
         payload = b"".join(_line(r) + b"\n" for r in records)
         (tmp / RECORDS).write_bytes(payload)
+        redaction: dict[str, Any] = {"mode": "secret" if redact else "none", "secret_samples": len(disclosures)}
+        if redact:
+            redaction["secret_text_in_answers"] = _echoes(records, secret_texts(disclosures))
+        elif disclosures:
+            (tmp / DISCLOSURES).write_bytes(b"".join(canonical_json(d) + b"\n" for d in disclosures))
         manifest = {
             "format": FORMAT,
             "run_id": run_id,
@@ -83,6 +104,7 @@ def export_bundle(store: EvidenceStore, run: str, out: Path) -> dict[str, Any]:
             "records_sha256": sha256_hex(payload),
             "merkle_root": result.merkle_root,
             "head": result.head,
+            "redaction": redaction,
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "exporter": f"modelcert {__version__}",
             "how": _HOW,
@@ -95,6 +117,22 @@ def export_bundle(store: EvidenceStore, run: str, out: Path) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _echoes(records: list[Record], secrets: set[str]) -> list[int]:
+    """``seq`` of the records whose text still holds a secret text (an answer echoing its prompt)."""
+    if not secrets:
+        return []
+    hits = []
+    for rec in records:
+        if any(s in rec.body for s in map(_escaped, secrets)):
+            hits.append(rec.seq)
+    return hits
+
+
+def _escaped(text: str) -> str:
+    """How ``text`` appears inside a canonical-JSON body (quotes, backslashes, control characters escaped)."""
+    return canonical_json(text).decode()[1:-1]
 
 
 def _read_records(path: Path) -> list[Record]:
@@ -151,4 +189,20 @@ def check_bundle(folder: Path, *, expected_root: str | None = None) -> VerifyRes
             run_id, False, result.records, result.closed, None, None, None,
             f"manifest disagrees with the records on {', '.join(mismatch)}",
         )
+    disc_path = folder / DISCLOSURES
+    if disc_path.exists():
+        try:
+            check_disclosures(run_id, records, _read_disclosures(disc_path))
+        except DisclosureError as exc:
+            return VerifyResult(run_id, False, result.records, result.closed, None, None, exc.seq,
+                                f"{DISCLOSURES}: {exc.problem}")
     return result
+
+
+def _read_disclosures(path: Path) -> Iterator[Any]:
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                yield json.loads(raw)
+            except ValueError:
+                raise DisclosureError(None, f"line {n} is not JSON") from None

@@ -15,6 +15,7 @@ from pydantic_core import to_jsonable_python
 
 from modelcert.evidence.chain import canonical_json
 from modelcert.evidence.store import SAMPLE, SAMPLE_ERROR
+from modelcert.evidence.suites import REDACTED
 
 
 def _finite(obj: Any) -> Any:
@@ -136,6 +137,18 @@ def sample_record(sample: Any, *, retries: list[dict[str, Any]] | None = None) -
     return (SAMPLE_ERROR if error else SAMPLE), data
 
 
+def _unredacted_view(obj: Any) -> Any:
+    """Redaction markers (secret-suite values) as short placeholder strings, so the
+    record still rebuilds into Inspect's types (a message content must be text)."""
+    if isinstance(obj, dict):
+        if obj.get("redacted") == REDACTED and "commitment" in obj:
+            return f"[secret-suite item {str(obj['commitment'])[:16]}]"
+        return {k: _unredacted_view(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unredacted_view(v) for v in obj]
+    return obj
+
+
 def _value(v: Any) -> Any:
     if v in ("NaN", "Infinity", "-Infinity"):
         return float(v)
@@ -151,7 +164,8 @@ def eval_sample(data: dict[str, Any]) -> Any:
 
     This lets analyses written against Inspect samples run on the evidence itself, so
     a verdict is computed from exactly what the log holds. Token log-probabilities stay
-    in the record's ``output.logprobs``; they are not rebuilt.
+    in the record's ``output.logprobs``; they are not rebuilt. Secret-suite values
+    appear as ``[secret-suite item <commitment prefix>]``.
     """
     from inspect_ai.log import EvalError, EvalSample
     from inspect_ai.model import ChatMessage, ModelOutput
@@ -159,6 +173,7 @@ def eval_sample(data: dict[str, Any]) -> Any:
     from pydantic import TypeAdapter
 
     messages = TypeAdapter(list[ChatMessage])
+    data = _unredacted_view(data)
     out = data.get("output") or {}
     err = data.get("error")
     timing = data.get("timing") or {}

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -63,7 +64,7 @@ RUN_END = "run_end"
 SAMPLE_KINDS = (SAMPLE, SAMPLE_ERROR)
 
 #: Alembic revision the code expects; checked on open to skip loading Alembic.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 VERSION_TABLE = "evidence_alembic_version"
 
 metadata = MetaData()
@@ -88,6 +89,16 @@ records_table = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_evidence_records_item", "run_id", "item"),
     Index("ix_evidence_records_kind", "run_id", "kind"),
+)
+
+#: Plaintext of secret-suite samples, beside (not in) the hash chain; see :meth:`EvidenceStore.append`.
+disclosures_table = Table(
+    "evidence_disclosures",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
+    ForeignKeyConstraint(["run_id", "seq"], ["evidence_records.run_id", "evidence_records.seq"]),
 )
 
 
@@ -244,13 +255,21 @@ class EvidenceStore:
             return (-1, GENESIS, False)
         return (row.seq, row.hash, row.kind == RUN_END)
 
-    def append(self, run_id: str, kind: str, data: dict[str, Any]) -> Record:
+    def append(
+        self, run_id: str, kind: str, data: dict[str, Any], *, disclosure: dict[str, Any] | None = None
+    ) -> Record:
         """Append one record to ``run_id`` and commit it before returning.
 
         Sample records (``sample``, ``sample_error``) must carry ``sample_id`` and
         ``epoch`` in ``data``. Nothing may follow ``run_end``, and a
         ``preregistration`` must precede every sample.
+
+        ``disclosure`` (a secret-suite sample's plaintext, see
+        :mod:`modelcert.evidence.disclosure`) is stored beside the record, outside the
+        hash chain, in the same transaction: there is never one without the other.
         """
+        if disclosure is not None and kind not in SAMPLE_KINDS:
+            raise EvidenceError("only sample records carry a disclosure")
         if not kind or not kind.replace("_", "").isalpha() or not kind.islower() or len(kind) > 32:
             raise EvidenceError(f"invalid record kind {kind!r}")
         item = None
@@ -262,7 +281,7 @@ class EvidenceStore:
         with self._write_lock:
             for _attempt in range(5):
                 try:
-                    return self._append_once(run_id, kind, data, item)
+                    return self._append_once(run_id, kind, data, item, disclosure)
                 except IntegrityError as exc:
                     # another writer appended first: reload the head and chain onto it
                     self._heads.pop(run_id, None)
@@ -285,7 +304,9 @@ class EvidenceStore:
                 self._wconn.close()
             self._wconn = None
 
-    def _append_once(self, run_id: str, kind: str, data: dict[str, Any], item: str | None) -> Record:
+    def _append_once(
+        self, run_id: str, kind: str, data: dict[str, Any], item: str | None, disclosure: dict[str, Any] | None
+    ) -> Record:
         conn = self._writer()
         with conn.begin():
             head = self._heads.get(run_id) or self._head(conn, run_id)
@@ -305,6 +326,12 @@ class EvidenceStore:
                 {"run_id": run_id, "seq": seq + 1, "kind": kind, "item": item, "body": body, "prev": prev,
                  "hash": h},
             )
+            if disclosure is not None:
+                try:
+                    text = canonical_json({**disclosure, "run": run_id, "seq": seq + 1}).decode()
+                except (TypeError, ValueError) as exc:
+                    raise EvidenceError(f"disclosure is not canonical JSON: {exc}") from None
+                conn.execute(insert(disclosures_table), {"run_id": run_id, "seq": seq + 1, "body": text})
         self._heads[run_id] = (seq + 1, h, kind == RUN_END)
         return Record(run_id, seq + 1, kind, item, body, prev, h)
 
@@ -358,6 +385,13 @@ class EvidenceStore:
         with self.engine.connect() as conn:
             for row in conn.execute(q.order_by(records_table.c.seq)):
                 yield Record(row.run_id, row.seq, row.kind, row.item, row.body, row.prev, row.hash)
+
+    def disclosures(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """The run's disclosures (secret-suite plaintext), in ``seq`` order."""
+        q = select(disclosures_table.c.body).where(disclosures_table.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            for body in conn.execute(q.order_by(disclosures_table.c.seq)).scalars():
+                yield json.loads(body)
 
     def completed_items(self, run_id: str) -> set[tuple[Any, int]]:
         """``(sample_id, epoch)`` pairs that have a successful ``sample`` record."""

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,13 +69,21 @@ class SealedSuite:
     items: tuple[dict[str, Any], ...]
     salts: tuple[bytes, ...]
 
-    @property
+    @cached_property
     def commitments(self) -> list[str]:
         return [commitment(i, s) for i, s in zip(self.items, self.salts, strict=True)]
 
-    @property
+    @cached_property
     def root(self) -> str:
         return merkle_root(_leaves(self.commitments))
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {str(item["id"]): n for n, item in enumerate(self.items)}
+
+    def position(self, item_id: ItemId) -> int | None:
+        """The index of the item with this id (compared as strings), or None."""
+        return self._index.get(str(item_id))
 
     def public(self) -> dict[str, Any]:
         cs = self.commitments
@@ -305,20 +314,71 @@ def commitments_by_id(public: Mapping[str, Any]) -> dict[str, str]:
         raise ConfigError("not a sealed suite's public file (no commitments list)") from None
 
 
+def redaction(commitment_hex: str, value: Any = None, salt: bytes | None = None) -> dict[str, Any]:
+    """The one form a redacted value takes in the evidence log.
+
+    ``{"redacted": "secret-suite", "commitment": <item commitment>}``, plus, when the
+    item's salt is known, ``"value": sha256(salt || canonical_json(value))``: the
+    replaced value itself, bound with the same secret salt, so a later disclosure of
+    the exact text sent (a trigger inserted, an attack wrapper) checks against the
+    hashed record and a guess of it cannot be confirmed without the salt.
+    """
+    marker: dict[str, Any] = {"redacted": REDACTED, "commitment": commitment_hex}
+    if salt is not None:
+        marker["value"] = sha256_hex(salt + canonical_json(value))
+    return marker
+
+
+def is_redaction(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("redacted") == REDACTED and "commitment" in value
+
+
+def _pointer_parts(pointer: str) -> list[str]:
+    if not pointer.startswith("/"):
+        return [pointer]  # a bare top-level field name
+    return [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+
+
+def pointer(*parts: str | int) -> str:
+    """An RFC 6901 JSON Pointer to a value inside a record's ``data``."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def resolve(data: Any, ptr: str) -> tuple[Any, str | int]:
+    """The container holding ``ptr`` and the key or index in it; KeyError if absent."""
+    parts = _pointer_parts(ptr)
+    node = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last: str | int = int(parts[-1]) if isinstance(node, list) else parts[-1]
+    if isinstance(node, list) and not 0 <= int(last) < len(node):
+        raise KeyError(ptr)
+    if isinstance(node, dict) and last not in node:
+        raise KeyError(ptr)
+    if not isinstance(node, list | dict):
+        raise KeyError(ptr)
+    return node, last
+
+
 def redact_record(
-    record: Mapping[str, Any], commitments: Mapping[str, str], *, fields: Sequence[str] = ("input",)
+    record: Mapping[str, Any],
+    commitments: Mapping[str, str],
+    *,
+    fields: Sequence[str] = ("input",),
+    salts: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """Replace a secret-suite sample's input by its commitment; other records pass unchanged.
+    """Replace a secret-suite sample's values by their :func:`redaction`; other records pass unchanged.
 
     ``record`` is an evidence record envelope (``{"data": {...}, ...}``) or its ``data``
     alone; the sample is secret when ``str(data["sample_id"])`` is a key of
-    ``commitments`` (see :func:`commitments_by_id`). Each of ``fields`` present becomes
-    ``{"redacted": "secret-suite", "commitment": <hex>}``. The function is idempotent
-    and never mutates its input.
+    ``commitments`` (see :func:`commitments_by_id`). ``fields`` are top-level field
+    names or JSON Pointers into ``data`` (``/messages/0/content``); absent ones are
+    skipped. With ``salts`` (item id -> salt) each marker also binds the value it
+    replaces. The function is idempotent and never mutates its input.
 
     For a redacted bundle to verify against the certificate, the record must be *hashed*
-    in this redacted form: the evidence log stores secret inputs as their commitment
-    and the plaintext stays in the lab's sealed suite, where the commitment binds it.
+    in this redacted form: the evidence log stores secret values as commitments and the
+    plaintext stays lab-side (the sealed suite, and the store's disclosures), bound by them.
     """
     out = json.loads(canonical_json(record))
     data = out.get("data") if isinstance(out.get("data"), dict) else out
@@ -326,10 +386,38 @@ def redact_record(
     if sample_id is None or str(sample_id) not in commitments:
         return out
     c = commitments[str(sample_id)]
+    salt = (salts or {}).get(str(sample_id))
     for field in fields:
-        if field in data:
-            data[field] = {"redacted": REDACTED, "commitment": c}
+        try:
+            node, key = resolve(data, field)
+        except (KeyError, ValueError, IndexError, TypeError):
+            continue
+        if not is_redaction(node[key]):
+            node[key] = redaction(c, node[key], salt)
     return out
+
+
+# -- sealed suites loaded in this process ---------------------------------------------------
+
+_LOADED: dict[str, SealedSuite] = {}
+
+
+def register(suite: SealedSuite) -> str:
+    """Make a loaded sealed suite findable by its root (see :func:`loaded`); returns the root.
+
+    A check that runs on a sealed suite registers it while its task is built; the
+    evidence ingest then looks it up by the root named in each sample's metadata, to
+    hash the committed form. Keyed by the root, so a lookup can only find the suite the
+    sample names.
+    """
+    root = suite.root
+    _LOADED[root] = suite
+    return root
+
+
+def loaded(root: str) -> SealedSuite | None:
+    """The sealed suite with this root, if one was registered in this process."""
+    return _LOADED.get(root)
 
 
 def read_proof(path: Path) -> Any:

@@ -148,6 +148,19 @@ def verify_records(
 
 
 def verify_run(store: Any, run: str, *, expected_root: str | None = None) -> VerifyResult:
-    """Verify a run in an :class:`~modelcert.evidence.store.EvidenceStore` (id or prefix)."""
+    """Verify a run in an :class:`~modelcert.evidence.store.EvidenceStore` (id or prefix),
+    and that its stored disclosures (secret-suite plaintext) match the records they open."""
+    from modelcert.evidence.disclosure import DisclosureError, check_disclosures
+
     run_id = store.resolve_run(run)
-    return verify_records(run_id, store.records(run_id), expected_root=expected_root)
+    result = verify_records(run_id, store.records(run_id), expected_root=expected_root)
+    disclosures = list(store.disclosures(run_id)) if result.ok else []
+    if not disclosures:
+        return result
+    seqs = {d.get("seq") for d in disclosures}
+    opened = [r for r in store.records(run_id, kinds=SAMPLE_KINDS) if r.seq in seqs]
+    try:
+        check_disclosures(run_id, opened, disclosures)
+    except DisclosureError as exc:
+        return VerifyResult(run_id, False, result.records, result.closed, None, None, exc.seq, exc.problem)
+    return result

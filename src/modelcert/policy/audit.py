@@ -589,10 +589,22 @@ class Audit:
             "preregistration": {"run_id": audit_run, "seq": prereg.seq, "hash": prereg.hash,
                                 "digest": digest(prereg_data), "data": prereg_data},
             "evidence": evidence,
-            "suites": {},
+            "suites": self._sealed_suites(items),
             "software": software_versions(),
             "seconds": round(seconds, 3),
         })
+
+    @staticmethod
+    def _sealed_suites(items: list[_Item]) -> dict[str, str]:
+        """``{suite name: Merkle root}`` of the sealed (secret) suites the checks ran on: the
+        certificate's ``suites``, against which ``modelcert suite prove-check`` checks a reveal."""
+        from modelcert.checks.external import sealed_roots
+
+        found: dict[str, str] = {}
+        for i in items:
+            if i.runner is not None:
+                found.update(sealed_roots(i.runner.task_metadata))
+        return found
 
     def _coverage(self, items: list[_Item]) -> dict[str, Any]:
         """What each tier could assess; what this audit could not, and which tier would."""

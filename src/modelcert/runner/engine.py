@@ -37,6 +37,7 @@ from pydantic_core import to_jsonable_python
 from modelcert import __version__
 from modelcert.errors import ConfigError, EvidenceError
 from modelcert.evidence.chain import digest
+from modelcert.evidence.disclosure import commit_secret
 from modelcert.evidence.ingest import eval_sample, sample_record
 from modelcert.evidence.store import (
     PREREGISTRATION,
@@ -437,7 +438,8 @@ class Runner:
             if (sample.id, sample.epoch) in self._done:
                 return  # another epoch of a partly complete sample: already recorded
             kind, body = sample_record(sample, retries=self._retries.pop(data.sample_id, None))
-            rec = self.store.append(self._require_run(), kind, body)
+            body, disclosure = commit_secret(body)  # secret-suite samples are hashed committed
+            rec = self.store.append(self._require_run(), kind, body, disclosure=disclosure)
             sr = SampleRecord(body["sample_id"], body["epoch"], kind == SAMPLE, rec.seq, rec.hash, body)
             if sr.ok:
                 self._done.add((sr.sample_id, sr.epoch))
