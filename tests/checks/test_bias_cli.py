@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from modelcert.cli.bias_cmd import app as bias_app
@@ -57,3 +58,45 @@ def test_bias_power_and_one_line_errors(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "not found" in bad.stderr
     res = runner.invoke(bias_app, ["analyze", str(tmp_path / "none.json"), "--reference", "nationality"])
     assert isinstance(res.exception, ConfigError) and "ATTRIBUTE=VALUE" in str(res.exception)
+
+
+def test_modelcert_run_writes_the_effects_table_and_forest_plot(random_checkpoint: Path, tmp_path: Path) -> None:
+    """Issue 6 item 5: whatever path runs the check, its effects table and plot come with the results."""
+    from modelcert.checks.bias_analysis import analyze_run
+    from modelcert.evidence.store import SAMPLE, SAMPLE_ERROR, EvidenceStore
+
+    db, out = f"sqlite:///{tmp_path / 'ev.db'}", tmp_path / "res"
+    # the suite's first 20 items: the sex groups (4 x 2 values) and the age groups (4 x 3) of one scenario
+    proc = _run("run", "bias.decisions", "-m", f"local/{random_checkpoint}", "--limit", "20", "--db", db,
+                "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["n"] == 20 and result["errors"] == 0
+    assert result["files"] == {"json": str(out / "effects.json"), "markdown": str(out / "effects.md"),
+                               "forest": str(out / "forest.svg")}
+    effects = json.loads((out / "effects.json").read_text())
+    assert effects["summary"]["items"] == 20 and effects["summary"]["cells"] == 2
+    assert {(e["attribute"], e["level"]) for e in effects["effects"]} == {("sex", "female"), ("age", "29"),
+                                                                          ("age", "68")}
+    ET.fromstring((out / "forest.svg").read_text())
+
+    # the analysis reads the evidence alone: an error later retried successfully counts once, as a success
+    with EvidenceStore(db) as store:
+        src = result["run_id"]
+        copy = store.create_run()
+        store.append(copy, "preregistration", {"copy_of": src})
+        samples = [r.data for r in store.records(src, kinds=(SAMPLE,))]
+        store.append(copy, SAMPLE_ERROR, {**samples[0], "scores": {}, "error": {"message": "timeout"}})
+        for data in samples:
+            store.append(copy, SAMPLE, data)
+        again = analyze_run(store, copy)
+        assert again.to_json() == analyze_run(store, src).to_json()
+        assert again.summary()["errors"] == 0
+        failed = store.create_run()  # an error that was never retried is counted, not dropped
+        store.append(failed, "preregistration", {})
+        store.append(failed, SAMPLE_ERROR, {**samples[0], "scores": {}, "error": {"message": "timeout"}})
+        for data in samples[1:]:
+            store.append(failed, SAMPLE, data)
+        assert analyze_run(store, failed).summary()["errors"] == 1
+        with pytest.raises(ConfigError, match="no recorded samples"):
+            analyze_run(store, store.create_run())

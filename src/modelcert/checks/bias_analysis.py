@@ -529,3 +529,22 @@ def analyze_log(path: str | Path, plan: AnalysisPlan | None = None) -> EffectsTa
     except Exception as exc:  # Inspect raises plain exceptions for unreadable logs
         raise ConfigError(f"cannot read Inspect log {p}: {exc}") from exc
     return analyze_samples(log.samples or [], plan)
+
+
+def analyze_run(store: Any, run_id: str, plan: AnalysisPlan | None = None) -> EffectsTable:
+    """Analyse a recorded ``bias.decisions`` run from the evidence store alone.
+
+    Takes the latest record per (sample, epoch), a success outranking earlier errors (as the
+    engine does), so a resumed run counts each item once; errors still standing are counted.
+    """
+    from modelcert.evidence.store import SAMPLE, SAMPLE_KINDS
+
+    latest: dict[str, tuple[bool, dict[str, Any]]] = {}
+    for rec in store.records(run_id, kinds=SAMPLE_KINDS):
+        data = rec.data
+        key = repr((data.get("sample_id"), data.get("epoch")))
+        if key not in latest or not latest[key][0]:
+            latest[key] = (rec.kind == SAMPLE, data)
+    if not latest:
+        raise ConfigError(f"run {run_id} has no recorded samples to analyse")
+    return analyze_samples([data for _, data in latest.values()], plan)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -36,6 +37,8 @@ def run(
     db: DbOpt = None,
     fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming an unfinished one."),
     round_size: int | None = typer.Option(None, "--round-size", min=1, help="Samples per round (default: all)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for result files (bias.decisions: effects "
+                                    "table and forest plot; default bias-results/<run id>)."),
 ) -> None:
     """Run one check (an Inspect task) against a target and report its metrics."""
     from modelcert.checks.registry import get_check
@@ -77,6 +80,11 @@ def run(
                 log_dir=log_dir,
                 on_progress=on_progress,
             )
+            if spec.id == "bias.decisions" and result["status"] == "success" and result["n"]:
+                from modelcert.checks.bias_analysis import analyze_run
+
+                files = analyze_run(store, result["run_id"]).write(out or Path("bias-results") / result["run_id"])
+                result["files"] = {k: str(v) for k, v in files.items()}
         result["wall_seconds"] = round(time.perf_counter() - t0, 3)
     if as_json:
         print(json.dumps(result, indent=2, sort_keys=True))
@@ -105,3 +113,5 @@ def _print_table(result: dict[str, Any]) -> None:
             f"{m['k']}/{m['n']}" if "k" in m else "—",
         )
     console.print(table)
+    if result.get("files"):
+        console.print("written: " + ", ".join(result["files"].values()))
