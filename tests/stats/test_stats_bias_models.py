@@ -91,3 +91,56 @@ def test_bad_decision_data_refused(decisions):
         mixed_effects(decisions[decisions.attribute == "sex"], reference="nobody")
     with pytest.raises(ConfigError):
         demographic_parity_difference([0, 2], ["a", "b"])
+
+
+def _identical(n_scenarios: int, values: tuple[str, ...], outcome) -> pd.DataFrame:
+    """Every value of a scenario gets the same outcome: no effect at all."""
+    rows = [(f"s{s}", v, outcome(s)) for s in range(n_scenarios) for v in values for _ in range(3)]
+    return pd.DataFrame(rows, columns=["scenario", "value", "outcome"])
+
+
+@pytest.mark.parametrize(
+    ("n_scenarios", "outcome", "method"),
+    [(30, lambda s: float(np.sin(s)) * 3.0, "mixed"),  # log-odds-like scores
+     (30, lambda s: float(s % 2), "mixed"),  # 0/1 decisions
+     (2, lambda s: 0.25 + 0.5 * s, "OLS"),  # too few scenarios for the mixed model
+     (1, lambda s: 0.7, "OLS")],
+)
+def test_identical_groups_show_no_effect(n_scenarios, outcome, method):
+    """Regression: identical outcomes left ~0 residual variance and rounding noise read as p ~ 0."""
+    effects = mixed_effects(_identical(n_scenarios, ("ref", "a", "b"), outcome), reference="ref")
+    assert len(effects) == 2
+    for e in effects:
+        assert e.method.startswith(method)
+        assert e.estimate == 0.0 and e.pvalue == 1.0
+        assert e.lower <= 0.0 <= e.upper and e.upper - e.lower < 1e-4
+
+
+def test_no_effect_with_noise_is_not_significant_and_calibrated():
+    """Null data: p large and CI covering 0 on a fixed draw, and about alpha rejections over many."""
+    rng = np.random.default_rng(11)
+    rows = [(f"s{s}", v, int(rng.random() < p)) for s in range(40) for p in [rng.uniform(0.3, 0.7)]
+            for v in ("ref", "a") for _ in range(4)]
+    (e,) = mixed_effects(pd.DataFrame(rows, columns=["scenario", "value", "outcome"]), reference="ref")
+    assert e.method.startswith("mixed") and e.pvalue > 0.2 and e.lower < 0 < e.upper
+    # two scenarios: the fallback; scenario-clustered SEs (1 df) rejected ~30 % of these at 0.05
+    pvalues = []
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        rows = [(s, v, int(rng.random() < p)) for s in range(2) for p in [rng.uniform(0.3, 0.7)]
+                for v in ("ref", "a") for _ in range(10)]
+        (e,) = mixed_effects(pd.DataFrame(rows, columns=["scenario", "value", "outcome"]), reference="ref")
+        assert e.method.startswith("OLS") and np.isfinite(e.pvalue)
+        pvalues.append(e.pvalue)
+    assert 0.01 <= np.mean(np.array(pvalues) < 0.05) <= 0.09
+
+
+def test_fallback_finds_effects_in_both_directions():
+    rng = np.random.default_rng(5)
+    shift = {"ref": 0.0, "up": 0.3, "down": -0.3, "same": 0.0}
+    rows = [(s, v, int(rng.random() < 0.5 + shift[v])) for s in range(2) for v in shift for _ in range(150)]
+    eff = {e.level: e for e in mixed_effects(pd.DataFrame(rows, columns=["scenario", "value", "outcome"]),
+                                             reference="ref")}
+    assert eff["up"].lower > 0.1 and eff["down"].upper < -0.1 and eff["up"].pvalue < 1e-4
+    assert eff["same"].lower < 0 < eff["same"].upper
+    assert all(e.method.startswith("OLS") for e in eff.values())
