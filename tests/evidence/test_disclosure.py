@@ -22,7 +22,7 @@ from modelcert.errors import EvidenceError
 from modelcert.evidence import suites
 from modelcert.evidence.bundle import DISCLOSURES, RECORDS, check_bundle, export_bundle, verify_bundle
 from modelcert.evidence.chain import canonical_json
-from modelcert.evidence.disclosure import DisclosureError, check_disclosures, commit_secret
+from modelcert.evidence.disclosure import DisclosureError, check_disclosures, commit_secret, hide_secret
 from modelcert.evidence.store import EvidenceStore
 from modelcert.evidence.verify import verify_run
 from modelcert.runner import Limits
@@ -227,6 +227,9 @@ def test_commit_secret_covers_echoes_outside_the_answer_and_refuses_unknown_suit
     assert commit_secret(red)[0] == red  # idempotent: nothing left to redact
     assert commit_secret({"sample_id": 1, "epoch": 1, "input": "public"}) == ({"sample_id": 1, "epoch": 1,
                                                                                "input": "public"}, None)
+    hidden = hide_secret(data["metadata"], "q1", ITEMS[0]["prompt"])  # what a dataset digest sees
+    assert hidden == red["metadata"]["request"] and ITEMS[0]["prompt"] not in json.dumps(hidden)
+    assert hide_secret({"item_id": "p"}, "p", "public") == "public"
     other = suites.seal(ITEMS, name="never-loaded")
     with pytest.raises(EvidenceError, match="not loaded: refusing to record its plaintext"):
         commit_secret(_secret_sample(other, 0, "no"))

@@ -104,6 +104,34 @@ def secret_pointers(data: Mapping[str, Any]) -> list[str]:
     return ptrs
 
 
+def _sealed_item(metadata: Any, sample_id: Any) -> tuple[suites.SealedSuite, int] | None:
+    root = metadata.get("suite_root") if isinstance(metadata, dict) else None
+    if root is None:
+        return None
+    suite = suites.loaded(str(root))
+    if suite is None:
+        raise EvidenceError(
+            f"sample {sample_id!r} names sealed suite {str(root)[:16]}…, which is not loaded: "
+            "refusing to record its plaintext"
+        )
+    item_id = metadata.get("item_id", sample_id)
+    n = suite.position(item_id)
+    if n is None:
+        raise EvidenceError(f"sample {sample_id!r}: item {item_id!r} is not in sealed suite {suite.name!r}")
+    return suite, n
+
+
+def hide_secret(metadata: Any, sample_id: Any, value: Any) -> Any:
+    """``value`` of a secret-suite sample as its salted :func:`~modelcert.evidence.suites.redaction`
+    (binding, hiding); the value itself for any other sample. For digests over a dataset
+    (the run start's ``dataset.digest``), which would otherwise confirm a guessed suite."""
+    found = _sealed_item(metadata, sample_id)
+    if found is None:
+        return value
+    suite, n = found
+    return suites.redaction(suite.commitments[n], value, suite.salts[n])
+
+
 def commit_secret(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """``(data to hash, disclosure)`` for one sample record's data.
 
@@ -112,21 +140,11 @@ def commit_secret(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] 
     (:func:`modelcert.evidence.suites.register`), or this raises
     :class:`EvidenceError` rather than let plaintext into the hashed log.
     """
-    meta = data.get("metadata")
-    root = meta.get("suite_root") if isinstance(meta, dict) else None
-    if root is None:
-        return data, None
     sample_id = data["sample_id"]
-    suite = suites.loaded(str(root))
-    if suite is None:
-        raise EvidenceError(
-            f"sample {sample_id!r} names sealed suite {str(root)[:16]}…, which is not loaded: "
-            "refusing to record its plaintext"
-        )
-    item_id = meta.get("item_id", sample_id)
-    n = suite.position(item_id)
-    if n is None:
-        raise EvidenceError(f"sample {sample_id!r}: item {item_id!r} is not in sealed suite {suite.name!r}")
+    found = _sealed_item(data.get("metadata"), sample_id)
+    if found is None:
+        return data, None
+    suite, n = found
     c, salt = suite.commitments[n], suite.salts[n]
     ptrs = [p for p in secret_pointers(data) if not suites.is_redaction(_get(data, p))]
     values = {p: _get(data, p) for p in ptrs}

@@ -37,7 +37,7 @@ from pydantic_core import to_jsonable_python
 from modelcert import __version__
 from modelcert.errors import ConfigError, EvidenceError
 from modelcert.evidence.chain import digest
-from modelcert.evidence.disclosure import commit_secret
+from modelcert.evidence.disclosure import commit_secret, hide_secret
 from modelcert.evidence.ingest import eval_sample, sample_record
 from modelcert.evidence.store import (
     PREREGISTRATION,
@@ -202,7 +202,9 @@ class Runner:
         for s in task.dataset:
             ids.append(s.id)
             inp = s.input if isinstance(s.input, str) else [m.model_dump(mode="json", exclude={"id"}) for m in s.input]
-            items.append([s.id, inp, s.target, s.choices])
+            # a secret-suite sample enters the digest salted: it must not confirm a guessed suite
+            items.append([s.id, hide_secret(s.metadata, s.id, inp), hide_secret(s.metadata, s.id, s.target),
+                          s.choices])
         if len(set(map(repr, ids))) != len(ids):
             raise ConfigError(f"check {self.check_id}: sample ids are not unique")
         return ids, digest(items)
