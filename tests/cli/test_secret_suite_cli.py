@@ -116,6 +116,11 @@ def test_sealed_suite_certified_redacted_export_verifies_and_an_item_is_proven(
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: ") and "item and salt do not match its commitment" in line
 
+    # lab staff review: commitments by default, the checked plaintext with --disclose
+    shown = ok(mc("evidence", "show", run, "--db", db, "-n", "3"))
+    assert "<secret-suite item, commitment" in shown and not any(x in shown for x in SECRETS)
+    assert all(i["prompt"] in ok(mc("evidence", "show", run, "--db", db, "-n", "3", "--disclose")) for i in ITEMS)
+
     # the court asks about h2: the lab reveals it; it checks against the certificate's suite root,
     # and its commitment is the one the certified (redacted) record carries
     ok(mc("suite", "reveal", "--sealed", sealed, "--items", "h2", "--out", tmp_path / "proof.json"))

@@ -105,7 +105,22 @@ def verify(
     raise typer.Exit(0 if result.ok else 1)
 
 
+def _opened(data: dict[str, Any], values: dict[str, Any] | None) -> dict[str, Any]:
+    """The record's data with disclosed plaintext put back at its places; else secret values
+    as a short placeholder."""
+    from modelcert.evidence import suites
+
+    if values:
+        data = json.loads(json.dumps(data))
+        for ptr, value in values.items():
+            node, key = suites.resolve(data, ptr)
+            node[key] = value
+    return data
+
+
 def _short(value: Any, width: int = 200) -> str:
+    if isinstance(value, dict) and value.get("redacted") == "secret-suite":
+        value = f"<secret-suite item, commitment {str(value.get('commitment'))[:16]}…>"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = text.replace("\n", "\\n")
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -116,15 +131,29 @@ def show(
     run: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
     samples: Annotated[int, typer.Option("--samples", "-n", help="How many sample transcripts to print.")] = 5,
     errors_only: Annotated[bool, typer.Option("--errors", help="Show only error records' transcripts.")] = False,
+    disclose: Annotated[
+        bool, typer.Option("--disclose", help="Show secret-suite plaintext from the store's disclosures (lab only).")
+    ] = False,
     db: DbOpt = None,
 ) -> None:
-    """A readable summary of a run and some sample transcripts."""
+    """A readable summary of a run and some sample transcripts.
+
+    Secret-suite values show as their commitment unless --disclose puts the stored
+    plaintext back (each disclosure is checked against its record first).
+    """
     from modelcert.evidence.store import RUN_END, RUN_START, SAMPLE, SAMPLE_ERROR
 
     console = Console(highlight=False)
     with _open(db) as store:
         run_id = store.resolve_run(run)
         records = list(store.records(run_id))
+        opened: dict[int, dict[str, Any]] = {}
+        if disclose:
+            from modelcert.evidence.disclosure import check_disclosures
+
+            disclosures = list(store.disclosures(run_id))
+            check_disclosures(run_id, records, disclosures)
+            opened = {d["seq"]: d["values"] for d in disclosures}
     by_kind: dict[str, int] = {}
     start: dict[str, Any] = {}
     end: dict[str, Any] | None = None
@@ -138,7 +167,7 @@ def show(
         elif rec.kind == RUN_END:
             end = rec.data
         elif rec.kind in (SAMPLE, SAMPLE_ERROR):
-            data = rec.data
+            data = _opened(rec.data, opened.get(rec.seq))
             for name, s in data.get("scores", {}).items():
                 if isinstance(s.get("value"), int | float) and not isinstance(s.get("value"), bool):
                     scores.setdefault(name, []).append(float(s["value"]))
