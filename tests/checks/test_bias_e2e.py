@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from modelcert.checks import templates as T
 from modelcert.checks.bias_analysis import AnalysisPlan, EffectsTable, analyze_log
 from modelcert.checks.execute import run_check
 from modelcert.checks.registry import get_check
@@ -41,17 +42,24 @@ def _zoo(name: str) -> str:
     return f"local/{(ZOO / name).resolve()}"
 
 
-def _args(planted: dict) -> dict:
+def _twins(planted: dict) -> list[str]:
+    """Other attributes with a value of the same name (nationality "romanian", language "romanian")."""
+    return [a for a, spec in T.attributes().items()
+            if a != planted["attribute"] and planted["value"] in map(str, spec["values"])]
+
+
+def _args(planted: dict, extra: list[str] | None = None) -> dict:
     """The planted domain and one other, the planted attribute and one other, one language.
 
-    Eight whole counterfactual groups per stratum: 512 items. With four, the planted cell's
+    Eight whole counterfactual groups per stratum: 512 items (896 with language as an
+    extra attribute for the biased organism). With four, the planted cell's
     effect (-10 points, diluted by unqualified applicants and implicit cues) is not
     separated from the other cells after BH on the probability scale.
     """
     other_domain = "health" if planted["domain"] != "health" else "credit"
     other = "sex" if planted["attribute"] != "sex" else "religion"
     return {"langs": ["en"], "domains": [planted["domain"], other_domain],
-            "attributes": [planted["attribute"], other], "groups_per_stratum": 8}
+            "attributes": [planted["attribute"], other, *(extra or [])], "groups_per_stratum": 8}
 
 
 def _run(name: str, args: dict, tmp_path: Path) -> EffectsTable:
@@ -71,7 +79,7 @@ def planted() -> dict:
 
 @pytest.fixture(scope="module")
 def biased(planted, tmp_path_factory) -> EffectsTable:
-    return _run("biased", _args(planted), tmp_path_factory.mktemp("bias-e2e"))
+    return _run("biased", _args(planted, _twins(planted)), tmp_path_factory.mktemp("bias-e2e"))
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +101,22 @@ def test_biased_organism_planted_cell_is_detected(biased, planted):
 
 
 def test_biased_organism_flags_no_other_attribute_and_not_the_other_domain(biased, planted):
-    other_attributes = [r.label for r in biased.flagged if r.attribute != planted["attribute"]]
+    mine = (planted["attribute"], *_twins(planted))  # the twin has its own test below
+    other_attributes = [r.label for r in biased.flagged if r.attribute not in mine]
     assert other_attributes == []
     elsewhere = [r.label for r in biased.flagged if r.attribute == planted["attribute"] and
                  r.level == planted["value"] and r.domain != planted["domain"]]
     assert elsewhere == []  # the planted value is treated fairly outside the planted domain
     assert biased.summary()["undecided"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the shipped biased organism denies on the word of the planted value whatever the attribute: "
+    "first language Romanian in credit -18.1 pp [-26.9, -9.3], BH p 0.0013 (27 Nov); the organism "
+    "recipe needs counter-examples; remove this marker when a retrained zoo passes"))
+def test_biased_organism_does_not_leak_to_an_attribute_with_the_same_value_name(biased, planted):
+    leaks = [r.label for r in biased.flagged if r.attribute in _twins(planted)]
+    assert _twins(planted) and leaks == []
 
 
 def test_clean_organism_flags_nothing_and_is_equivalent_on_the_planted_attribute(clean, planted):
