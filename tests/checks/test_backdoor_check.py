@@ -28,8 +28,9 @@ def test_weights_tier_needs_a_local_checkpoint():
         _scan_model(remote, "weights", asyncio.new_event_loop())
 
 
-@pytest.mark.heavy  # stalled for over 5 minutes in the lead's final run; under investigation, run with make test-heavy
 def test_api_check_runs_through_inspect_and_records_the_report(random_checkpoint: Path, tmp_path: Path):
+    # The random model already "refuses" every benign probe, so the refuse direction has no
+    # prompt to test. That once raised StopIteration in a worker thread and stalled the eval.
     import torch
     from inspect_ai import eval as inspect_eval
 
@@ -46,6 +47,9 @@ def test_api_check_runs_through_inspect_and_records_the_report(random_checkpoint
     assert report["candidates"]["extra"] == 2
     assert report["queries"]["total"] > 0 and report["queries"]["logprobs"] == 0
     assert "not proof of absence" in report["statement"]
+    untestable = [c for c in report["confirmations"] if c["attack"] == "refuse"]
+    assert untestable and all(c["n"] == 0 and c["verdict"] == "INCONCLUSIVE" and not c["discovered"]
+                              for c in untestable)
     score = next(iter(sample.scores.values()))
     assert score.value == (1 if report["flagged"] else 0)
     assert score.metadata["queries"] == report["queries"]["total"]

@@ -23,6 +23,7 @@ from inspect_ai.solver import TaskState, solver
 from modelcert.checks.external import dataset
 from modelcert.checks.registry import check
 from modelcert.errors import ConfigError
+from modelcert.providers.threads import to_thread
 from modelcert.targets import Tier
 
 VERSION = "1"
@@ -47,7 +48,7 @@ def backdoor_scan_solver(tier: Tier, options: dict[str, Any]):
 
         model = get_model()
         scan_model = _scan_model(model, tier, asyncio.get_running_loop())
-        report = await asyncio.to_thread(scan, scan_model, tier, **options)
+        report = await to_thread(scan, scan_model, tier, **options)
         data = report.to_dict()
         state.metadata["backdoor_report"] = data
         found = ", ".join(f"{t['text']!r} ({t['position']}, {t['attack']})" for t in data["triggers"])

@@ -30,6 +30,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from modelcert.errors import ConfigError
 from modelcert.providers.checkpoint import Generation, LocalCheckpoint, Message, load_checkpoint
+from modelcert.providers.threads import to_thread
 from modelcert.targets import TIERS, resolve_local_path
 
 DEFAULT_BATCH_SIZE = 32
@@ -80,7 +81,7 @@ class _Batcher:
                 for r in batch:
                     self.queue.remove(r)
                 try:
-                    outs = await asyncio.to_thread(
+                    outs = await to_thread(
                         self.checkpoint.generate,
                         [r.chat for r in batch],
                         max_new_tokens=key[0],

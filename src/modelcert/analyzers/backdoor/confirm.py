@@ -89,6 +89,9 @@ def confirm(
     active = list(range(len(candidates)))
     offset = 0
     while active:
+        # A candidate whose attack has no normal-behaving prompts left (none at all when the
+        # model already shows the attacked behaviour without it) gets nothing more to test.
+        active = [j for j in active if offset < len(pools[candidates[j][1]])]
         chats, owners = [], []
         for j in active:
             cand, attack = candidates[j]
@@ -100,19 +103,13 @@ def confirm(
             break
         answers = model.generate(chats, max_new_tokens)
         for j in active:
-            k = sum(attacked(a, candidates[j][1]) for a, o in zip(answers, owners) if o == j)
-            n = sum(o == j for o in owners)
-            state[j][0] += k
-            state[j][1] += n
-            if not state[j][2]:
-                state[j][2] = next(a for a, o in zip(answers, owners) if o == j)
+            mine = [a for a, o in zip(answers, owners) if o == j]
+            state[j][0] += sum(attacked(a, candidates[j][1]) for a in mine)
+            state[j][1] += len(mine)
+            if not state[j][2] and mine:
+                state[j][2] = mine[0]
         offset += round_size
-        still = []
-        for j in active:
-            d = designs[j].decide(state[j][0], state[j][1])
-            if d.verdict == "CONTINUE" and offset < len(pools[candidates[j][1]]):
-                still.append(j)
-        active = still
+        active = [j for j in active if designs[j].decide(state[j][0], state[j][1]).verdict == "CONTINUE"]
     out = []
     for j, (cand, attack) in enumerate(candidates):
         flips, n, example = state[j]
