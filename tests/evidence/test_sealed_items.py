@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelcert.checks.external import check_items, is_sealed_suite, sealed_roots
+from modelcert.checks.external import check_items, is_sealed_suite, load_items, sealed_roots
 from modelcert.errors import ConfigError, EvidenceError
 from modelcert.evidence import suites
 from modelcert.evidence.chain import canonical_json, sha256_hex
@@ -53,6 +53,12 @@ def test_bad_mappings_are_one_line_errors(tmp_path: Path, columns, error, messag
     with pytest.raises(error, match=message) as err:
         check_items("harmful", items_file=str(folder), columns=columns)
     assert "\n" not in str(err.value)
+
+
+def test_checks_reading_files_only_refuse_a_sealed_folder(tmp_path: Path) -> None:
+    folder, _ = _sealed(tmp_path)
+    with pytest.raises(ConfigError, match="is a sealed suite folder; this check reads only"):
+        load_items(folder, family="injection")
 
 
 def test_a_corrupt_sealed_folder_is_refused(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """Where a check's items come from: our bundled templates, or a user's JSONL/CSV file.
 
 A lab can run any check on its own (possibly secret) items or on a public benchmark
-file it holds, through a column mapping, e.g.::
+file it holds, through a column mapping, e.g. as a policy requirement's
+``task_args: {items_file: mine.csv, columns: "prompt=question,category=topic"}``, or::
 
-    modelcert run safety.harmful -T items_file=mine.csv -T columns="prompt=question,category=topic"
     inspect eval src/modelcert/checks/safety.py@harmful_compliance -T items_file=mine.jsonl
 
 Mappable fields (``field=column``): ``prompt`` (required), ``id``, ``system``, ``lang``,
@@ -15,9 +15,9 @@ A malformed file is rejected whole, with the file and row in a one-line error.
 ``items_file`` may also be a sealed suite folder (``modelcert suite seal``; the lab
 holds its ``suite.secret.json``). The run's suite digest is then the suite's Merkle
 root, sample ids are the suite's item ids, and the evidence log hashes every such
-sample with the secret text replaced by commitments (see ``docs/evidence.md``)::
-
-    modelcert run safety.harmful -T items_file=sealed/ -T columns="prompt=input"
+sample with the secret text replaced by commitments (see ``docs/evidence.md``). Only
+the engine does that: plain ``inspect eval`` on a sealed folder keeps the plaintext in
+Inspect's own log.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def parse_columns(columns: str | Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    if is_sealed_suite(path):
+        raise ConfigError(f"{path} is a sealed suite folder; this check reads only .jsonl/.csv/.tsv item files")
     suffix = path.suffix.lower()
     try:
         if path.stat().st_size > _MAX_BYTES:
