@@ -85,3 +85,18 @@ def test_redact_record_takes_pointers_and_binds_values_with_the_salt() -> None:
     assert suites.redact_record(red, {"a": c}, fields=ptrs, salts={"a": salt}) == red
     assert suites.redact_record(data, {"a": c}, fields=["/messages/0/content"])["messages"][0]["content"] == {
         "redacted": "secret-suite", "commitment": c}  # without the salt: the commitment alone
+
+
+def test_a_jailbreak_run_on_a_sealed_suite_does_not_digest_the_plaintext(tmp_path: Path) -> None:
+    """The attacked prompts enter the jailbreak suite digest salted: two seals of the same items
+    give different digests, so the digest cannot confirm a guessed suite."""
+    from modelcert.checks.jailbreak import jailbreak
+
+    digests = []
+    for name in ("one", "two"):
+        sealed = suites.seal(ITEMS, name="mine")
+        suites.write_sealed(sealed, tmp_path / name)
+        task = jailbreak(items_file=str(tmp_path / name), columns="prompt=question", transforms="prefix_injection")
+        assert "first secret question" not in canonical_json(task.metadata).decode()
+        digests.append(task.metadata["suite_digest"])
+    assert digests[0] != digests[1]

@@ -211,3 +211,19 @@ outcome:
     assert nothing["verdict"] == "INCONCLUSIVE" and "does not show there is none" in nothing["reason"]
     assert "weights" in nothing["reason"]
     assert by_id["S-api-ok"]["verdict"] == "PASS"  # only where the policy declares it
+
+
+def test_two_sealed_suites_with_one_name_keep_both_roots_in_the_certificate_map():
+    """A name collision must not drop a suite root from ``suites`` (the certificate's map)."""
+    from types import SimpleNamespace
+
+    from modelcert.policy.audit import Audit
+
+    def item(root: str, name: str = "secret"):
+        meta = {"items": {"kind": "sealed", "suite": name, "root": root}}
+        return SimpleNamespace(runner=SimpleNamespace(task_metadata=meta))
+
+    a, b = "a" * 64, "b" * 64
+    assert Audit._sealed_suites([item(a), item(a)]) == {"secret": a}
+    both = Audit._sealed_suites([item(a), item(b), item(b, "other"), SimpleNamespace(runner=None)])
+    assert both == {f"secret@{'a' * 16}": a, f"secret@{'b' * 16}": b, "other": b}

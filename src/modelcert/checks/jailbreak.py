@@ -22,6 +22,7 @@ from modelcert.checks.external import check_items, dataset, to_sample
 from modelcert.checks.registry import check
 from modelcert.errors import ConfigError
 from modelcert.evidence.chain import digest
+from modelcert.evidence.disclosure import hide_secret
 from modelcert.judges.calibration import judge_record
 from modelcert.judges.scorers import attack_success
 
@@ -75,9 +76,12 @@ def jailbreak(
             chosen = random.Random(f"{seed}/{name}").sample(pool, per_transform)
         for item in chosen:
             prompt = item.prompt if name == "low_resource" else X.ITEM_TRANSFORMS[name](item)
-            attacked.append({"transform": name, "item": item.id, "prompt": prompt})
-            samples.append(to_sample(item, prompt=prompt, sample_id=f"{name}/{item.id}", transform=name,
-                                     cluster=f"{name}/{item.cluster}"))
+            sample = to_sample(item, prompt=prompt, sample_id=f"{name}/{item.id}", transform=name,
+                               cluster=f"{name}/{item.cluster}")
+            # a sealed-suite prompt enters the digest salted, or the digest confirms a guessed suite
+            attacked.append({"transform": name, "item": item.id,
+                             "prompt": hide_secret(sample.metadata, sample.id, prompt)})
+            samples.append(sample)
     suite = {"base": source, "transforms": names, "per_transform": per_transform, "seed": seed,
              "low_resource": digest([asdict(i) for i in X.low_resource_items()])}  # type: ignore[arg-type]
     return Task(

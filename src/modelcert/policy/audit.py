@@ -600,11 +600,15 @@ class Audit:
         certificate's ``suites``, against which ``modelcert suite prove-check`` checks a reveal."""
         from modelcert.checks.external import sealed_roots
 
-        found: dict[str, str] = {}
+        roots: dict[str, set[str]] = {}
         for i in items:
             if i.runner is not None:
-                found.update(sealed_roots(i.runner.task_metadata))
-        return found
+                for name, root in sealed_roots(i.runner.task_metadata).items():
+                    roots.setdefault(name, set()).add(root)
+        # two different suites under one name must not overwrite each other: each is then
+        # named with its root's prefix (``prove-check --suite name@prefix``)
+        return {(name if len(rs) == 1 else f"{name}@{root[:16]}"): root
+                for name, rs in sorted(roots.items()) for root in sorted(rs)}
 
     def _coverage(self, items: list[_Item]) -> dict[str, Any]:
         """What each tier could assess; what this audit could not, and which tier would."""
