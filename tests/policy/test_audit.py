@@ -227,3 +227,13 @@ def test_two_sealed_suites_with_one_name_keep_both_roots_in_the_certificate_map(
     assert Audit._sealed_suites([item(a), item(a)]) == {"secret": a}
     both = Audit._sealed_suites([item(a), item(b), item(b, "other"), SimpleNamespace(runner=None)])
     assert both == {f"secret@{'a' * 16}": a, f"secret@{'b' * 16}": b, "other": b}
+
+
+def test_report_examples_name_a_sealed_input_by_its_commitment():
+    from modelcert.evidence import suites
+    from modelcert.policy.audit import _text
+
+    marker = suites.redaction("c" * 64, "the secret question", bytes(32))
+    shown = _text(marker)
+    assert shown == f"[secret-suite item, commitment {'c' * 16}…]" and "secret question" not in shown
+    assert _text([{"type": "text", "text": "plain"}]) == "plain"

@@ -148,8 +148,12 @@ def finite(obj: Any) -> Any:
 
 
 def _text(content: Any) -> str:
+    from modelcert.evidence.suites import is_redaction
+
     if isinstance(content, str):
         return content
+    if is_redaction(content):  # a sealed-suite input: the report names its commitment only
+        return f"[secret-suite item, commitment {content['commitment'][:16]}…]"
     if isinstance(content, list):
         return "".join(c.get("text", "") for c in content if isinstance(c, dict))
     return str(content)
