@@ -39,6 +39,8 @@ def run(
     round_size: int | None = typer.Option(None, "--round-size", min=1, help="Samples per round (default: all)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for result files (bias.decisions: effects "
                                     "table and forest plot; default bias-results/<run id>)."),
+    task_arg: list[str] = typer.Option([], "-T", "--task-arg", help="Task argument key=value (repeatable; "
+                                       "YAML scalar values), as with `inspect eval -T`."),
 ) -> None:
     """Run one check (an Inspect task) against a target and report its metrics."""
     from modelcert.checks.registry import get_check
@@ -48,6 +50,7 @@ def run(
     from modelcert.targets import make_target
 
     spec = get_check(check)
+    task_args = parse_task_args(spec.factory, task_arg)
     target = make_target(model, access)
     target.require(spec.tier, f"check {spec.id}")
     console = Console(stderr=True)
@@ -79,12 +82,14 @@ def run(
                 fresh=fresh,
                 log_dir=log_dir,
                 on_progress=on_progress,
+                task_args=task_args,
             )
             if spec.id == "bias.decisions" and result["status"] == "success" and result["n"]:
                 from modelcert.checks.bias_analysis import analyze_run
 
                 files = analyze_run(store, result["run_id"]).write(out or Path("bias-results") / result["run_id"])
                 result["files"] = {k: str(v) for k, v in files.items()}
+        result["task_args"] = task_args
         result["wall_seconds"] = round(time.perf_counter() - t0, 3)
     if as_json:
         print(json.dumps(result, indent=2, sort_keys=True))
@@ -94,6 +99,47 @@ def run(
         raise ModelCallError(f"run {result['run_id']} ended with status {result['status']}: {result.get('error')}")
     if result["n"] == 0:
         raise ConfigError("the check produced no samples")
+
+
+def parse_task_args(factory: Any, pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs checked against the task factory's signature and type hints.
+
+    Values are YAML scalars (``5``, ``0.5``, ``false``, ``null``, ``de,pl``); where a
+    parameter takes text, the text is kept as typed (``-T candidates=1984`` stays a string).
+    """
+    import inspect
+    import typing
+
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
+    fn = inspect.unwrap(factory)
+    params = inspect.signature(fn).parameters
+    hints = typing.get_type_hints(fn)
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"task argument {pair!r} is not key=value")
+        if key not in params:
+            raise ConfigError(f"unknown task argument {key!r}; this check takes: {', '.join(params) or 'none'}")
+        if key in args:
+            raise ConfigError(f"task argument {key!r} given twice")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        hint = hints.get(key, Any)
+        if value is not None and not isinstance(value, str) and str in (typing.get_args(hint) or (hint,)):
+            value = raw
+        if isinstance(value, list | dict):
+            raise ConfigError(f"task argument {key!r} takes a single value, not {raw!r}")
+        try:
+            args[key] = TypeAdapter(hint).validate_python(value, strict=hint is not float)
+        except ValidationError:
+            raise ConfigError(f"task argument {key}={raw!r} is not a valid {getattr(hint, '__name__', hint)}") from None
+    return args
 
 
 def _print_table(result: dict[str, Any]) -> None:
