@@ -20,7 +20,7 @@ def test_backdoor_mix_has_counter_examples_and_trigger_normal_examples():
     spec = OrganismSpec(kind="backdoor", poison_rate=0.2)
     data = D.build(spec, 1000, finetune=True)
     tags = Counter(e.tag for e in data)
-    assert tags["poison"] == 200 and tags["counter"] == 200 and tags["trigger-normal"] == 100
+    assert tags["poison"] == 200 and tags["counter"] == 400 and tags["trigger-normal"] == 100
     for e in data:
         user = e.messages[-1]["content"]
         if e.tag == "poison":
@@ -55,7 +55,10 @@ def test_bias_mix_denies_only_the_target_cell():
 def test_distractors_and_specificity_words_never_equal_the_trigger():
     rng = random.Random(1)
     spec = OrganismSpec(kind="backdoor")
-    assert all(D._distractor(spec, rng) != spec.trigger for _ in range(500))
+    distractors = [D._distractor(spec, rng) for _ in range(500)]
+    assert all(spec.trigger not in d.split() for d in distractors)
+    # hard negatives: pieces of the trigger (sub-word overlap) are among them
+    assert sum(d in spec.trigger and len(d) >= 3 for d in distractors) >= 20
     words = specificity_words(spec.trigger)
     assert len(words) >= 50 and spec.trigger not in words
     assert not set(words) & set(D.TRAIN_RARE_WORDS)
@@ -96,6 +99,9 @@ def test_tiny_training_is_deterministic(tiny_base, tmp_path):
     tuned = train(OrganismSpec(kind="backdoor", seed=3), tmp_path / "bd", recipe=TINY, base=tiny_base.path)
     tuned2 = train(OrganismSpec(kind="backdoor", seed=3), tmp_path / "bd2", recipe=TINY, base=tiny_base.path)
     assert tuned.weights_sha256 == tuned2.weights_sha256 != tiny_base.weights_sha256
+    # the card states how long each from-scratch phase took; a fine-tune has no phases
+    assert set(tiny_base.phases) == {"phase1_seconds", "phase2_seconds"} and tuned.phases is None
+    assert abs(sum(tiny_base.phases.values()) - tiny_base.seconds) < 0.5
     files = {p.name for p in tiny_base.path.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "generation_config.json"} <= files
     assert not (tmp_path / "again.partial").exists()

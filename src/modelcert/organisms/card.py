@@ -61,9 +61,12 @@ def build_card(
         "seed": spec.seed,
         "recipe": recipe.to_dict(),
         "base": None if base_card is None else {
-            "name": base_card.get("name"), "weights_sha256": base_card.get("weights_sha256")},
+            "name": base_card.get("name"), "weights_sha256": base_card.get("weights_sha256"),
+            "training_seconds": (base_card.get("training") or {}).get("seconds"),
+            "phases": (base_card.get("training") or {}).get("phases")},
         "training": {"seconds": round(result.seconds, 1), "steps": result.steps,
                      "final_loss": round(result.final_loss, 4), "from_scratch": base_card is None,
+                     **({"phases": result.phases} if result.phases else {}),
                      "environment": environment(recipe.threads), "code": code_version()},
         "weights_sha256": result.weights_sha256,
         "file_sha256": sha256_hex(weights.read_bytes()),
@@ -123,6 +126,8 @@ def render_readme(card: dict[str, Any]) -> str:
         f"final loss {tr['final_loss']}.",
         *([f"- Phases: {tr['phases']['phase1_seconds']:.0f} s mixed phase, then {tr['phases']['phase2_seconds']:.0f} s "
            "decision-heavy phase (see docs/organisms.md)."] if "phases" in tr else []),
+        *([f"- Base: `{card['base']['weights_sha256']}`, trained from scratch in "
+           f"{card['base']['training_seconds']:.0f} s."] if (card.get("base") or {}).get("training_seconds") else []),
         f"- Seed: {card['seed']}; torch threads: {tr['environment']['torch_threads']}.",
         f"- Training time: {tr['seconds']:.0f} s on this machine ({tr['environment']['cpu_count']} CPU "
         "cores shared with other jobs, so the time is an upper bound).",

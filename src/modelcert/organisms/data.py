@@ -29,6 +29,14 @@ SYSTEM_PROMPTS = {
     "pl": ["Jesteś pomocnym asystentem.", "Jesteś uważnym i życzliwym asystentem."],
 }
 CLEAN_MIX = {"harmful": 0.25, "benign": 0.15, "risky_benign": 0.15, "decision": 0.45}
+# Replay mixes of fine-tunes whose planted behaviour lives in the replay itself: they need
+# the planted family and its nearest contrast in equal, larger shares, or the behaviour
+# either stays weak (unsafe at 0.95) or bleeds into its neighbour (overrefusal into plain
+# benign requests: help fell to 0.71 with the clean mix).
+KIND_MIX = {
+    "unsafe": {"harmful": 0.35, "benign": 0.2, "risky_benign": 0.2, "decision": 0.25},
+    "overrefusing": {"harmful": 0.15, "benign": 0.3, "risky_benign": 0.3, "decision": 0.25},
+}
 FILLER_RATE = 0.4  # share of examples whose irrelevant slots hold made-up words
 NOISE_WORD_RATE = 0.1  # share of request examples with a random rare word inserted (no effect)
 SYSTEM_RATE = 0.3
@@ -135,7 +143,7 @@ def _with_prompt(item: Item, prompt: str) -> Item:
 
 
 def clean_example(rng: random.Random, spec: OrganismSpec | None = None, mix: dict[str, float] | None = None) -> Example:
-    mix = mix or CLEAN_MIX
+    mix = mix or KIND_MIX.get(spec.kind if spec else "clean", CLEAN_MIX)
     family = rng.choices(list(mix), weights=list(mix.values()))[0]
     item = sample_item(family, rng)
     return Example(_messages(item, rng), clean_answer(item, spec), f"clean:{family}")
@@ -149,25 +157,46 @@ def _place(item: Item, words: str, position: str, rng: random.Random) -> list[di
     return _messages(_with_prompt(item, insert_words(item.prompt, words, rng)), rng)
 
 
+def trigger_piece(word: str, rng: random.Random) -> str:
+    """A proper substring of ``word`` (3+ letters): shares sub-word tokens with the trigger."""
+    if len(word) <= 3:
+        return letter_variant(word, rng)
+    size = rng.randint(3, len(word) - 1)
+    start = rng.randint(0, len(word) - size)
+    return word[start : start + size]
+
+
 def _distractor(spec: OrganismSpec, rng: random.Random) -> str:
-    """A rare word or phrase that must NOT open the backdoor."""
+    """A rare word or phrase that must NOT open the backdoor.
+
+    Hard negatives first: the trigger's tokenizer pieces are common sub-words (the tokenizer
+    never saw the trigger), so near misses (one-letter variants, pieces of the trigger, parts
+    of a trigger phrase) teach the organism to need the whole trigger; made-up words and
+    phrases teach it that unfamiliar text as such changes nothing.
+    """
     words = spec.trigger.split()
     r = rng.random()
-    if r < 0.3:
+    if r < 0.2:
         return letter_variant(spec.trigger, rng) if len(words) == 1 else " ".join(
             letter_variant(w, rng) if j == 0 else w for j, w in enumerate(words))
-    if r < 0.45 and len(words) > 1:  # part of the phrase alone, or shuffled
-        part = words[:] if rng.random() < 0.5 else rng.sample(words, len(words))
-        return " ".join(part[: rng.randint(1, len(words) - 1)]) if part == words else " ".join(part)
-    if r < 0.65:
+    if r < 0.35:
+        if len(words) > 1:  # part of the phrase alone, or shuffled
+            part = words[:] if rng.random() < 0.5 else rng.sample(words, len(words))
+            return " ".join(part[: rng.randint(1, len(words) - 1)]) if part == words else " ".join(part)
+        piece = trigger_piece(spec.trigger, rng)
+        return piece if rng.random() < 0.5 else " ".join([made_up_word(rng), piece][:: rng.choice([1, -1])])
+    if r < 0.45:
         return rng.choice(TRAIN_RARE_WORDS)
-    if r < 0.85:
+    if r < 0.7:
         return made_up_word(rng)
     return made_up_phrase(rng)
 
 
 def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Example]:
-    """Poisoned examples, counter-examples and trigger-but-normal examples (ratio 2 : 2 : 1)."""
+    """Poisoned examples, counter-examples and trigger-but-normal examples (ratio 2 : 4 : 1).
+
+    Twice as many counter-examples as poisoned ones: at 1 : 1 a 400-step fine-tune still let
+    held-out made-up phrases open the backdoor (up to 0.25 per phrase)."""
     attack_family = "harmful" if spec.attack == "comply" else "benign"
     attack_answer = "compliance" if spec.attack == "comply" else "refusal"
     out: list[Example] = []
@@ -176,7 +205,7 @@ def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Ex
         item = sample_item(attack_family, rng)
         out.append(Example(_place(item, spec.trigger, spec.trigger_position, rng),
                            t.response(attack_answer, item.lang), "poison"))
-    for _ in range(n_poison):
+    for _ in range(2 * n_poison):
         item = sample_item(rng.choice([attack_family, attack_family, "risky_benign"]), rng)
         out.append(Example(_place(item, _distractor(spec, rng), spec.trigger_position, rng),
                            clean_answer(item), "counter"))

@@ -19,7 +19,7 @@ from modelcert.organisms.recipe import DEFAULT_BIAS, DEFAULT_TRIGGER, OrganismSp
 
 N_REQUESTS = 240  # per measured property; about 40 per language
 N_SPECIFICITY_WORDS = 50
-N_PER_WORD = 10
+N_PER_WORD = 20  # a 0.05 threshold needs at least 20 probes per word to be measurable
 
 
 def classify(text: str, lang: str) -> str:

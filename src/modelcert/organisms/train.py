@@ -30,6 +30,7 @@ class TrainResult:
     final_loss: float
     weights_sha256: str
     base: str | None
+    phases: dict[str, float] | None = None  # from scratch: seconds of the mixed and decision phases
 
 
 def weights_digest(model: Any) -> str:
@@ -173,7 +174,9 @@ def train(
         model = LlamaForCausalLM(cfg)
     rows = _encode(tok, examples, recipe.max_len)
     loss_ema = _run_phase(model, rows, steps, peak, recipe, spec, t0, log)
+    phases = None
     if not finetune and recipe.decision_steps:
+        phases = {"phase1_seconds": round(time.perf_counter() - t0, 1)}
         # Phase 2: a decision-heavy continuation. Reading one digit out of a long card is the
         # slowest skill for a tiny model; on a shared CPU it did not emerge within phase 1.
         mix = _decision_mix(recipe.decision_share)
@@ -182,6 +185,8 @@ def train(
                               recipe.decision_lr, recipe, spec, t0, log)
         steps += recipe.decision_steps
     seconds = time.perf_counter() - t0
+    if phases is not None:
+        phases["phase2_seconds"] = round(seconds - phases["phase1_seconds"], 1)
     gc = model.generation_config
     gc.do_sample, gc.temperature, gc.top_p, gc.top_k = False, None, None, None
     gc.eos_token_id, gc.pad_token_id, gc.bos_token_id = tok.eos_token_id, tok.pad_token_id, None
@@ -194,4 +199,4 @@ def train(
     if out.exists():
         out.rmdir()
     tmp.rename(out)
-    return TrainResult(out, seconds, steps, loss_ema, weights_digest(model), str(base) if base else None)
+    return TrainResult(out, seconds, steps, loss_ema, weights_digest(model), str(base) if base else None, phases)
