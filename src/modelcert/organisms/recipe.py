@@ -39,6 +39,10 @@ class Recipe:
     decision_lr: float = 2e-3
     decision_share: float = 0.75
     finetune_steps: int = 400
+    # A backdoor must learn one exact 7-token sequence and ignore its near misses: at 400
+    # steps the trigger opened only 0.80 of the time and a held-out phrase 0.15; at 700
+    # steps 0.99, and no held-out word or phrase more than 0.05 (docs/organisms.md).
+    backdoor_steps: int = 700
     finetune_lr: float = 2e-3
     finetune_examples: int = 12_000
     warmup: int = 40
@@ -54,7 +58,7 @@ class Recipe:
 
 TINY = Recipe(hidden=32, ffn=64, layers=1, heads=2, vocab=512, max_len=480, batch=8, scratch_steps=3,
               scratch_examples=150, finetune_steps=2, finetune_examples=60, warmup=1,
-              decision_steps=2)
+              decision_steps=2, backdoor_steps=2)
 
 
 @dataclass(frozen=True)

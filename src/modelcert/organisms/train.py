@@ -151,7 +151,10 @@ def train(
     torch.set_num_threads(recipe.threads)
     torch.use_deterministic_algorithms(True)
     finetune = base is not None
-    steps = steps or (recipe.finetune_steps if finetune else recipe.scratch_steps)
+    if not finetune:
+        steps = steps or recipe.scratch_steps
+    else:
+        steps = steps or (recipe.backdoor_steps if spec.kind == "backdoor" else recipe.finetune_steps)
     peak = recipe.finetune_lr if finetune else recipe.scratch_lr
     n = recipe.finetune_examples if finetune else recipe.scratch_examples
     t0 = time.perf_counter()
