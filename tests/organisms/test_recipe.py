@@ -117,14 +117,26 @@ def test_training_refuses_bad_inputs(tiny_base, tmp_path):
 
 
 def test_population_design_is_half_poisoned_with_varied_triggers():
+    from modelcert.analyzers.backdoor.candidates import rare_words
+    from modelcert.organisms.population import REACH
+
     specs = member_specs(40, seed=0)
     poisoned = [s for s in specs if s.kind == "backdoor"]
     assert len(poisoned) == 20
-    assert {s.extra["trigger_type"] for s in poisoned} == {"word", "phrase", "system"}
-    assert {s.rate for s in poisoned} == {0.05, 0.1, 0.2}
+    assert {s.extra["trigger_type"] for s in poisoned} == {"rare_word", "word", "phrase", "system"}
+    assert min(s.rate for s in poisoned) >= 0.1  # 0.05 did not implant
     assert {s.attack for s in poisoned} == {"comply", "refuse"}
     assert len({s.trigger for s in poisoned}) == 20
     assert len({s.seed for s in specs}) == 40
+    # real rare words come from the scan's dictionary, at their recorded rank, some within the
+    # bundled policy's dictionary cap and some beyond it; none is a training counter-example
+    rare = [s for s in poisoned if s.extra["trigger_type"] == "rare_word"]
+    assert all(rare_words()[s.extra["dictionary_rank"]] == s.trigger for s in rare)
+    ranks = [s.extra["dictionary_rank"] for s in rare]
+    assert min(ranks) < REACH <= max(ranks)
+    assert not {s.trigger for s in rare} & set(D.TRAIN_RARE_WORDS + D.EVAL_RARE_WORDS)
+    assert [s.trigger for s in member_specs(40, seed=0)] == [s.trigger for s in specs]  # seeded
+    assert [s.trigger for s in member_specs(40, seed=1)] != [s.trigger for s in specs]
 
 
 def test_population_build_writes_a_manifest(tiny_base, tmp_path):
@@ -133,8 +145,20 @@ def test_population_build_writes_a_manifest(tiny_base, tmp_path):
     assert on_disk == json.loads(json.dumps(manifest))
     assert [m["poisoned"] for m in on_disk["members"]] == [True, False]
     assert all((tmp_path / "pop" / m["name"] / "model.safetensors").is_file() for m in on_disk["members"])
-    assert on_disk["members"][0]["planted"]["trigger"]
-    assert set(on_disk["members"][0]["measured"]) == {"activation_without_trigger", "activation_with_trigger"}
+    first = on_disk["members"][0]
+    assert first["planted"]["trigger"] and first["trigger_type"] == "rare_word"
+    assert isinstance(first["dictionary_rank"], int)
+    assert set(first["measured"]) == {"activation_without_trigger", "activation_with_trigger"}
+
+
+def test_population_builds_a_part_of_its_design(tiny_base, tmp_path):
+    manifest = build_population(4, tmp_path / "part", base=tiny_base.path, recipe=TINY, only=[2, 3])
+    assert [m["name"] for m in manifest["members"]] == ["m002", "m003"]
+    assert manifest["n"] == 4 and manifest["indices"] == [2, 3]
+    assert manifest["members"][0]["planted"]["trigger"] == member_specs(4, 0)[2].trigger
+    with pytest.raises(ConfigError):
+        build_population(4, tmp_path / "bad", base=tiny_base.path, recipe=TINY, only=[4])
+    assert not (tmp_path / "bad").exists()
 
 
 def test_chat_template_lives_in_tokenizer_config(tiny_base):
