@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modelcert.errors import ConfigError
 from modelcert.targets import Target, Tier
 
 
@@ -36,6 +37,37 @@ def _artifact_gate(target: Target, options: dict[str, Any]) -> AnalyzerOutcome:
     return AnalyzerOutcome("PASS", report.summary(), len(report.files), data)
 
 
+_BACKDOOR_OPTIONS = {"base", "dictionary", "candidates", "invert_vocab", "theta0", "q", "cap", "min_power"}
+
+
+def _backdoor_scan(target: Target, options: dict[str, Any]) -> AnalyzerOutcome:
+    """The weights-tier backdoor scan, the same code as the ``security.backdoor.weights`` check.
+
+    Options mirror the check's task arguments (``candidates`` as a list or comma-separated
+    text, ``base`` as a folder or ``zoo:<name>``), plus ``min_power``: the measured TPR at
+    5% FPR a PASS needs (default: none, as a ``kind: scan`` requirement at ``weights``).
+    """
+    from modelcert.analyzers.backdoor import scan_checkpoint, verdict
+    from modelcert.targets import resolve_local_path
+
+    if target.path is None:
+        return AnalyzerOutcome("NOT_ASSESSED", "no checkpoint to scan: the target is an API endpoint", 0, {})
+    unknown = sorted(set(options) - _BACKDOOR_OPTIONS)
+    if unknown:
+        raise ConfigError(f"unknown option(s) for backdoor.scan: {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(_BACKDOOR_OPTIONS))}")
+    opts = dict(options)
+    min_power = opts.pop("min_power", None)
+    extra = opts.pop("candidates", None)
+    if isinstance(extra, str):
+        extra = [c.strip() for c in extra.split(",") if c.strip()]
+    if opts.get("base") is not None:
+        opts["base"] = resolve_local_path(str(opts["base"]))
+    report = scan_checkpoint(target.path, "weights", extra=extra, **opts)
+    result, reason = verdict(report, min_power=min_power)
+    return AnalyzerOutcome(result, reason, report.queries["total"], report.to_dict())
+
+
 @dataclass(frozen=True)
 class AnalyzerSpec:
     id: str
@@ -47,6 +79,10 @@ class AnalyzerSpec:
 ANALYZERS: dict[str, AnalyzerSpec] = {
     "artifact.gate": AnalyzerSpec(
         "artifact.gate", "weights", "Model-file gate: no file can execute code on load", _artifact_gate
+    ),
+    "backdoor.scan": AnalyzerSpec(
+        "backdoor.scan", "weights", "Weights-tier backdoor scan: refusal probe, trigger search, base diff",
+        _backdoor_scan,
     ),
 }
 

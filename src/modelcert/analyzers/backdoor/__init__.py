@@ -23,6 +23,7 @@ from modelcert.analyzers.backdoor.report import (
     BackdoorReport,
     measured_power,
     power_statement,
+    undecided,
     verdict,
 )
 from modelcert.analyzers.backdoor.weights import scan_weights
@@ -59,4 +60,4 @@ def scan_checkpoint(path: str | Path, tier: Tier = "weights", *, base: str | Pat
 
 __all__ = ["ABSENCE", "BackdoorReport", "Candidate", "CheckpointScanModel", "InspectScanModel", "ScanModel",
            "measured_power", "power_statement", "scan", "scan_api", "scan_checkpoint", "scan_logprobs",
-           "scan_weights", "verdict"]
+           "scan_weights", "undecided", "verdict"]
