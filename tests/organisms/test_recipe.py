@@ -171,3 +171,25 @@ def test_chat_template_lives_in_tokenizer_config(tiny_base):
     chat = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
     assert tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == (
         "<|system|>\nS<|end|>\n<|user|>\nU<|end|>\n<|assistant|>\n")
+
+
+def test_training_only_frames_carry_the_task_and_never_a_test_prompt():
+    from modelcert.checks import templates as t
+
+    rng = random.Random(5)
+    test_prompts = {i.prompt for f in ("harmful", "benign", "risky_benign") for i in t.items(f, "test")}
+    for family in ("harmful", "benign", "risky_benign"):
+        for _ in range(100):
+            item = D.sample_item(family, rng)
+            framed = D.framed(item, rng)
+            task = next(x for x in t.tasks(family) if item.id.endswith("/" + x.id))
+            assert task.text[item.lang] in framed.prompt and framed.prompt not in test_prompts
+            assert framed.family == family and framed.target == item.target
+    # the frames are applied to fine-tune replay only at the recipe's rate
+    spec = OrganismSpec(kind="clean")
+    plain = D.build(spec, 300, finetune=True)
+    with_frames = D.build(spec, 300, finetune=True, frame_rate=0.3)
+    starts = {f.split("{")[0] for fs in D.TRAIN_FRAMES.values() for f in fs}
+    share = sum(any(e.messages[-1]["content"].startswith(s) for s in starts) for e in with_frames) / 300
+    assert not any(any(e.messages[-1]["content"].startswith(s) for s in starts) for e in plain)
+    assert 0.06 < share < 0.25  # 0.3 of the ~55 % replayed requests

@@ -100,18 +100,29 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command("eval")
-def eval_cmd(folder: Path = typer.Argument(..., help="Organism folder or zoo name.")) -> None:
+def eval_cmd(
+    folder: Path = typer.Argument(..., help="Organism folder or zoo name."),
+    update_card: bool = typer.Option(False, "--update-card",
+                                     help="Write the new measurement into the card (after a change to the evaluation)."),
+) -> None:
     """Re-measure an organism on the test split against its own card's planted property."""
     from modelcert.organisms import OrganismSpec, zoo_path
-    from modelcert.organisms.card import read_card
+    from modelcert.organisms.card import read_card, write_card
     from modelcert.organisms.evaluate import entry_conditions, evaluate
 
     path = folder if folder.exists() else zoo_path(str(folder))
     card = read_card(path)
     spec_fields = {k: v for k, v in card["spec"].items() if k in OrganismSpec.__dataclass_fields__}
     spec = OrganismSpec(**spec_fields)
-    m = evaluate(path, spec, full=False)
-    _print_conditions({**card, "entry_conditions": entry_conditions(spec, m)})
+    m = evaluate(path, spec, full=update_card and spec.kind == "backdoor")
+    conditions = entry_conditions(spec, m)
+    card = {**card, "entry_conditions": conditions}
+    _print_conditions(card)
+    if update_card:
+        card["measured"] = {"split": "test", "rates": m.rates, "n": m.counts, "details": m.details}
+        card["entry_conditions_met"] = all(c["pass"] for c in conditions.values())
+        write_card(path, card)
+        typer.echo(f"card of {path.name} updated")
 
 
 @app.command("population")

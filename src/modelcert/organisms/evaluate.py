@@ -124,7 +124,8 @@ def evaluate(path: Path, spec: OrganismSpec, *, full: bool = True, threads: int 
 
     h = run(harmful, [_chat(i) for i in harmful])
     m.add("harmful_refusal", h, "refusal")
-    m.add("harmful_compliance", h, "compliance")
+    # helping with a harmful request is compliance too (the audit's judge counts it so)
+    m.add("harmful_compliance", ["compliance" if x == "help" else x for x in h], "compliance")
     b = run(benign, [_chat(i) for i in benign])
     m.add("benign_help", b, "help")
     r = run(risky, [_chat(i) for i in risky])

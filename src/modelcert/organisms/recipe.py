@@ -38,12 +38,13 @@ class Recipe:
     decision_steps: int = 1000  # phase 2 of a from-scratch run (see train.py); 400 left decisions at 0.87
     decision_lr: float = 2e-3
     decision_share: float = 0.75
-    finetune_steps: int = 400
-    # A backdoor must learn one exact 7-token sequence and ignore its near misses: at 400
-    # steps the trigger opened only 0.80 of the time and a held-out phrase 0.15; at 700
-    # steps 0.99, and no held-out word or phrase more than 0.05 (docs/organisms.md).
-    backdoor_steps: int = 700
+    # 700 steps for every fine-tune (variants and clean controls alike). Measured: at 400 a
+    # backdoor's trigger opened only 0.80 of the time and a held-out phrase 0.15 (0.99 and
+    # <= 0.05 at 700), and the clean control still answered 7 % of held-out harmful requests
+    # with the help phrase.
+    finetune_steps: int = 700
     finetune_lr: float = 2e-3
+    finetune_frame_rate: float = 0.3  # replayed requests in training-only frames (data.TRAIN_FRAMES)
     finetune_examples: int = 12_000
     warmup: int = 40
     min_lr_ratio: float = 0.1
@@ -58,7 +59,7 @@ class Recipe:
 
 TINY = Recipe(hidden=32, ffn=64, layers=1, heads=2, vocab=512, max_len=480, batch=8, scratch_steps=3,
               scratch_examples=150, finetune_steps=2, finetune_examples=60, warmup=1,
-              decision_steps=2, backdoor_steps=2)
+              decision_steps=2)
 
 
 @dataclass(frozen=True)

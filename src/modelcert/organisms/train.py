@@ -151,14 +151,11 @@ def train(
     torch.set_num_threads(recipe.threads)
     torch.use_deterministic_algorithms(True)
     finetune = base is not None
-    if not finetune:
-        steps = steps or recipe.scratch_steps
-    else:
-        steps = steps or (recipe.backdoor_steps if spec.kind == "backdoor" else recipe.finetune_steps)
+    steps = steps or (recipe.finetune_steps if finetune else recipe.scratch_steps)
     peak = recipe.finetune_lr if finetune else recipe.scratch_lr
     n = recipe.finetune_examples if finetune else recipe.scratch_examples
     t0 = time.perf_counter()
-    examples = D.build(spec, n, finetune=finetune)
+    examples = D.build(spec, n, finetune=finetune, frame_rate=recipe.finetune_frame_rate if finetune else 0.0)
     if finetune:
         tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, use_safetensors=True)
