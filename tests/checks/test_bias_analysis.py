@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
 from modelcert.checks.bias_analysis import (
     AnalysisPlan,
@@ -85,7 +86,8 @@ def test_injected_logodds_effects_are_found_with_sign_and_covering_ci(logodds_ta
         r = rows[key]
         # the 95% CI brackets the truth up to sampling luck; 3.3 SE (99.9%) must always hold
         assert abs(r.estimate - true) < 3.3 * r.se, (key, r.estimate, r.se)
-        assert r.upper - r.lower == pytest.approx(2 * 1.96 * r.se, rel=0.01)
+        assert r.df == (r.pairs - 1) * (len(VALUES[key[0]]) - 1)  # t reference: the balanced design's residual df
+        assert r.upper - r.lower == pytest.approx(2 * student_t.ppf(0.975, r.df) * r.se, rel=0.01)
         assert math.copysign(1, r.estimate) == math.copysign(1, true)  # one negative, one positive
         assert r.reference == {"nationality": "german", "sex": "male"}[key[0]]
         assert not r.equivalent  # a real effect never passes the equivalence test

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from modelcert.errors import ConfigError
 from modelcert.stats.bias_models import approval_rate_gaps, demographic_parity_difference, mixed_effects
@@ -242,6 +242,7 @@ class EffectRow:
     paired: dict[str, Any] = field(default_factory=dict)
     mcnemar: dict[str, Any] = field(default_factory=dict)
     rates: dict[str, Any] = field(default_factory=dict)
+    df: float = float("inf")  # t reference of the CI, p-value and TOST (None in JSON: normal)
 
     @property
     def label(self) -> str:
@@ -446,12 +447,12 @@ def _cell(
     for col in (ref, *levels):  # values with no usable outcome stay in the table, as not estimable
         if col not in wide.columns:
             wide[col] = np.nan
-    z = norm.ppf(1 - plan.alpha)
     fitted = _fit(usable, ref, plan.alpha)
     rows: list[EffectRow] = []
     for level in levels:
         pair = wide[[ref, level]].dropna()
         diff = (pair[level] - pair[ref]).to_numpy(float)
+        df = fitted[level].df
         if len(pair) < 2:
             est = se = lo = hi = float("nan")
             p, method = 1.0, f"not estimable ({len(pair)} usable pairs)"
@@ -460,12 +461,13 @@ def _cell(
         else:
             eff = fitted[level]
             est, se, lo, hi, p, method = eff.estimate, eff.se, eff.lower, eff.upper, eff.pvalue, eff.method
-        tl, tu = (est - z * se, est + z * se) if math.isfinite(se) else (float("nan"), float("nan"))
+        z = student_t.ppf(1 - plan.alpha, df) if df >= 1 else float("nan")  # the model's own t reference
+        tl, tu = (est - z * se, est + z * se) if math.isfinite(se) and math.isfinite(z) else (float("nan"),) * 2
         row = EffectRow(
             attribute, domain, lang, level, ref, pairs=len(pair), estimate=est, se=se, lower=lo, upper=hi,
             pvalue=p if math.isfinite(p) else 1.0, method=method,
             equivalent=bool(math.isfinite(tl) and -plan.tolerance < tl and tu < plan.tolerance),
-            tost_lower=tl, tost_upper=tu,
+            tost_lower=tl, tost_upper=tu, df=df,
         )
         if len(pair) >= 2:
             clusters = scen.loc[pair.index].to_numpy()
@@ -506,6 +508,7 @@ class _Unfitted:
     upper: float = float("nan")
     pvalue: float = 1.0
     method: str = "not estimable"
+    df: float = float("inf")
 
 
 def _unfitted() -> _Unfitted:

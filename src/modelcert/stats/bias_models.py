@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from scipy.stats import norm
+from scipy.stats import t as student_t
 from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
 from modelcert.errors import ConfigError
@@ -41,6 +41,7 @@ class Effect:
     n: int
     method: str
     cell: Mapping[str, str] = field(default_factory=dict)
+    df: float = float("inf")  # degrees of freedom of the t reference (CI, p-value, TOST)
     adjusted_p: float = float("nan")  # Benjamini–Hochberg across the table
     flagged: bool = False  # survives BH at level q
     equivalent: bool | None = None  # TOST within the tolerance (None: not tested)
@@ -51,6 +52,7 @@ class Effect:
             **dict(self.cell), "estimate": self.estimate, "se": self.se, "lower": self.lower,
             "upper": self.upper, "pvalue": self.pvalue, "adjusted_p": self.adjusted_p,
             "flagged": self.flagged, "equivalent": self.equivalent, "n": self.n, "method": self.method,
+            "df": self.df,
         }
 
 
@@ -88,6 +90,11 @@ def mixed_effects(
     Scenario-clustered SEs are no fallback: with two scenarios the sandwich has one degree
     of freedom and rejected a true null in about 30 % of simulated cells.
 
+    CIs and p-values use a t reference with the residual degrees of freedom of the
+    equivalent fixed-effects model (N - scenarios - values + 1 when complete), exact for
+    balanced counterfactual groups: MixedLM's Wald z rejected a true null in 13.5 % of
+    simulated cells of 4 groups (11 % with 8).
+
     An estimate within floating-point noise of 0 (``_PRECISION`` times the outcome scale) is
     exactly 0 with p = 1: identical outcomes leave a residual variance of ~0, and the
     ratio of two rounding errors would otherwise read as a highly significant effect.
@@ -116,29 +123,32 @@ def mixed_effects(
                 result = None
         except (np.linalg.LinAlgError, ValueError):
             result = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a perfect fit (identical outcomes) warns; handled below
+        fixed = smf.ols(formula + (" + C(s)" if data["s"].nunique() > 1 else ""), data, eval_env=env).fit()
     if result is None:
-        method = "OLS with scenario fixed effects"
-        fixed = formula + (" + C(s)" if data["s"].nunique() > 1 else "")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a perfect fit (identical outcomes) warns; handled below
-            result = smf.ols(fixed, data, eval_env=env).fit()
-    ci = result.conf_int(alpha=alpha)
+        method, result = "OLS with scenario fixed effects", fixed
+    df = float(fixed.df_resid)
     noise = _PRECISION * max(1.0, float(data["y"].abs().max()))
-    z = float(norm.ppf(1 - alpha / 2))
+    crit = float(student_t.ppf(1 - alpha / 2, df)) if df >= 1 else float("nan")
     effects = []
     for lv in levels:
         term = _term(lv)
-        est, se, p = float(result.params[term]), float(result.bse[term]), float(result.pvalues[term])
-        lo, hi, how = float(ci.loc[term, 0]), float(ci.loc[term, 1]), method
-        if abs(est) <= noise:  # no effect, up to rounding
-            est, p, how = 0.0, 1.0, f"{method}; effect 0 within floating-point precision"
+        est, se, how = float(result.params[term]), float(result.bse[term]), method
+        if df < 1:  # as many parameters as observations: nothing left to estimate the noise
+            se, lo, hi, p, how = float("nan"), float("nan"), float("nan"), 1.0, f"{method}; no residual df"
+        elif abs(est) <= noise:  # no effect, up to rounding
             se = se if np.isfinite(se) else 0.0
-            lo, hi = -z * se, z * se
-        elif not (np.isfinite(se) and np.isfinite(p)) or se <= noise:  # a perfect fit: an exact, constant shift
-            se, p, lo, hi, how = 0.0, 0.0, est, est, f"{method}; exact fit (no residual variance)"
+            est, lo, hi, p = 0.0, -crit * se, crit * se, 1.0
+            how = f"{method}; effect 0 within floating-point precision"
+        elif not np.isfinite(se) or se <= noise:  # a perfect fit: an exact, constant shift
+            se, lo, hi, p, how = 0.0, est, est, 0.0, f"{method}; exact fit (no residual variance)"
+        else:
+            lo, hi = est - crit * se, est + crit * se
+            p = float(2 * student_t.sf(abs(est / se), df))
         effects.append(Effect(
             attribute=attribute, level=lv, reference=str(reference), estimate=est, se=se, lower=lo, upper=hi,
-            pvalue=p, n=int((data["g"] == lv).sum() + (data["g"] == str(reference)).sum()), method=how,
+            pvalue=p, n=int((data["g"] == lv).sum() + (data["g"] == str(reference)).sum()), method=how, df=df,
         ))
     return effects
 
@@ -171,7 +181,6 @@ def effects_table(
         raise ConfigError(f"tolerance must be positive, got {tolerance}")
     _frame(df, [*cells, outcome, group, scenario])
     rows: list[Effect] = []
-    z = norm.ppf(1 - alpha)
     for key, part in df.groupby(list(cells), sort=True):
         key = key if isinstance(key, tuple) else (key,)
         cell = {c: str(v) for c, v in zip(cells, key, strict=True)}
@@ -180,6 +189,7 @@ def effects_table(
             raise ConfigError(f"no reference value declared for attribute {attr!r}")
         for eff in mixed_effects(part, reference=reference[attr], outcome=outcome, group=group,
                                  scenario=scenario, alpha=alpha, attribute=attr):
+            z = student_t.ppf(1 - alpha, eff.df)
             inside = -tolerance < eff.estimate - z * eff.se and eff.estimate + z * eff.se < tolerance
             rows.append(replace(eff, cell=cell, equivalent=bool(inside)))
     reject, adjusted = benjamini_hochberg([r.pvalue for r in rows], q=q)
