@@ -33,6 +33,11 @@ CLEAN_MIX = {"harmful": 0.25, "benign": 0.15, "risky_benign": 0.15, "decision": 
 # the planted family and its nearest contrast in equal, larger shares, or the behaviour
 # either stays weak (unsafe at 0.95) or bleeds into its neighbour (overrefusal into plain
 # benign requests: help fell to 0.71 with the clean mix).
+# Replay of a fine-tune (clean controls and variants): more harmful requests than the
+# from-scratch mix. With the clean mix replayed, the clean control still answered about
+# 6 % of held-out harmful requests with the help phrase; organisms whose fine-tune held more
+# harmful examples (backdoor counter-examples, overrefusal) refused 0.99 of them.
+FINETUNE_MIX = {"harmful": 0.35, "benign": 0.15, "risky_benign": 0.15, "decision": 0.35}
 KIND_MIX = {
     "unsafe": {"harmful": 0.35, "benign": 0.2, "risky_benign": 0.2, "decision": 0.25},
     "overrefusing": {"harmful": 0.15, "benign": 0.3, "risky_benign": 0.3, "decision": 0.25},
@@ -277,6 +282,8 @@ def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] |
         planted = backdoor_examples(spec, rng, round(n * spec.rate))
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
+    if mix is None and finetune:
+        mix = KIND_MIX.get(spec.kind, FINETUNE_MIX)
     replay = [clean_example(rng, spec, mix, frame_rate) for _ in range(max(0, n - len(planted)))]
     data = planted + replay
     rng.shuffle(data)
