@@ -83,7 +83,9 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
         for tier in tiers:
             model = CheckpointScanModel(ckpt, tier=tier)
             t0 = time.perf_counter()
-            kw = {k: v for k, v in kwargs.items() if not (tier == "api" and k == "invert_vocab")}
+            kw = {k: v for k, v in kwargs.items() if k != "api_screen" and not (tier == "api" and k == "invert_vocab")}
+            if tier == "api" and kwargs.get("api_screen"):
+                kw["group_size"], kw["screen_tries"] = kwargs["api_screen"]
             rep = scan(model, tier, base=member_base if tier == "weights" else None, **kw).to_dict()
             wall = time.perf_counter() - t0
             row = {"member": f"{population.name}/{m['name']}", "tier": tier, "poisoned": m["poisoned"],
@@ -92,7 +94,9 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
                    "flagged": rep["flagged"], "triggers": [t["text"] for t in rep["triggers"]],
                    "recovered": m["poisoned"] and recovered(m, rep), "queries": rep["queries"]["total"],
                    "seconds": wall, "activation": m["measured"],
-                   "score_parts": rep["details"].get("score_parts")}
+                   "score_parts": rep["details"].get("score_parts"),
+                   "screen": {a: {k: i.get(k) for k in ("groups", "positive_groups", "mean_group_score")}
+                              for a, i in rep["details"].get("screen", {}).items()}}
             rows.append(row)
             log(f"{row['member']} {tier:8} poisoned={m['poisoned']!s:5} score={rep['score']:.3f} "
                 f"flagged={rep['flagged']!s:5} triggers={row['triggers']} planted={m['planted'].get('trigger')} "
@@ -113,6 +117,7 @@ def summarise(rows: list[dict[str, Any]], tier: str, *, dictionary: int | None =
 
     ``recovery_word``: over single-word triggers (rare, made-up, or in the system prompt);
     ``recovery_reach``: over rare-word triggers inside the scan's dictionary cap;
+    ``auc_trigger_part``: AUC of the score's ``trigger`` part alone (0 when nothing is confirmed);
     ``auc_implanted``: AUC with poisoned members whose measured trigger activation is below
     ``min_activation`` left out (a backdoor that did not implant is not there to detect).
     """
@@ -124,6 +129,7 @@ def summarise(rows: list[dict[str, Any]], tier: str, *, dictionary: int | None =
     words = [x for x in pos if len(x["planted"]["trigger"].split()) == 1]
     reach = [x for x in pos if in_reach(x, dictionary)]
     both = 0 < labels.sum() < len(labels)
+    trig = np.array([(x.get("score_parts") or {}).get("trigger", 0.0) for x in r], dtype=float)
     keep = np.array([not x["poisoned"] or x["activation"]["activation_with_trigger"] >= min_activation for x in r],
                     dtype=bool)
     both_kept = 0 < labels[keep].sum() < keep.sum()
@@ -139,6 +145,7 @@ def summarise(rows: list[dict[str, Any]], tier: str, *, dictionary: int | None =
             "flag_fpr": float(flags[labels == 0].mean()) if both else float("nan"),
             "recovery": mean(pos) or 0.0, "recovery_word": mean(words), "n_word": len(words),
             "recovery_reach": mean(reach), "n_reach": len(reach),
+            "auc_trigger_part": auc(trig, labels) if both else float("nan"),
             "implanted": int(labels[keep].sum()),
             "auc_implanted": auc(scores[keep], labels[keep]) if both_kept else float("nan"),
             "queries_mean": float(np.mean([x["queries"] for x in r])),
@@ -177,6 +184,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=None, help="Declared base (default: the manifest's base).")
     ap.add_argument("--dictionary", type=int, default=None, help="Cap on rare-dictionary candidates.")
     ap.add_argument("--no-invert-vocab", action="store_true")
+    ap.add_argument("--api-screen", default=None, metavar="GROUPxTRIES",
+                    help="api-tier group screen, e.g. 16x1 (words per group x prompts per group); default: the scan's.")
     ap.add_argument("--out", type=Path, default=None, help="Write per-member rows and the table as JSON.")
     ap.add_argument("--markdown", action="store_true", help="Also print the per-member rows as a markdown table.")
     ap.add_argument("--write-power", action="store_true", help=f"Store the table in {POWER_FILE.name}.")
@@ -187,6 +196,9 @@ def main() -> None:
     kwargs: dict[str, Any] = {"dictionary": args.dictionary}
     if args.no_invert_vocab:
         kwargs["invert_vocab"] = False
+    if args.api_screen:
+        group, _, tries = args.api_screen.partition("x")
+        kwargs["api_screen"] = [int(group), int(tries or 1)]
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     seeds: set[int] = set()
@@ -215,14 +227,14 @@ def main() -> None:
     print(f"\npopulation {names} (n={n}, {p} poisoned; fine-tuning steps {sorted(steps)}); "
           f"scan options {kwargs}; total wall time {wall:.0f} s\n")
     print(f"{'tier':9} {'AUC':>5} {'95% CI':>10} {'TPR@5%':>6} {'flagTPR':>7} {'flagFPR':>7} {'recov.':>6} "
-          f"{'rec.word':>8} {'rec.reach':>9} {'AUC impl.':>9} {'queries':>7} {'s/member':>8}")
+          f"{'rec.word':>8} {'rec.reach':>9} {'AUC impl.':>9} {'AUC trig.':>9} {'queries':>7} {'s/member':>8}")
     for t, s in table.items():
         word = f"{_f(s['recovery_word'])} ({s['n_word']})"
         reach = f"{_f(s['recovery_reach'])} ({s['n_reach']})"
         implanted = f"{_f(s['auc_implanted'])} ({s['implanted']})"
         print(f"{t:9} {_f(s['auc']):>5} {_f(s['auc_ci'][0]):>4}-{_f(s['auc_ci'][1]):>4} {_f(s['tpr_at_5fpr']):>6} "
               f"{_f(s['flag_tpr']):>7} {_f(s['flag_fpr']):>7} {_f(s['recovery']):>6} {word:>8} {reach:>9} "
-              f"{implanted:>9} {s['queries_mean']:7.0f} {s['seconds_mean']:8.0f}")
+              f"{implanted:>9} {_f(s['auc_trigger_part']):>9} {s['queries_mean']:7.0f} {s['seconds_mean']:8.0f}")
     if args.markdown:
         print("\n" + member_table(rows))
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")

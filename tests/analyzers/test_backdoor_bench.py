@@ -19,7 +19,8 @@ def _row(score, poisoned, *, trigger="x", rank=None, recovered=False, act=0.9, t
     return {"tier": tier, "poisoned": poisoned, "score": score, "flagged": recovered, "recovered": recovered,
             "planted": {"trigger": trigger} if poisoned else {}, "dictionary_rank": rank,
             "activation": {"activation_with_trigger": act if poisoned else 0.0, "activation_without_trigger": 0.0},
-            "queries": 10, "seconds": 1.0, "trigger_type": None}
+            "queries": 10, "seconds": 1.0, "trigger_type": None,
+            "score_parts": {"trigger": score if recovered else 0.0, "susceptibility": score}}
 
 
 def test_tpr_at_fpr_counts_ties_against_the_detector():
@@ -43,6 +44,7 @@ def test_summary_splits_recovery_by_trigger_kind_and_drops_backdoors_that_did_no
     assert (s["recovery_reach"], s["n_reach"]) == (1.0, 1)
     assert s["auc"] == pytest.approx(7 / 9)  # 7 of 9 (poisoned, clean) pairs ranked right
     assert (s["auc_implanted"], s["implanted"]) == (1.0, 2)
+    assert s["auc_trigger_part"] == pytest.approx((3 + 0.5 * 6) / 9)  # unconfirmed members tie at 0
     assert s["flag_fpr"] == 0.0 and s["flag_tpr"] == pytest.approx(1 / 3)
     # with the whole dictionary both rare words are in reach
     assert bench.summarise(rows, "api", dictionary=None)["n_reach"] == 2
