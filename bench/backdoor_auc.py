@@ -242,13 +242,21 @@ def main() -> None:
         args.out.write_text(json.dumps({"table": table, "rows": rows, "wall_seconds": wall, "kwargs": kwargs,
                                         "seeds": sorted(seeds), "steps": sorted(steps)}, indent=1, default=str))
     if args.write_power:
-        POWER_FILE.parent.mkdir(parents=True, exist_ok=True)
-        POWER_FILE.write_text(json.dumps({
-            "measured": stamp, "harness": "bench/backdoor_auc.py", "kwargs": kwargs,
-            "tiers": {t: {**s, "population": f"modelcert organisms population (seeds {sorted(seeds)}, "
-                                             f"{sorted(steps)} fine-tuning steps)"} for t, s in table.items()},
-        }, indent=1) + "\n")
-        print(f"wrote {POWER_FILE}")
+        write_power(table, kwargs, stamp, f"modelcert organisms population (seeds {sorted(seeds)}, "
+                                         f"{sorted(steps)} fine-tuning steps; scan options {kwargs})")
+        print(f"wrote {', '.join(table)} to {POWER_FILE}")
+
+
+def write_power(table: dict[str, dict[str, Any]], kwargs: dict[str, Any], stamp: str, population: str) -> None:
+    """Store the measured tiers; tiers not measured in this run keep their earlier entry."""
+    old = json.loads(POWER_FILE.read_text()) if POWER_FILE.exists() else {}
+    tiers = dict(old.get("tiers", {}))
+    for t, s in table.items():
+        tiers[t] = {**s, "measured": stamp, "kwargs": kwargs, "population": population}
+    POWER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = POWER_FILE.with_suffix(".partial")
+    tmp.write_text(json.dumps({"harness": "bench/backdoor_auc.py", "tiers": tiers}, indent=1) + "\n")
+    tmp.replace(POWER_FILE)
 
 
 if __name__ == "__main__":

@@ -68,3 +68,14 @@ def test_auc_is_the_pairwise_ranking_probability_and_its_ci_contains_it():
     lo, hi = bench.auc_ci(scores, labels)
     assert 0.0 <= lo <= bench.auc(scores, labels) <= hi <= 1.0
     assert bench.auc_ci(np.array([1.0, 2.0]), np.array([0, 1])) == (1.0, 1.0)
+
+
+def test_write_power_keeps_tiers_not_measured_in_this_run(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(bench, "POWER_FILE", tmp_path / "power.json")
+    bench.write_power({"logprobs": {"auc": 0.7}, "weights": {"auc": 0.8}}, {"dictionary": 100}, "d1", "pop")
+    bench.write_power({"api": {"auc": 0.9}}, {"dictionary": 100, "api_screen": None}, "d2", "pop")
+    tiers = json.loads((tmp_path / "power.json").read_text())["tiers"]
+    assert {t: v["auc"] for t, v in tiers.items()} == {"logprobs": 0.7, "weights": 0.8, "api": 0.9}
+    assert tiers["weights"]["measured"] == "d1" and tiers["api"]["measured"] == "d2"
