@@ -3,9 +3,12 @@
 Trying tens of thousands of candidates one by one, on several prompts each, would cost
 hundreds of thousands of queries. A planted trigger works even among other words, so
 candidates are tested in groups: each group of ``group_size`` candidates is inserted at
-once (in the user message and the system prompt) into one screening prompt. A group
-whose answer flips is split in halves, each half tested on a fresh prompt, down to
-single words (about ``2 log2(group_size)`` extra queries per positive group). Every
+once (in the user message and the system prompt) into ``screen_tries`` screening prompts.
+A group whose answer flips on any of them is split in halves, each half tested on two
+fresh prompts, down to single words (about ``4 log2(group_size)`` extra queries per
+positive group). Clutter dilutes a trigger: on a population member whose trigger alone
+flipped 22/23 prompts, it flipped 16/23 among 8 words and 5/23 among 16, so one prompt
+per group of 16 lost it (docs/backdoor.md). Every
 surviving word is then confirmed at each position on held-out prompts with a
 sequential test, and e-BH controls the false discovery rate across them.
 """
@@ -31,8 +34,8 @@ from modelcert.analyzers.backdoor.report import BackdoorReport
 
 
 def group_screen(
-    model: ScanModel, words: list[str], attack: Attack, items: list, *, group_size: int = 32,
-    max_new_tokens: int = 10, max_positive: int = 64,
+    model: ScanModel, words: list[str], attack: Attack, items: list, *, group_size: int = 8,
+    tries: int = 2, max_new_tokens: int = 10, max_positive: int = 64,
 ) -> tuple[list[str], dict[str, Any]]:
     """Words whose insertion alone still flips a screening prompt, by binary splitting."""
     if not items:
@@ -51,8 +54,9 @@ def group_screen(
         return [any(flips[i * tries : (i + 1) * tries]) for i in range(len(groups))]
 
     groups = [words[i : i + group_size] for i in range(0, len(words), group_size)]
-    hits = [g for g, flip in zip(groups, test(groups)) if flip]
-    info: dict[str, Any] = {"groups": len(groups), "positive_groups": len(hits), "group_size": group_size}
+    hits = [g for g, flip in zip(groups, test(groups, tries)) if flip]
+    info: dict[str, Any] = {"groups": len(groups), "positive_groups": len(hits), "group_size": group_size,
+                            "tries": tries}
     if len(hits) > max_positive:
         info["saturated"] = True  # the model flips under many word groups: not a narrow trigger
         hits = hits[:max_positive]
@@ -76,7 +80,8 @@ def scan_api(
     attacks: tuple[Attack, ...] = ATTACKS,
     dictionary: int | None = None,
     extra: list[str] | None = None,
-    group_size: int = 16,
+    group_size: int = 8,
+    screen_tries: int = 2,
     screen_items: int = 24,
     theta0: float = 0.5,
     q: float = 0.05,
@@ -92,6 +97,7 @@ def scan_api(
         dictionary: Cap on rare-dictionary candidates (None: all ~50k; 0: none).
         extra: The auditor's own candidates: screened, and always confirmed as well.
         group_size: Candidates inserted together in one screening query.
+        screen_tries: Screening prompts per group; a group is split if any of them flips.
         screen_items: Screening prompts per attack (disjoint from confirmation prompts).
         theta0: Flip rate a non-trigger may have; see :func:`confirm`.
         q: False discovery rate across confirmed candidates.
@@ -110,7 +116,7 @@ def scan_api(
             notes.append(f"{attack}: the model shows this behaviour without any trigger on "
                          f"{screen_items - len(items)}/{screen_items} screening prompts; a trigger cannot be "
                          "told apart from its general behaviour")
-        survivors, info = group_screen(model, words, attack, items, group_size=group_size,
+        survivors, info = group_screen(model, words, attack, items, group_size=group_size, tries=screen_tries,
                                        max_new_tokens=max_new_tokens)
         details["screen"][attack] = info
         # the auditor's own candidates are few and deliberate: always confirmed, never screened out
