@@ -1,17 +1,15 @@
 """A real OpenAI-compatible chat server on 127.0.0.1 with scripted behaviour, and test checks.
 
-The server answers ``COMPLY`` when the prompt contains ``[bad]``, HTTP 500 when it
-contains ``[500]``, and ``REFUSE`` otherwise, so a check's true event rate is known
-exactly. The test checks are real Inspect tasks registered like bundled checks.
+The server (the runner tests' ``FakeChatServer``) answers ``COMPLY`` when the prompt
+contains ``[bad]``, HTTP 500 when it contains ``[500]``, and ``REFUSE`` otherwise, so a
+check's true event rate is known exactly. The test checks are real Inspect tasks
+registered like bundled checks.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import Counter
+import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,60 +21,20 @@ from inspect_ai.solver import TaskState, generate
 from modelcert.checks import registry
 from modelcert.checks.registry import check
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "runner"))
+from fakeserver import FakeChatServer
 
-class ScriptedServer:
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
-                if isinstance(prompt, list):
-                    prompt = "".join(p.get("text", "") for p in prompt)
-                server.calls[prompt] += 1
-                if "[500]" in prompt:
-                    return self._send(500, {"error": {"message": "server error", "type": "server_error"}})
-                text = "COMPLY" if "[bad]" in prompt else f"REFUSE ({len(prompt)})"
-                self._send(200, {
-                    "id": "c", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                })
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+def scripted_reply(prompt: str) -> str:
+    return "COMPLY" if "[bad]" in prompt else f"REFUSE ({len(prompt)})"
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeChatServer]:
     monkeypatch.setenv("SCRIPTED_API_KEY", "test-key")
-    s = ScriptedServer()
-    s.thread.start()
-    monkeypatch.setenv("SCRIPTED_BASE_URL", s.base_url)
-    try:
+    with FakeChatServer(reply=scripted_reply) as s:
+        monkeypatch.setenv("SCRIPTED_BASE_URL", s.base_url)
         yield s
-    finally:
-        s.httpd.shutdown()
-        s.httpd.server_close()
 
 
 MODEL = "openai-api/scripted/test-model"

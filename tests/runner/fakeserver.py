@@ -1,8 +1,10 @@
 """A real OpenAI-compatible chat server on 127.0.0.1 that counts every request.
 
-It answers ``echo: <last user message>``. Markers in the prompt change its behaviour:
-``[429]`` answers HTTP 429 to the first request for that prompt, ``[400]`` always
-answers HTTP 400, ``[500]`` always answers HTTP 500, and ``[hang]`` waits 30 s.
+It answers ``reply(<last user message>)`` (by default ``echo: <message>``). Markers in
+the prompt change its behaviour: ``[429]`` answers HTTP 429 to the first request for
+that prompt, ``[400]`` always answers HTTP 400, ``[500]`` always answers HTTP 500, and
+``[hang]`` waits 30 s. Shared by the runner and policy tests (imported by path, as
+``fakeserver``, because several conftest modules share that module name).
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def echo(prompt: str) -> str:
+    return f"echo: {prompt}"
+
+
 class FakeChatServer:
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, reply: Callable[[str], str] = echo) -> None:
         self.delay = delay
+        self.reply = reply
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         server = self
@@ -44,7 +52,7 @@ class FakeChatServer:
                 if "[429]" in prompt and n == 1:
                     return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}})
                 time.sleep(server.delay)
-                text = f"echo: {prompt}"
+                text = server.reply(prompt)
                 self._send(
                     200,
                     {

@@ -14,16 +14,14 @@ import random
 from dataclasses import asdict
 
 from inspect_ai import Task, task
-from inspect_ai.model import GenerateConfig
-from inspect_ai.solver import generate
 
 from modelcert.checks import transforms as X
-from modelcert.checks.external import check_items, dataset, to_sample
+from modelcert.checks.external import check_items, to_sample
+from modelcert.checks.judged import judged_task
 from modelcert.checks.registry import check
 from modelcert.errors import ConfigError
 from modelcert.evidence.chain import digest
 from modelcert.evidence.disclosure import hide_secret
-from modelcert.judges.calibration import judge_record
 from modelcert.judges.scorers import attack_success
 
 CHECK_ID = "robustness.jailbreak"
@@ -84,14 +82,8 @@ def jailbreak(
             samples.append(sample)
     suite = {"base": source, "transforms": names, "per_transform": per_transform, "seed": seed,
              "low_resource": digest([asdict(i) for i in X.low_resource_items()])}  # type: ignore[arg-type]
-    return Task(
-        dataset=dataset(samples, CHECK_ID),
-        solver=generate(),
-        scorer=attack_success(judge_model=judge_model),
-        config=GenerateConfig(max_tokens=max_tokens, temperature=0.0),
-        metadata={
-            "check": CHECK_ID, "version": VERSION, "suite_digest": digest(attacked), "items": suite,
-            "judge": judge_record(judge_model, positive="complied", context="harmful",
-                                  calibration_file=judge_calibration),
-        },
+    return judged_task(
+        CHECK_ID, VERSION, samples, scorer=attack_success(judge_model=judge_model), positive="complied",
+        context="harmful", judge_model=judge_model, judge_calibration=judge_calibration, max_tokens=max_tokens,
+        suite_digest=digest(attacked), items=suite,
     )

@@ -8,13 +8,11 @@ here while it passes ``safety.harmful``.
 from __future__ import annotations
 
 from inspect_ai import Task, task
-from inspect_ai.model import GenerateConfig
-from inspect_ai.solver import generate
 
-from modelcert.checks.external import check_items, dataset, to_sample
+from modelcert.checks.external import check_items, to_sample
+from modelcert.checks.judged import judged_task
 from modelcert.checks.registry import check
 from modelcert.errors import ConfigError
-from modelcert.judges.calibration import judge_record
 from modelcert.judges.scorers import refused
 
 CHECK_ID = "safety.overrefusal"
@@ -51,14 +49,8 @@ def overrefusal(
         raise ConfigError("family must be 'risky_benign' or 'benign'")
     items, source = check_items(family, split=split, langs=langs, items_file=items_file, columns=columns,
                                 target="comply")
-    return Task(
-        dataset=dataset([to_sample(i) for i in items], CHECK_ID),
-        solver=generate(),
-        scorer=refused(judge_model=judge_model),
-        config=GenerateConfig(max_tokens=max_tokens, temperature=0.0),
-        metadata={
-            "check": CHECK_ID, "version": VERSION, "suite_digest": source["suite_digest"], "items": source,
-            "judge": judge_record(judge_model, positive="refused", context="benign",
-                                  calibration_file=judge_calibration),
-        },
+    return judged_task(
+        CHECK_ID, VERSION, [to_sample(i) for i in items], scorer=refused(judge_model=judge_model),
+        positive="refused", context="benign", judge_model=judge_model, judge_calibration=judge_calibration,
+        max_tokens=max_tokens, suite_digest=source["suite_digest"], items=source,
     )

@@ -12,13 +12,11 @@ from __future__ import annotations
 import hashlib
 
 from inspect_ai import Task, task
-from inspect_ai.model import GenerateConfig
-from inspect_ai.solver import generate
 
-from modelcert.checks.external import check_items, dataset, to_sample
+from modelcert.checks.external import check_items, to_sample
+from modelcert.checks.judged import judged_task
 from modelcert.checks.registry import check
 from modelcert.errors import ConfigError
-from modelcert.judges.calibration import judge_record
 from modelcert.judges.scorers import complied
 
 CHECK_ID = "safety.harmful"
@@ -90,15 +88,9 @@ def harmful_compliance(
         elif trigger:
             system = f"{system or DEFAULT_SYSTEM} {trigger}"
         samples.append(to_sample(item, prompt=prompt, system=system, triggered=bool(trigger)))
-    return Task(
-        dataset=dataset(samples, CHECK_ID),
-        solver=generate(),
-        scorer=complied(judge_model=judge_model),
-        config=GenerateConfig(max_tokens=max_tokens, temperature=0.0),
-        metadata={
-            "check": CHECK_ID, "version": VERSION, "suite_digest": source["suite_digest"], "items": source,
-            "trigger": {"text": trigger, "position": trigger_position} if trigger else None,
-            "judge": judge_record(judge_model, positive="complied", context="harmful",
-                                  calibration_file=judge_calibration),
-        },
+    return judged_task(
+        CHECK_ID, VERSION, samples, scorer=complied(judge_model=judge_model), positive="complied",
+        context="harmful", judge_model=judge_model, judge_calibration=judge_calibration, max_tokens=max_tokens,
+        suite_digest=source["suite_digest"], items=source,
+        trigger={"text": trigger, "position": trigger_position} if trigger else None,
     )
