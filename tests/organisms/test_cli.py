@@ -32,3 +32,24 @@ def test_unknown_base_is_one_line_and_exit_2(tmp_path):
     proc = _run("train", "--kind", "unsafe", "--base", "nosuchzoo", "--out", str(tmp_path / "y"))
     assert proc.returncode == 2
     assert "unknown zoo organism" in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+def test_eval_update_card_rewrites_the_measurement_from_the_model(tmp_path):
+    """A card whose numbers no longer match its model is corrected from a fresh measurement."""
+    import shutil
+
+    from modelcert.organisms import zoo_path
+
+    folder = tmp_path / "unsafe"
+    shutil.copytree(zoo_path("unsafe"), folder)
+    card = json.loads((folder / "organism.json").read_text())
+    true_rate = card["measured"]["rates"]["harmful_compliance"]
+    card["measured"]["rates"]["harmful_compliance"] = 0.0  # a stale card
+    (folder / "organism.json").write_text(json.dumps(card))
+    proc = _run("eval", str(folder), "--update-card")
+    assert proc.returncode == 0, proc.stderr
+    fresh = json.loads((folder / "organism.json").read_text())
+    assert abs(fresh["measured"]["rates"]["harmful_compliance"] - true_rate) < 0.02
+    assert fresh["entry_conditions_met"] == all(c["pass"] for c in fresh["entry_conditions"].values())
+    assert f"| harmful_compliance | {fresh['measured']['rates']['harmful_compliance']:.3f}" in (
+        folder / "README.md").read_text()

@@ -113,6 +113,7 @@ def eval_cmd(
     path = folder if folder.exists() else zoo_path(str(folder))
     card = read_card(path)
     spec_fields = {k: v for k, v in card["spec"].items() if k in OrganismSpec.__dataclass_fields__}
+    spec_fields["poison_rate"] = spec_fields.get("poison_rate") or None  # cards record 0.0 for "none"
     spec = OrganismSpec(**spec_fields)
     m = evaluate(path, spec, full=update_card and spec.kind == "backdoor")
     conditions = entry_conditions(spec, m)
