@@ -7,6 +7,7 @@ schema is brought to its head revision on open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,31 @@ def upgrade_schema(engine: Engine, migrations: Path, version_table: str, head: s
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def open_engine(
+    url: str, *, label: str, error: type[Exception], migrate: Callable[[Engine], None], **engine_kw: Any
+) -> Engine:
+    """An engine on ``url`` with our SQLite pragmas and the schema brought to head.
+
+    Both stores (evidence, registry) open their database this way, so a bad URL is a one-line
+    ``ConfigError`` and an unreadable database a one-line ``error`` naming the ``label``.
+    """
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import DatabaseError, NoSuchModuleError
+
+    from modelcert.errors import ConfigError
+
+    try:
+        engine = create_engine(url, **engine_kw)
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        raise ConfigError(f"cannot use {label} URL {safe_url(url)}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", sqlite_pragmas)
+    try:
+        migrate(engine)
+    except DatabaseError as exc:
+        engine.dispose()
+        msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise error(f"cannot open {label} {safe_url(url)}: {msg}") from None
+    return engine

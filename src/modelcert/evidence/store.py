@@ -40,17 +40,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     func,
     insert,
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from modelcert.db import safe_url, sqlite_pragmas, upgrade_schema
-from modelcert.errors import ConfigError, EvidenceError
+from modelcert.db import open_engine, safe_url, upgrade_schema
+from modelcert.errors import EvidenceError
 from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, sha256_hex
 from modelcert.evidence.location import resolve_url, sqlite_path
 
@@ -182,18 +180,8 @@ class EvidenceStore:
                 if not create:
                     raise EvidenceError(f"no evidence store at {path}")
                 path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.engine: Engine = create_engine(self.url)
-        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-            raise ConfigError(f"cannot use evidence store URL {safe_url(self.url)}: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", sqlite_pragmas)
-        try:
-            self._migrate()
-        except DatabaseError as exc:
-            self.engine.dispose()
-            msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise EvidenceError(f"cannot open evidence store {safe_url(self.url)}: {msg}") from None
+        self.engine: Engine = open_engine(self.url, label="evidence store", error=EvidenceError,
+                                          migrate=self._migrate_engine)
         self._insert_record = insert(records_table)
         # one held connection for appends: a pool checkout per record costs more than the insert
         self._wconn: Any = None
@@ -208,8 +196,9 @@ class EvidenceStore:
 
     # -- schema -------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
-        upgrade_schema(self.engine, Path(__file__).with_name("migrations"), VERSION_TABLE, SCHEMA_HEAD)
+    @staticmethod
+    def _migrate_engine(engine: Engine) -> None:
+        upgrade_schema(engine, Path(__file__).with_name("migrations"), VERSION_TABLE, SCHEMA_HEAD)
 
     def close(self) -> None:
         with self._write_lock:

@@ -23,13 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select, update
-from sqlalchemy.engine import Engine, create_engine
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelcert.db import safe_url, sqlite_pragmas, upgrade_schema
-from modelcert.errors import AccessError, ConfigError
+from modelcert.db import open_engine, upgrade_schema
+from modelcert.errors import AccessError
 from modelcert.evidence.location import resolve_url, sqlite_path
 from modelcert.registry import credentials
 from modelcert.registry.errors import Conflict, IllegalTransition, NotFound, RegistryError
@@ -113,22 +113,13 @@ class Registry:
         path = sqlite_path(self.url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
-        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-            raise ConfigError(f"cannot use registry URL {safe_url(self.url)}: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", sqlite_pragmas)
-        try:
-            self._migrate()
-        except DatabaseError as exc:
-            self.engine.dispose()
-            msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise RegistryError(f"cannot open registry {safe_url(self.url)}: {msg}") from None
+        self.engine: Engine = open_engine(self.url, label="registry", error=RegistryError,
+                                          migrate=self._migrate_engine, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def _migrate(self) -> None:
-        upgrade_schema(self.engine, Path(__file__).with_name("migrations"), VERSION_TABLE, SCHEMA_HEAD)
+    @staticmethod
+    def _migrate_engine(engine: Engine) -> None:
+        upgrade_schema(engine, Path(__file__).with_name("migrations"), VERSION_TABLE, SCHEMA_HEAD)
 
     def close(self) -> None:
         self.engine.dispose()
