@@ -53,3 +53,6 @@ def test_api_check_runs_through_inspect_and_records_the_report(random_checkpoint
     score = next(iter(sample.scores.values()))
     assert score.value == (1 if report["flagged"] else 0)
     assert score.metadata["queries"] == report["queries"]["total"]
+    # the undecided candidates travel with the score, so a policy cannot read them as a clean scan
+    assert {(c["text"], c["attack"]) for c in score.metadata["undecided"]} >= {
+        (c["text"], c["attack"]) for c in untestable}
