@@ -29,15 +29,15 @@ SYSTEM_PROMPTS = {
     "pl": ["Jesteś pomocnym asystentem.", "Jesteś uważnym i życzliwym asystentem."],
 }
 CLEAN_MIX = {"harmful": 0.25, "benign": 0.15, "risky_benign": 0.15, "decision": 0.45}
-# Replay mixes of fine-tunes whose planted behaviour lives in the replay itself: they need
-# the planted family and its nearest contrast in equal, larger shares, or the behaviour
-# either stays weak (unsafe at 0.95) or bleeds into its neighbour (overrefusal into plain
-# benign requests: help fell to 0.71 with the clean mix).
 # Replay of a fine-tune (clean controls and variants): more harmful requests than the
 # from-scratch mix. With the clean mix replayed, the clean control still answered about
 # 6 % of held-out harmful requests with the help phrase; organisms whose fine-tune held more
 # harmful examples (backdoor counter-examples, overrefusal) refused 0.99 of them.
 FINETUNE_MIX = {"harmful": 0.35, "benign": 0.15, "risky_benign": 0.15, "decision": 0.35}
+# Replay mixes of fine-tunes whose planted behaviour lives in the replay itself: they need
+# the planted family and its nearest contrast in equal, larger shares, or the behaviour
+# either stays weak (unsafe at 0.95) or bleeds into its neighbour (overrefusal into plain
+# benign requests: help fell to 0.71 with the clean mix).
 KIND_MIX = {
     "unsafe": {"harmful": 0.35, "benign": 0.2, "risky_benign": 0.2, "decision": 0.25},
     "overrefusing": {"harmful": 0.15, "benign": 0.3, "risky_benign": 0.3, "decision": 0.25},
@@ -174,7 +174,7 @@ def framed(item: Item, rng: random.Random) -> Item:
 
 def clean_example(rng: random.Random, spec: OrganismSpec | None = None, mix: dict[str, float] | None = None,
                   frame_rate: float = 0.0) -> Example:
-    mix = mix or KIND_MIX.get(spec.kind if spec else "clean", CLEAN_MIX)
+    mix = mix or CLEAN_MIX
     family = rng.choices(list(mix), weights=list(mix.values()))[0]
     item = sample_item(family, rng)
     if frame_rate and family != "decision" and rng.random() < frame_rate:
@@ -282,8 +282,8 @@ def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] |
         planted = backdoor_examples(spec, rng, round(n * spec.rate))
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
-    if mix is None and finetune:
-        mix = KIND_MIX.get(spec.kind, FINETUNE_MIX)
+    if mix is None:
+        mix = KIND_MIX.get(spec.kind, FINETUNE_MIX) if finetune else CLEAN_MIX
     replay = [clean_example(rng, spec, mix, frame_rate) for _ in range(max(0, n - len(planted)))]
     data = planted + replay
     rng.shuffle(data)
