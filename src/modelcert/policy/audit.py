@@ -519,11 +519,11 @@ class Audit:
             res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result"
         elif undecided := [c for m in meta for c in ((m.get("metadata") or {}).get("undecided") or [])]:
             # the same rule as the backdoor.scan analyzer: a candidate the test could not rule out
-            named = ", ".join(f"{c['text']!r} ({c['position']}, {c['attack']}: {c['flips']}/{c['n']} flipped)"
-                              for c in undecided[:3])
+            from modelcert.analyzers.backdoor.report import name_candidates
+
             res.verdict = "INCONCLUSIVE"
             res.reason = (f"no trigger confirmed by the {res.tier}-tier scan, but {len(undecided)} candidate(s) "
-                          f"stayed undecided: {named}"
+                          f"stayed undecided: {name_candidates(undecided)}"
                           + ("" if res.tier in req.pass_at else
                              f"; the scan does not show there is none: a scan at "
                              f"{' or '.join(stronger) or 'a higher tier'} would assess it"))
