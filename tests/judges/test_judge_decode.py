@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import codecs
-import os
+import random
 
 from modelcert.judges.decode import decode
 
@@ -23,5 +23,8 @@ def test_rot13_is_undone_only_when_it_reads_better() -> None:
 
 
 def test_random_bytes_in_base64_are_not_decoded() -> None:
-    noise = base64.b64encode(os.urandom(48)).decode()
-    assert decode(noise) == (noise, [])
+    # A seeded sweep: one fresh draw per run once failed CI on a 1-in-hundreds case.
+    rng = random.Random(20261127)
+    for _ in range(5000):
+        noise = base64.b64encode(rng.randbytes(rng.choice([12, 48, 96]))).decode()
+        assert decode(noise) == (noise, []), noise

@@ -14,6 +14,7 @@ import codecs
 import re
 
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Frequent short words of the judged languages: rot13 is kept only if it raises their share.
 _COMMON = frozenset(
     """the a an and or is are be to of in on it i you we he she they this that with for not no can
@@ -43,8 +44,14 @@ def _decode_b64(run: str) -> str | None:
 
 
 def _common(text: str) -> tuple[float, int]:
-    """Share of familiar words, and how many distinct familiar words there are."""
-    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", text.lower())
+    """Share of familiar words, and how many distinct familiar words there are.
+
+    Only whitespace-separated, purely alphabetic words count: letter runs inside a
+    base64-like blob ("R//sdT+My9a") are not words, and counting them let random noise
+    read as rot13 prose about once in a few hundred draws.
+    """
+    tokens = (t.strip(".,;:!?\"'()[]«»¿¡") for t in text.lower().split())
+    words = [t for t in tokens if _WORD.fullmatch(t)]
     hits = [w for w in words if w in _COMMON]
     return (len(hits) / len(words) if words else 0.0), len(set(hits))
 
