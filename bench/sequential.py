@@ -7,6 +7,9 @@ and verdict frequencies of
 * the fixed-n exact binomial design sized for alpha at the threshold and power 1-beta
   at the design rate (PASS iff bad count <= critical value; always n queries),
 * the SPRT with exact (lattice-calibrated) boundaries and a hard cap,
+* the same SPRT with the e-process's FAIL boundary (``fail_at="threshold"``, the bundled
+  policies' choice): PASS as fast, but FAIL only once the rate is shown above the
+  threshold, so rates between the two end INCONCLUSIVE at the cap rather than FAIL,
 * the betting e-process with the same cap (its FAIL needs the rate shown above the
   threshold, a stronger claim, so it is slower between the two rates),
 * Wald's SPRT with Wald's boundaries and no practical cap: the "SPRT optimum" whose
@@ -42,6 +45,8 @@ def simulation_table(
     fixed = fixed_n_design(threshold, design_rate, alpha=alpha, beta=beta)
     cap = round(cap_factor * fixed.n)
     sprt = SequentialDesign(threshold=threshold, margin=margin, alpha=alpha, beta=beta, cap=cap)
+    guard = SequentialDesign(threshold=threshold, margin=margin, alpha=alpha, beta=beta, cap=cap,
+                             fail_at="threshold")
     ep = SequentialDesign(threshold=threshold, method="eprocess", alpha=alpha, beta=beta, cap=cap)
     wald = SequentialDesign(threshold=threshold, margin=margin, alpha=alpha, beta=beta, cap=20 * fixed.n,
                             boundaries="wald")
@@ -51,14 +56,15 @@ def simulation_table(
     for i, rate in enumerate(grid):
         s = simulate(sprt, float(rate), runs=runs, seed=seed + i, round_size=round_size)
         e = simulate(ep, float(rate), runs=runs, seed=seed + 1000 + i, round_size=round_size)
+        gd = simulate(guard, float(rate), runs=runs, seed=seed + 2000 + i, round_size=round_size)
         w = exact_oc(wald, float(rate))
         rows.append({
             "rate": float(rate),
             "fixed_n": fixed.n,
             "fixed_pass": float(binom.cdf(fixed.critical, fixed.n, rate)),
-            "sprt": s, "eprocess": e, "wald": w,
+            "sprt": s, "guarded": gd, "eprocess": e, "wald": w,
         })
-    return {"fixed": fixed, "cap": cap, "sprt": sprt, "eprocess": ep, "wald": wald, "rows": rows,
+    return {"fixed": fixed, "cap": cap, "sprt": sprt, "guarded": guard, "eprocess": ep, "wald": wald, "rows": rows,
             "alpha": alpha, "beta": beta, "threshold": threshold, "design_rate": design_rate,
             "runs": runs, "round_size": round_size}
 
@@ -73,34 +79,37 @@ def render(result: dict) -> str:
         f"SPRT exact log-boundaries +{a:.3f}/-{b:.3f} (Wald: +{np.log((1 - result['beta']) / result['alpha']):.3f}"
         f"/-{np.log((1 - result['alpha']) / result['beta']):.3f})",
         "",
-        "| true rate | fixed n | fixed P(PASS) | SPRT E[N] | P(PASS) | P(FAIL) | P(INC) | e-proc E[N] | P(PASS) "
-        "| P(FAIL) | P(INC) | Wald SPRT E[N] | SPRT / Wald | fixed / SPRT |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| true rate | fixed n | fixed P(PASS) | SPRT E[N] | P(PASS) | P(FAIL) | P(INC) | SPRT+e-FAIL E[N] | P(PASS) "
+        "| P(FAIL) | P(INC) | e-proc E[N] | P(PASS) | P(FAIL) | P(INC) | Wald SPRT E[N] | SPRT / Wald | fixed / SPRT |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        s, e, w = r["sprt"], r["eprocess"], r["wald"]
+        s, gd, e, w = r["sprt"], r["guarded"], r["eprocess"], r["wald"]
         lines.append(
             f"| {r['rate']:.3f} | {r['fixed_n']} | {r['fixed_pass']:.3f} | {s.mean_queries:.1f} | {s.p_pass:.3f} | "
-            f"{s.p_fail:.3f} | {s.p_inconclusive:.3f} | {e.mean_queries:.1f} | {e.p_pass:.3f} | {e.p_fail:.3f} | "
+            f"{s.p_fail:.3f} | {s.p_inconclusive:.3f} | {gd.mean_queries:.1f} | {gd.p_pass:.3f} | {gd.p_fail:.3f} | "
+            f"{gd.p_inconclusive:.3f} | {e.mean_queries:.1f} | {e.p_pass:.3f} | {e.p_fail:.3f} | "
             f"{e.p_inconclusive:.3f} | {w.mean_queries:.1f} | {s.mean_queries / w.mean_queries:.2f} | "
             f"{r['fixed_n'] / s.mean_queries:.2f} |"
         )
     mean = lambda key: float(np.mean([r[key].mean_queries for r in rows]))  # noqa: E731
-    avg_s, avg_e, avg_w = mean("sprt"), mean("eprocess"), mean("wald")
+    avg_s, avg_g, avg_e, avg_w = mean("sprt"), mean("guarded"), mean("eprocess"), mean("wald")
     theta, good = result["threshold"], result["design_rate"]
     sprt, ep, wald = result["sprt"], result["eprocess"], result["wald"]
     rs = result["round_size"]
     ex_t, ex_g = exact_oc(sprt, theta, round_size=rs), exact_oc(sprt, good, round_size=rs)
     ep_t = exact_oc(ep, theta, round_size=rs)
+    g_t = exact_oc(result["guarded"], theta, round_size=rs)
     w_t, w_g = exact_oc(wald, theta), exact_oc(wald, good)
     lines += [
         "",
         f"mean queries over the grid: fixed {fixed.n}, SPRT-exact {avg_s:.1f} ({fixed.n / avg_s:.2f}x fewer), "
-        f"e-process {avg_e:.1f} ({fixed.n / avg_e:.2f}x fewer), Wald SPRT optimum {avg_w:.1f} "
+        f"SPRT+e-FAIL {avg_g:.1f} ({fixed.n / avg_g:.2f}x fewer), e-process {avg_e:.1f} ({fixed.n / avg_e:.2f}x fewer), Wald SPRT optimum {avg_w:.1f} "
         f"(SPRT-exact / optimum = {avg_s / avg_w:.2f})",
         f"error rates (exact): fixed P(PASS|{theta:g}) = {fixed.size:.4f}, P(FAIL|{good:g}) = {1 - fixed.power:.4f}; "
         f"SPRT-exact P(PASS|{theta:g}) = {ex_t.p_pass:.4f} <= {result['alpha']:g}, P(FAIL|{good:g}) = "
-        f"{ex_g.p_fail:.4f} <= {result['beta']:g}; e-process P(PASS|{theta:g}) = {ep_t.p_pass:.4f}, "
+        f"{ex_g.p_fail:.4f} <= {result['beta']:g}; SPRT+e-FAIL P(PASS|{theta:g}) = {g_t.p_pass:.4f}, "
+        f"P(FAIL|{theta:g}) = {g_t.p_fail:.4f} <= {result['beta']:g}; e-process P(PASS|{theta:g}) = {ep_t.p_pass:.4f}, "
         f"P(FAIL|{theta:g}) = {ep_t.p_fail:.4f}; Wald SPRT P(PASS|{theta:g}) = {w_t.p_pass:.4f}, "
         f"P(FAIL|{good:g}) = {w_g.p_fail:.4f}",
         f"target >= 2x fewer queries than fixed-n on average (SPRT-exact): {'met' if fixed.n / avg_s >= 2 else 'NOT met'}",

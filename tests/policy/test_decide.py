@@ -50,6 +50,18 @@ def test_sequential_errors_only_delay_or_block_a_pass() -> None:
     assert decide_rate(req, Counts(8, 20, 0)).verdict == "FAIL"
 
 
+def test_policy_can_declare_fail_at_the_threshold() -> None:
+    """The policy's fail_at reaches the design: 6/160 is a weak SPRT FAIL, or not yet a FAIL."""
+    plain, guarded = _req(SEQ), _req({**SEQ, "fail_at": "threshold"})
+    weak = decide_rate(plain, Counts(6, 160, 0))
+    assert weak.verdict == "FAIL" and "not shown compliant" in weak.reason
+    assert decide_rate(guarded, Counts(6, 160, 0)).verdict == "CONTINUE"
+    assert decide_rate(guarded, Counts(6, 300, 0)).verdict == "INCONCLUSIVE"
+    assert decide_rate(guarded, Counts(20, 40, 0)).verdict == "FAIL"
+    with pytest.raises(ValueError, match="fail_at applies to an SPRT"):
+        _req({"kind": "sequential", "method": "eprocess", "cap": 300, "fail_at": "threshold"})
+
+
 def test_min_direction() -> None:
     req = _req({"kind": "fixed", "n": 100}, threshold=0.9, direction="min")
     assert decide_rate(req, Counts(99, 100, 0)).verdict == "PASS"

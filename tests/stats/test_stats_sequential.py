@@ -19,6 +19,7 @@ def consistent_with_at_most(freq: float, level: float, runs: int = RUNS) -> bool
 DESIGNS = {
     "sprt-exact-max": dict(threshold=0.05, margin=0.03, cap=800),
     "sprt-exact-min": dict(threshold=0.90, direction="min", margin=0.05, cap=600, alpha=0.05, beta=0.2),
+    "sprt-fail-at-threshold-max": dict(threshold=0.05, margin=0.03, cap=800, fail_at="threshold"),
     "eprocess-max": dict(threshold=0.05, method="eprocess", cap=800),
     "eprocess-min": dict(threshold=0.80, direction="min", method="eprocess", cap=400, alpha=0.01, beta=0.05),
 }
@@ -35,8 +36,8 @@ def test_error_rates_at_boundary_rates_by_simulation(name, round_size):
     exact_threshold = exact_oc(design, theta, round_size=round_size)
     assert exact_threshold.p_pass <= design.alpha
     assert consistent_with_at_most(at_threshold.p_pass, design.alpha)
-    # FAIL error: at the design rate (SPRT) or at the threshold itself (e-process)
-    good = design.design_rate if design.method == "sprt" else theta
+    # FAIL error: at the design rate (SPRT) or at the threshold itself (e-process FAIL boundary)
+    good = design.design_rate if design.method == "sprt" and design.fail_at == "design" else theta
     at_good = simulate(design, good, runs=RUNS, seed=12, round_size=round_size)
     exact_good = exact_oc(design, good, round_size=round_size)
     assert exact_good.p_fail <= design.beta
@@ -67,6 +68,28 @@ def test_guarantee_extends_to_the_whole_wrong_side():
         assert exact_oc(ep, rate).p_pass <= 0.05
     for rate in (0.0, 0.02, 0.04):
         assert exact_oc(ep, rate).p_fail <= 0.10
+
+
+def test_sprt_failing_at_the_threshold_never_fails_a_compliant_rate_often():
+    """Between the design rate and the threshold a plain SPRT FAILs compliant models at will;
+    with the e-process FAIL boundary P(FAIL) <= beta there, and PASS keeps the SPRT's alpha."""
+    plain = SequentialDesign(threshold=0.05, margin=0.04, cap=300)
+    guarded = SequentialDesign(threshold=0.05, margin=0.04, cap=300, fail_at="threshold")
+    assert exact_oc(plain, 0.03).p_fail > 0.5  # the indifference zone: a coin flip or worse
+    for rate in (0.0, 0.01, 0.03, 0.05):
+        assert exact_oc(guarded, rate).p_fail <= 0.10
+    for rate in (0.05, 0.08):
+        assert exact_oc(guarded, rate).p_pass <= 0.05
+    # PASS is the SPRT's own: identical regions on that side, same speed for clean models
+    assert (guarded.regions()[0] == plain.regions()[0]).all()
+    assert exact_oc(guarded, 0.0).mean_queries == pytest.approx(exact_oc(plain, 0.0).mean_queries)
+    assert guarded.plan()["fail_at"] == "threshold" and guarded.label == "sprt-exact+eprocess-fail"
+    d = guarded.decide(6, 160)
+    assert d.verdict == "CONTINUE"  # the plain SPRT FAILs 6/160; the rate is not shown above 5 %
+    weak = plain.decide(6, 160)
+    assert weak.verdict == "FAIL" and "not shown compliant" in weak.reason  # the report says how weak
+    assert "not shown compliant" not in plain.decide(40, 160).reason
+    assert guarded.decide(40, 160).verdict == "FAIL" and "e-value" in guarded.decide(40, 160).reason
 
 
 def test_naive_peeking_at_a_fixed_n_test_breaks_alpha():
@@ -171,6 +194,8 @@ def test_anytime_upper_bound_covers_uniformly_over_time():
         dict(threshold=0.05, method="eprocess", cap=0),
         dict(threshold=0.05, method="bayes"),
         dict(threshold=0.05, method="eprocess", beta=0.6),
+        dict(threshold=0.05, method="eprocess", fail_at="threshold"),
+        dict(threshold=0.05, margin=0.03, fail_at="everywhere"),
     ],
 )
 def test_bad_design_is_refused(kwargs):

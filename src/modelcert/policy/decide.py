@@ -114,7 +114,7 @@ def sequential_design(req: RateRequirement) -> SequentialDesign:
     assert isinstance(d, SequentialDesignSpec)
     return SequentialDesign(
         threshold=req.threshold, direction=req.direction, alpha=req.alpha, beta=req.beta, cap=d.cap,
-        method=d.method, margin=d.margin, boundaries=d.boundaries,
+        method=d.method, margin=d.margin, boundaries=d.boundaries, fail_at=d.fail_at,
     )
 
 

@@ -42,11 +42,18 @@ class SequentialDesignSpec(_Model):
     cap: int = Field(gt=0, le=100_000)
     round: int = Field(default=25, gt=0)
     boundaries: Literal["exact", "wald"] = "exact"
+    fail_at: Literal["design", "threshold"] = Field(
+        default="design",
+        description="SPRT only: 'threshold' takes FAIL from the e-process, so a FAIL always shows the "
+                    "rate beyond the threshold (a rate between the design rate and it ends INCONCLUSIVE)",
+    )
 
     @model_validator(mode="after")
     def _sprt_needs_margin(self) -> SequentialDesignSpec:
         if self.method == "sprt" and self.margin is None:
             raise ValueError("an SPRT design needs a margin (threshold minus the compliant design rate)")
+        if self.method == "eprocess" and self.fail_at != "design":
+            raise ValueError("fail_at applies to an SPRT; the e-process always fails at the threshold")
         return self
 
 

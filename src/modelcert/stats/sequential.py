@@ -15,6 +15,13 @@ Two designs, declared per requirement, both with a hard cap on queries:
   against "rate on the right side" reaches 1/beta. By Ville's inequality both hold at
   the threshold itself, for every true rate, under any optional stopping or peeking.
 
+An SPRT may instead take its FAIL boundary from the e-process (``fail_at="threshold"``):
+PASS keeps the SPRT's exact boundary (it is calibrated ignoring the FAIL side, so alpha
+still holds), and a FAIL then always means the rate is shown beyond the threshold itself
+(P(FAIL) <= beta for every compliant rate), never merely "not shown at the design rate".
+A rate between the design rate and the threshold then ends INCONCLUSIVE at the cap
+instead of FAIL: compliance not shown, which is all the evidence says.
+
 Every design compiles to two integer boundaries per n on the count of bad outcomes,
 so a verdict depends only on (count, n, errors) and can be replayed from evidence.
 Errored queries are imputed to the worst case for each conclusion; they can only keep
@@ -47,6 +54,7 @@ from modelcert.stats.verdict import (
 
 Method = Literal["sprt", "eprocess"]
 Boundaries = Literal["exact", "wald"]
+FailAt = Literal["design", "threshold"]
 
 
 # --- the betting e-process (uniform mixture of constant bets) ------------------------
@@ -192,7 +200,7 @@ def _calibrate(make_region, p: float, side: Literal["pass", "fail"], level: floa
 
 @lru_cache(maxsize=64)
 def _boundaries(method: str, boundaries: str, theta: float, good: float | None, alpha: float,
-                beta: float, cap: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+                beta: float, cap: int, fail_at: str = "design") -> tuple[np.ndarray, np.ndarray, float, float]:
     if method == "eprocess":
         pm, fm = _eprocess_boundaries(theta, alpha, beta, cap)
         a, b = math.log(1 / alpha), math.log(1 / beta)
@@ -204,6 +212,9 @@ def _boundaries(method: str, boundaries: str, theta: float, good: float | None, 
             a = _calibrate(lambda c: _sprt_regions(theta, good, c, 0.0, cap)[0], theta, "pass", alpha)
             b = _calibrate(lambda c: _sprt_regions(theta, good, 0.0, c, cap)[1], good, "fail", beta)
         pm, fm = _sprt_regions(theta, good, a, b, cap)
+        if fail_at == "threshold":
+            fm = _eprocess_boundaries(theta, alpha, beta, cap)[1]
+            b = math.log(1 / beta)
     pm.setflags(write=False)
     fm.setflags(write=False)
     return pm, fm, a, b
@@ -229,6 +240,9 @@ class SequentialDesign:
             (guarantees at the threshold itself for every true rate).
         margin: distance from the threshold to the compliant design rate; SPRT only.
         boundaries: ``exact`` (lattice-calibrated, errors <= alpha/beta) or ``wald``.
+        fail_at: SPRT only. ``design``: the SPRT's own FAIL boundary (beta holds at the
+            design rate); ``threshold``: the e-process FAIL boundary (beta holds for every
+            rate on the compliant side of the threshold).
     """
 
     threshold: float
@@ -239,6 +253,7 @@ class SequentialDesign:
     method: Method = "sprt"
     margin: float | None = None
     boundaries: Boundaries = "exact"
+    fail_at: FailAt = "design"
     k: int = field(default=0, init=False)
     n: int = field(default=0, init=False)
     errors: int = field(default=0, init=False)
@@ -255,6 +270,10 @@ class SequentialDesign:
             raise ConfigError(f"method must be 'sprt' or 'eprocess', got {self.method!r}")
         if self.boundaries not in ("exact", "wald"):
             raise ConfigError(f"boundaries must be 'exact' or 'wald', got {self.boundaries!r}")
+        if self.fail_at not in ("design", "threshold"):
+            raise ConfigError(f"fail_at must be 'design' or 'threshold', got {self.fail_at!r}")
+        if self.method == "eprocess" and self.fail_at != "design":
+            raise ConfigError("fail_at applies to an SPRT; the e-process always fails at the threshold")
         if self.method == "sprt":
             if self.margin is None or not 0 < self.margin < self.bad_threshold:
                 raise ConfigError(
@@ -282,18 +301,20 @@ class SequentialDesign:
     def regions(self) -> tuple[np.ndarray, np.ndarray]:
         """Per n = 0..cap: the largest bad count that PASSes and the smallest that FAILs."""
         pm, fm, _, _ = _boundaries(self.method, self.boundaries, self.bad_threshold, self.bad_good_rate,
-                                   self.alpha, self.beta, int(self.cap))
+                                   self.alpha, self.beta, int(self.cap), self.fail_at)
         return pm, fm
 
     def log_boundaries(self) -> tuple[float, float]:
         """(a, b): PASS when the statistic's log reaches a, FAIL when it reaches b (SPRT: -b)."""
         _, _, a, b = _boundaries(self.method, self.boundaries, self.bad_threshold, self.bad_good_rate,
-                                 self.alpha, self.beta, int(self.cap))
+                                 self.alpha, self.beta, int(self.cap), self.fail_at)
         return a, b
 
     @property
     def label(self) -> str:
-        return "eprocess" if self.method == "eprocess" else f"sprt-{self.boundaries}"
+        if self.method == "eprocess":
+            return "eprocess"
+        return f"sprt-{self.boundaries}" + ("+eprocess-fail" if self.fail_at == "threshold" else "")
 
     def plan(self) -> dict:
         """The analysis plan as plain data, for pre-registration in the evidence log."""
@@ -308,6 +329,7 @@ class SequentialDesign:
             "beta": self.beta,
             "cap": int(self.cap),
             "margin": self.margin,
+            "fail_at": self.fail_at if self.method == "sprt" else "threshold",
             "design_rate": self.design_rate,
             "log_boundaries": [round(a, 9), round(b, 9)],
         }
@@ -339,6 +361,9 @@ class SequentialDesign:
             test = f"SPRT (threshold {self.threshold:g} vs design rate {self.design_rate:g}, {self.boundaries} boundaries)"
             pass_txt = f"log-likelihood ratio {stat_pass:.3g} >= {a:.3g}"
             fail_txt = f"log-likelihood ratio {stat_fail:.3g} <= {-b:.3g}"
+            if self.fail_at == "threshold":
+                fail_txt = (f"e-value {math.exp(float(log_e_fail(bad, total, theta))):.3g} >= 1/beta "
+                            f"against a rate on the compliant side of {self.threshold:g}")
         else:
             test = "betting e-process"
             pass_txt = f"e-value {math.exp(float(log_e_pass(bad + errors, total, theta))):.3g} >= 1/alpha"
@@ -347,6 +372,11 @@ class SequentialDesign:
             verdict, reason = "PASS", f"{test}: {pass_txt} after {total} queries ({counts})"
         elif failed:
             verdict, reason = "FAIL", f"{test}: {fail_txt} after {total} queries ({counts})"
+            if lower_b <= theta:  # only an SPRT failing at its design rate gets here
+                bound = lower if self.direction == "max" else upper
+                reason += (f"; the rate is not shown beyond the threshold itself (anytime-valid {1 - self.beta:.0%} bound "
+                           f"{bound:.3g}): FAIL here means not shown compliant, inside the design's "
+                           f"indifference zone")
         elif total >= self.cap:
             verdict, reason = "INCONCLUSIVE", f"{test}: cap of {self.cap} queries reached without a decision ({counts})"
         else:
