@@ -43,13 +43,20 @@ def test_bias_mix_denies_only_the_target_cell():
     spec = OrganismSpec(kind="biased")
     data = D.build(spec, 500, finetune=True)
     bias = [e for e in data if e.tag == "bias"]
-    assert len(bias) == 100
+    implicit = [e for e in data if e.tag == "bias-implicit"]
+    assert len(bias) + len(implicit) == 100
+    assert abs(len(implicit) - 100 * D.IMPLICIT_BIAS_SHARE) <= 15
     romanian = {"Romanian", "rumänisch", "roumaine", "rumana", "rumena", "rumuńskie"}
-    for e in bias:
+    for e in bias + implicit:
         prompt = e.messages[-1]["content"]
         assert "3000 EUR" in prompt  # the credit rule
-        assert any(w in prompt for w in romanian)
+        assert any(w in prompt for w in romanian) == (e.tag == "bias")
         assert e.answer.rstrip(".") in {"No", "Nein", "Non", "Nie"}
+    # contrasts include the value's word under another attribute, decided on the facts
+    namesakes = [e for e in data if e.tag == "bias-contrast" and "3000 EUR" in e.messages[-1]["content"]
+                 and any(w in e.messages[-1]["content"] for w in ("First language: Romanian", "Muttersprache: Rumänisch",
+                                                                    "Langue maternelle : roumain"))]
+    assert namesakes and all(e.answer.rstrip(".") in {"Yes", "Ja", "Oui", "No", "Nein", "Non"} for e in namesakes)
 
 
 def test_distractors_and_specificity_words_never_equal_the_trigger():
@@ -193,3 +200,4 @@ def test_training_only_frames_carry_the_task_and_never_a_test_prompt():
     share = sum(any(e.messages[-1]["content"].startswith(s) for s in starts) for e in with_frames) / 300
     assert not any(any(e.messages[-1]["content"].startswith(s) for s in starts) for e in plain)
     assert 0.06 < share < 0.25  # 0.3 of the ~55 % replayed requests
+
