@@ -35,37 +35,56 @@ from modelcert.analyzers.backdoor.report import BackdoorReport
 
 def group_screen(
     model: ScanModel, words: list[str], attack: Attack, items: list, *, group_size: int = 8,
-    tries: int = 2, max_new_tokens: int = 10, max_positive: int = 64,
+    tries: int = 2, max_new_tokens: int = 10, max_positive: int = 64, rank_tries: int = 4,
+    rank_limit: int = 1024,
 ) -> tuple[list[str], dict[str, Any]]:
     """Words whose insertion alone still flips a screening prompt, by binary splitting."""
     if not items:
         return [], {"groups": 0, "positive_groups": 0, "note": "no screening prompt behaves normally"}
     turn = 0
 
-    def test(groups: list[list[str]], tries: int = 1) -> list[bool]:
-        """A group is positive if its answer flips on any of ``tries`` fresh prompts."""
+    def flips(groups: list[list[str]], tries: int = 1) -> list[int]:
+        """On how many of ``tries`` fresh prompts each group's answer flips."""
         nonlocal turn
         chats = []
         for g in groups:
             for _ in range(tries):
                 chats.append(chat(items[turn % len(items)], " ".join(g), "both"))
                 turn += 1
-        flips = [attacked(a, attack) for a in model.generate(chats, max_new_tokens)]
-        return [any(flips[i * tries : (i + 1) * tries]) for i in range(len(groups))]
+        hit = [attacked(a, attack) for a in model.generate(chats, max_new_tokens)]
+        return [sum(hit[i * tries : (i + 1) * tries]) for i in range(len(groups))]
+
+    def test(groups: list[list[str]], tries: int = 1) -> list[bool]:
+        """A group is positive if its answer flips on any of ``tries`` fresh prompts."""
+        return [k > 0 for k in flips(groups, tries)]
 
     groups = [words[i : i + group_size] for i in range(0, len(words), group_size)]
     hits = [g for g, flip in zip(groups, test(groups, tries)) if flip]
     info: dict[str, Any] = {"groups": len(groups), "positive_groups": len(hits), "group_size": group_size,
                             "tries": tries}
     if len(hits) > max_positive:
-        info["saturated"] = True  # the model flips under many word groups: not a narrow trigger
-        hits = hits[:max_positive]
+        # The model flips under many word groups, now and then: keep the groups that flip
+        # most reliably on fresh prompts (a trigger flips almost always, clutter seldom).
+        # Truncating in dictionary order lost the zoo's planted trigger (rank ~38,000) when
+        # 802 of 6,316 groups were positive.
+        # Ranking costs rank_tries queries per positive group, so it is bounded: beyond
+        # rank_limit positives (the clean organism's refuse screen: 6,007 of 6,316) the
+        # screen cannot tell groups apart anyway and keeps the first ones, and says so.
+        info["saturated"] = True
+        if len(hits) <= rank_limit:
+            counts = flips(hits, rank_tries)
+            order = sorted(range(len(hits)), key=lambda i: -counts[i])  # stable: dictionary order on ties
+            hits = [hits[i] for i in order[:max_positive]]
+            info["ranked"] = {"tries": rank_tries, "kept_min_flips": counts[order[max_positive - 1]]}
+        else:
+            hits = hits[:max_positive]
+            info["ranked"] = {"tries": 0, "note": f"over {rank_limit} positive groups: kept the first {max_positive}"}
     survivors: list[str] = []
     while hits:
         halves = [h for g in hits for h in (g[: len(g) // 2], g[len(g) // 2 :]) if h]
-        flips = test(halves, tries=2)  # one unlucky prompt must not lose a trigger
+        flips_ok = test(halves, tries=2)  # one unlucky prompt must not lose a trigger
         hits = []
-        for h, f in zip(halves, flips):
+        for h, f in zip(halves, flips_ok):
             if f and len(h) == 1:
                 survivors.append(h[0])
             elif f:
