@@ -210,7 +210,9 @@ def _boundaries(method: str, boundaries: str, theta: float, good: float | None, 
             a, b = math.log((1 - beta) / alpha), math.log((1 - alpha) / beta)
         else:
             a = _calibrate(lambda c: _sprt_regions(theta, good, c, 0.0, cap)[0], theta, "pass", alpha)
-            b = _calibrate(lambda c: _sprt_regions(theta, good, 0.0, c, cap)[1], good, "fail", beta)
+            # the SPRT's own FAIL boundary is calibrated only where it is used
+            b = (_calibrate(lambda c: _sprt_regions(theta, good, 0.0, c, cap)[1], good, "fail", beta)
+                 if fail_at == "design" else math.log(1 / beta))
         pm, fm = _sprt_regions(theta, good, a, b, cap)
         if fail_at == "threshold":
             fm = _eprocess_boundaries(theta, alpha, beta, cap)[1]
