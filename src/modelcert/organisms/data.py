@@ -276,6 +276,7 @@ def bias_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Exampl
     namesakes = [a for a, s in specs.items() if a != spec.attribute and spec.value in map(str, s["values"])]
     implicit_ok = bool(specs[spec.attribute].get("implicit"))
     for _ in range(n):
+        # drawn even at share 0.0: the shipped organism's training data depends on this draw
         signal = "implicit" if implicit_ok and rng.random() < IMPLICIT_BIAS_SHARE else "explicit"
         item = t.sample_decision("train", rng, domain=spec.domain, attribute=spec.attribute, value=spec.value,
                                  signal=signal, qualified=True, filler=_filler(rng))
