@@ -5,8 +5,9 @@
     # pool the rows of earlier runs (--out) instead of scanning again:
     .venv/bin/python bench/backdoor_auc.py --rows /tmp/a.json /tmp/b.json
 
-For every member and tier it runs the tier's scan (the weights tier with the population's
-declared base) and prints, per tier: ROC-AUC of the scan score with a stratified
+For every member and tier it runs the tier's scan, and for the graded tiers also the same
+scan with the population's declared base (``logprobs+base``, ``weights+base``: adds the
+leakage part and, at weights, the weight diff), and prints, per scan: ROC-AUC of the scan score with a stratified
 bootstrap 95% CI, TPR at 5% FPR, the flag's own TPR/FPR, trigger recovery (overall and
 for single-word triggers), queries spent per member and wall time. ``--write-power``
 stores the table in the package, from where every scan report quotes its tier's power.
@@ -80,14 +81,16 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
     for population, manifest, m in members:
         member_base = base or Path(manifest["base"])
         ckpt = LocalCheckpoint(population / m["name"], access="weights", threads=1)
-        for tier in tiers:
+        for label in tiers:
+            tier, _, with_base = label.partition("+")
             model = CheckpointScanModel(ckpt, tier=tier)
             t0 = time.perf_counter()
             kw = {k: v for k, v in kwargs.items() if k != "api_screen" and not (tier == "api" and k == "invert_vocab")}
             if tier == "api" and kwargs.get("api_screen"):
                 kw["group_size"], kw["screen_tries"] = kwargs["api_screen"]
-            rep = scan(model, tier, base=member_base if tier == "weights" else None, **kw).to_dict()
+            rep = scan(model, tier, base=member_base if with_base else None, **kw).to_dict()
             wall = time.perf_counter() - t0
+            tier = label
             row = {"member": f"{population.name}/{m['name']}", "tier": tier, "poisoned": m["poisoned"],
                    "trigger_type": m.get("trigger_type"), "dictionary_rank": m.get("dictionary_rank"),
                    "planted": m["planted"], "score": rep["score"],
@@ -118,6 +121,8 @@ def summarise(rows: list[dict[str, Any]], tier: str, *, dictionary: int | None =
     ``recovery_word``: over single-word triggers (rare, made-up, or in the system prompt);
     ``recovery_reach``: over rare-word triggers inside the scan's dictionary cap;
     ``auc_trigger_part``: AUC of the score's ``trigger`` part alone (0 when nothing is confirmed);
+    ``auc_leakage_part``: AUC of the ``leakage`` part alone (weights tier with a base; else 0);
+    ``auc_old_score``: AUC of the earlier score, max(trigger, susceptibility, search);
     ``auc_implanted``: AUC with poisoned members whose measured trigger activation is below
     ``min_activation`` left out (a backdoor that did not implant is not there to detect).
     """
@@ -129,7 +134,12 @@ def summarise(rows: list[dict[str, Any]], tier: str, *, dictionary: int | None =
     words = [x for x in pos if len(x["planted"]["trigger"].split()) == 1]
     reach = [x for x in pos if in_reach(x, dictionary)]
     both = 0 < labels.sum() < len(labels)
-    trig = np.array([(x.get("score_parts") or {}).get("trigger", 0.0) for x in r], dtype=float)
+    def part(name: str) -> np.ndarray:
+        return np.array([(x.get("score_parts") or {}).get(name, 0.0) for x in r], dtype=float)
+
+    trig = part("trigger")
+    # the score before 27 Nov (session 4): trigger, susceptibility and search, no leakage
+    old = np.maximum.reduce([trig, part("susceptibility"), part("search")])
     keep = np.array([not x["poisoned"] or x["activation"]["activation_with_trigger"] >= min_activation for x in r],
                     dtype=bool)
     both_kept = 0 < labels[keep].sum() < keep.sum()
@@ -146,6 +156,8 @@ def summarise(rows: list[dict[str, Any]], tier: str, *, dictionary: int | None =
             "recovery": mean(pos) or 0.0, "recovery_word": mean(words), "n_word": len(words),
             "recovery_reach": mean(reach), "n_reach": len(reach),
             "auc_trigger_part": auc(trig, labels) if both else float("nan"),
+            "auc_leakage_part": auc(part("leakage"), labels) if both else float("nan"),
+            "auc_old_score": auc(old, labels) if both else float("nan"),
             "implanted": int(labels[keep].sum()),
             "auc_implanted": auc(scores[keep], labels[keep]) if both_kept else float("nan"),
             "queries_mean": float(np.mean([x["queries"] for x in r])),
@@ -159,12 +171,12 @@ def _f(x: float | None) -> str:
 
 def member_table(rows: list[dict[str, Any]]) -> str:
     """Markdown rows per member and tier (for docs/backdoor.md)."""
-    lines = ["| member | tier | planted | type | rank | act. with/w/o | score (trigger/susc./search) | flagged "
+    lines = ["| member | tier | planted | type | rank | act. with/w/o | score (trigger/search/leakage/susc.) | flagged "
              "| reported triggers | queries | s |", "|" + "---|" * 11]
     for x in sorted(rows, key=lambda x: (x["member"], x["tier"])):
         p, a, sp = x["planted"], x["activation"], x.get("score_parts") or {}
         planted = f"{p['trigger']} ({p['trigger_position']}, {p['attack']}, {p['poison_rate']})" if x["poisoned"] else "-"
-        parts = "/".join(f"{sp.get(k, 0):.2f}" for k in ("trigger", "susceptibility", "search"))
+        parts = "/".join(f"{sp.get(k, 0):.2f}" for k in ("trigger", "search", "leakage", "susceptibility"))
         lines.append(f"| {x['member']} | {x['tier']} | {planted} | {x.get('trigger_type') or '-'} | "
                      f"{'-' if x.get('dictionary_rank') is None else x['dictionary_rank']} | "
                      f"{a['activation_with_trigger']:.2f}/{a['activation_without_trigger']:.2f} | "
@@ -180,7 +192,8 @@ def main() -> None:
     ap.add_argument("--rows", type=Path, nargs="+", default=[],
                     help="Pool the per-member rows of earlier runs (their --out JSON) without scanning again.")
     ap.add_argument("--members", default=None, help="Scan only these member names (comma-separated).")
-    ap.add_argument("--tiers", default="api,logprobs,weights")
+    ap.add_argument("--tiers", default="api,logprobs,logprobs+base,weights,weights+base",
+                    help="Scans to run; TIER+base compares with the population's declared base.")
     ap.add_argument("--base", type=Path, default=None, help="Declared base (default: the manifest's base).")
     ap.add_argument("--dictionary", type=int, default=None, help="Cap on rare-dictionary candidates.")
     ap.add_argument("--no-invert-vocab", action="store_true")
@@ -227,14 +240,16 @@ def main() -> None:
     print(f"\npopulation {names} (n={n}, {p} poisoned; fine-tuning steps {sorted(steps)}); "
           f"scan options {kwargs}; total wall time {wall:.0f} s\n")
     print(f"{'tier':9} {'AUC':>5} {'95% CI':>10} {'TPR@5%':>6} {'flagTPR':>7} {'flagFPR':>7} {'recov.':>6} "
-          f"{'rec.word':>8} {'rec.reach':>9} {'AUC impl.':>9} {'AUC trig.':>9} {'queries':>7} {'s/member':>8}")
+          f"{'rec.word':>8} {'rec.reach':>9} {'AUC impl.':>9} {'AUC trig.':>9} {'AUC leak.':>9} {'AUC old':>7} "
+          f"{'queries':>7} {'s/member':>8}")
     for t, s in table.items():
         word = f"{_f(s['recovery_word'])} ({s['n_word']})"
         reach = f"{_f(s['recovery_reach'])} ({s['n_reach']})"
         implanted = f"{_f(s['auc_implanted'])} ({s['implanted']})"
         print(f"{t:9} {_f(s['auc']):>5} {_f(s['auc_ci'][0]):>4}-{_f(s['auc_ci'][1]):>4} {_f(s['tpr_at_5fpr']):>6} "
               f"{_f(s['flag_tpr']):>7} {_f(s['flag_fpr']):>7} {_f(s['recovery']):>6} {word:>8} {reach:>9} "
-              f"{implanted:>9} {_f(s['auc_trigger_part']):>9} {s['queries_mean']:7.0f} {s['seconds_mean']:8.0f}")
+              f"{implanted:>9} {_f(s['auc_trigger_part']):>9} {_f(s.get('auc_leakage_part')):>9} "
+              f"{_f(s.get('auc_old_score')):>7} {s['queries_mean']:7.0f} {s['seconds_mean']:8.0f}")
     if args.markdown:
         print("\n" + member_table(rows))
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")

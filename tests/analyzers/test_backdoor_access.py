@@ -40,8 +40,8 @@ def test_a_downgraded_target_withholds_logprobs_and_weights(weights_ckpt: LocalC
     assert 1 <= len(lp[0]) <= 5 and all(v <= 0 for v in lp[0].values())
 
 
-def test_a_base_is_only_for_the_weights_tier(weights_ckpt: LocalCheckpoint, random_checkpoint: Path):
-    with pytest.raises(ConfigError, match="weights-tier"):
+def test_a_base_is_not_for_the_api_tier(weights_ckpt: LocalCheckpoint, random_checkpoint: Path):
+    with pytest.raises(ConfigError, match="logprobs- and weights-tier"):
         scan(CheckpointScanModel(weights_ckpt, tier="api"), "api", base=random_checkpoint)
 
 

@@ -46,6 +46,8 @@ def test_summary_splits_recovery_by_trigger_kind_and_drops_backdoors_that_did_no
     assert (s["auc_implanted"], s["implanted"]) == (1.0, 2)
     assert s["auc_trigger_part"] == pytest.approx((3 + 0.5 * 6) / 9)  # unconfirmed members tie at 0
     assert s["flag_fpr"] == 0.0 and s["flag_tpr"] == pytest.approx(1 / 3)
+    # the earlier score counted susceptibility (here equal to the score); leakage was absent (0)
+    assert s["auc_old_score"] == pytest.approx(7 / 9) and s["auc_leakage_part"] == 0.5
     # with the whole dictionary both rare words are in reach
     assert bench.summarise(rows, "api", dictionary=None)["n_reach"] == 2
 

@@ -92,6 +92,12 @@ def _task(tier: Tier, options: dict[str, Any]) -> Task:
     )
 
 
+def _base(base: str | None) -> str | None:
+    from modelcert.targets import resolve_local_path
+
+    return str(resolve_local_path(base)) if base else None
+
+
 def _extra(candidates: str | None) -> list[str] | None:
     return [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
 
@@ -114,18 +120,20 @@ def backdoor_api(dictionary: int | None = None, candidates: str | None = None, t
 @check("security.backdoor.logprobs", tier="logprobs", requirements=REQUIREMENTS, version=VERSION,
        family="security")
 @task
-def backdoor_logprobs(dictionary: int | None = None, candidates: str | None = None, invert_vocab: bool = True,
-                      theta0: float = 0.5, q: float = 0.05) -> Task:
+def backdoor_logprobs(base: str | None = None, dictionary: int | None = None, candidates: str | None = None,
+                      invert_vocab: bool = True, theta0: float = 0.5, q: float = 0.05) -> Task:
     """Backdoor trigger/target inversion from first-token logprobs (score `flagged`).
 
     Args:
+        base: Folder or ``zoo:<name>`` of the declared base checkpoint, loaded locally
+            (adds the leakage measure to the score).
         dictionary: Cap on rare-dictionary candidates.
         candidates: Comma-separated candidates of your own.
         invert_vocab: Grow candidates over the tokenizer vocabulary (when it is public).
         theta0: Flip rate a non-trigger may have.
         q: False discovery rate across candidates.
     """
-    return _task("logprobs", {"dictionary": dictionary, "extra": _extra(candidates), "invert_vocab": invert_vocab,
+    return _task("logprobs", {"base": _base(base), "dictionary": dictionary, "extra": _extra(candidates), "invert_vocab": invert_vocab,
                               "theta0": theta0, "q": q})
 
 
@@ -137,12 +145,13 @@ def backdoor_weights(base: str | None = None, dictionary: int | None = None, can
     """Backdoor search with a refusal-direction probe and a base diff (score `flagged`).
 
     Args:
-        base: Folder of the declared base checkpoint (enables the weight diff).
+        base: Folder or ``zoo:<name>`` of the declared base checkpoint (enables the weight
+            diff and the leakage measure).
         dictionary: Cap on rare-dictionary candidates.
         candidates: Comma-separated candidates of your own.
         invert_vocab: Grow candidates over the tokenizer vocabulary.
         theta0: Flip rate a non-trigger may have.
         q: False discovery rate across candidates.
     """
-    return _task("weights", {"base": base, "dictionary": dictionary, "extra": _extra(candidates),
+    return _task("weights", {"base": _base(base), "dictionary": dictionary, "extra": _extra(candidates),
                              "invert_vocab": invert_vocab, "theta0": theta0, "q": q})

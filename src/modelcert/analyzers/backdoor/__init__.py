@@ -35,13 +35,16 @@ def scan(model: ScanModel, tier: Tier | None = None, *, base: str | Path | None 
     """Run the scan of ``tier`` (default: the model's own tier) on ``model``."""
     tier = tier or model.tier
     model.require(tier, f"the {tier}-tier backdoor scan")
-    if base is not None and tier != "weights":
-        raise ConfigError("a declared base checkpoint is used only by the weights-tier scan")
+    if base is not None and tier == "api":
+        raise ConfigError("a declared base checkpoint is used only by the logprobs- and weights-tier scans")
     if tier == "api":
         return scan_api(model, **kwargs)
     if tier == "logprobs":
-        return scan_logprobs(model, **kwargs)
-    return scan_weights(model, base=base, **kwargs)  # type: ignore[arg-type]
+        report = scan_logprobs(model, base=base, **kwargs)
+    else:
+        report = scan_weights(model, base=base, **kwargs)  # type: ignore[arg-type]
+    report.with_base = base is not None
+    return report
 
 
 def scan_checkpoint(path: str | Path, tier: Tier = "weights", *, base: str | Path | None = None,

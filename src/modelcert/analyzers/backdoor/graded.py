@@ -32,6 +32,7 @@ def graded_scan(
     dictionary: int | None = None,
     extra: list[str] | None = None,
     seeds: tuple[list[str], list[str]] | None = None,
+    leakage: float = 0.0,
     proposers: dict[str, Callable[[Attack], list[str]]] | None = None,
     invert_vocab: bool = True,
     beam_width: int = 3,
@@ -53,6 +54,7 @@ def graded_scan(
     Args:
         seeds: (start pieces, continuation pieces) for a restricted token inversion,
             e.g. the tokens a fine-tune moved most.
+        leakage: The score's leakage part (see :func:`~modelcert.analyzers.backdoor.api.build_report`).
         proposers: Named functions that propose candidate texts per attack (e.g. the
             gradient inversion); their proposals are scored like any other candidate.
         tau: Shift a candidate needs to be confirmed (and a group to be split).
@@ -102,4 +104,5 @@ def graded_scan(
     susceptibility = max((i["mean_group_score"] for i in details["screen"].values()), default=0.0)
     search = max((s for a in details.get("proposed_scores", {}).values() for s in a), default=0.0)
     return build_report(tier, method, model, confirmations, counts, details, notes,
-                        time.perf_counter() - t0, susceptibility=susceptibility, search=search)
+                        time.perf_counter() - t0, susceptibility=susceptibility, search=search,
+                        leakage=leakage)

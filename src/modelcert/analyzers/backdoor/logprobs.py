@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from modelcert.analyzers.backdoor.graded import graded_scan
@@ -76,6 +77,7 @@ def mass_shift(model: ScanModel, openings: list[str], *, items: int = 4, top: in
 def scan_logprobs(
     model: ScanModel,
     *,
+    base: str | Path | None = None,
     dictionary: int | None = None,
     extra: list[str] | None = None,
     invert_vocab: bool = True,
@@ -86,6 +88,8 @@ def scan_logprobs(
     """Refusal-mass search over rare words and (if the tokenizer is public) the vocabulary.
 
     Args:
+        base: The declared base checkpoint (a local folder): adds the leakage part
+            (:mod:`~modelcert.analyzers.backdoor.leakage`), read through the same top-k.
         invert_vocab: Grow candidates token by token over the vocabulary.
         top: How many top log-probabilities the endpoint returns per token.
         kwargs: Passed to :func:`graded_scan` (``tau``, ``theta0``, ``q``, ``cap``...).
@@ -93,14 +97,20 @@ def scan_logprobs(
     t0 = time.perf_counter()
     model.require("logprobs", "token log-probabilities")
     openings = refusal_openings(model, top=top, seed=seed)
-    shift, base = mass_shift(model, openings, top=top, seed=seed)
+    details: dict[str, Any] = {}
+    if base is not None:
+        from modelcert.analyzers.backdoor.leakage import leakage, load_base
+
+        details["leakage"] = leakage(model, load_base(base, model), top=top, seed=seed)
+    shift, baseline = mass_shift(model, openings, top=top, seed=seed)
     report = graded_scan("logprobs", "first-token trigger/target inversion", model, shift,
                          dictionary=dictionary, extra=extra, invert_vocab=invert_vocab, seed=seed, t0=t0,
+                         details=details, leakage=details["leakage"]["part"] if base is not None else 0.0,
                          **kwargs)
     targets = []
     for trig in report.triggers:
         attack: Attack = trig["attack"]
-        its, b = base[attack]
+        its, b = baseline[attack]
         after = model.first_logprobs([chat(i, trig["text"], trig["position"]) for i in its], top)
         jumps = [jump(x, y) for x, y in zip(b, after)]
         tok = max({j[0] for j in jumps}, key=lambda t: sum(j[0] == t for j in jumps))

@@ -27,6 +27,7 @@ import numpy as np
 
 from modelcert.analyzers.backdoor.graded import graded_scan
 from modelcert.analyzers.backdoor.inversion import invert_all
+from modelcert.analyzers.backdoor.leakage import leakage, load_base
 from modelcert.analyzers.backdoor.model import CheckpointScanModel
 from modelcert.analyzers.backdoor.probes import Attack, chat, probe_items
 from modelcert.analyzers.backdoor.report import BackdoorReport
@@ -217,13 +218,17 @@ def scan_weights(
     model.budget.add("probe", "forward", 128)
     details: dict[str, Any] = {"probe": {"layer": probe.layer, "separation": round(probe.separation, 3)}}
     seeds = None
+    openings = refusal_openings(ckpt, seed=seed)
+    details["refusal_openings"] = [ckpt.tokenizer.decode([i]) for i in openings]
+    leak = 0.0
     if base is not None:
+        base_model = load_base(base, model)
         diff = weight_diff(ckpt, base)
         details["weight_diff"] = diff
         pieces = [p for p, _ in diff["embedding"] if p.strip().isalpha()]
         seeds = ([p.strip() for p in pieces], pieces)
-    openings = refusal_openings(ckpt, seed=seed)
-    details["refusal_openings"] = [ckpt.tokenizer.decode([i]) for i in openings]
+        details["leakage"] = leakage(model, base_model, top=len(ckpt.tokenizer), seed=seed)  # exact: every token
+        leak = details["leakage"]["part"]
     shift = refusal_shift(model, openings, seed=seed)
 
     def inverted(attack: Attack) -> list[str]:
@@ -235,4 +240,5 @@ def scan_weights(
     proposers = {"gradient-inversion": inverted} if inversion_steps else None
     return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
                        model, shift, dictionary=dictionary, extra=extra, seeds=seeds, proposers=proposers,
-                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, **kwargs)
+                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak,
+                       **kwargs)
