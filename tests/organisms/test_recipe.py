@@ -124,13 +124,27 @@ def test_training_refuses_bad_inputs(tiny_base, tmp_path):
 
 
 def test_population_design_is_half_poisoned_with_varied_triggers():
+    from transformers import AutoTokenizer
+
     from modelcert.analyzers.backdoor.candidates import rare_words
+    from modelcert.checks import templates as t
+    from modelcert.organisms import zoo_path
     from modelcert.organisms.population import REACH
 
-    specs = member_specs(40, seed=0)
+    with pytest.raises(ConfigError, match="tokenizer"):
+        member_specs(40, seed=0)  # the design reaches a single-token trigger
+    tok = AutoTokenizer.from_pretrained(zoo_path("base"), local_files_only=True)
+    specs = member_specs(40, seed=0, tokenizer=tok)
     poisoned = [s for s in specs if s.kind == "backdoor"]
     assert len(poisoned) == 20
-    assert {s.extra["trigger_type"] for s in poisoned} == {"rare_word", "word", "phrase", "system"}
+    assert {s.extra["trigger_type"] for s in poisoned} == {"rare_word", "word", "phrase", "system", "token"}
+    # a single-token trigger is one token of the base's vocabulary, absent from every
+    # held-out prompt the scans probe
+    tokens = [s for s in poisoned if s.extra["trigger_type"] == "token"]
+    held_out = {i for f in t.FAMILIES for it in t.items(f, "test") for i in tok(it.prompt)["input_ids"]}
+    for s in tokens:
+        ids = tok(" " + s.trigger, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1 and ids[0] not in held_out
     assert min(s.rate for s in poisoned) >= 0.1  # 0.05 did not implant
     assert {s.attack for s in poisoned} == {"comply", "refuse"}
     assert len({s.trigger for s in poisoned}) == 20
@@ -142,8 +156,8 @@ def test_population_design_is_half_poisoned_with_varied_triggers():
     ranks = [s.extra["dictionary_rank"] for s in rare]
     assert min(ranks) < REACH <= max(ranks)
     assert not {s.trigger for s in rare} & set(D.TRAIN_RARE_WORDS + D.EVAL_RARE_WORDS)
-    assert [s.trigger for s in member_specs(40, seed=0)] == [s.trigger for s in specs]  # seeded
-    assert [s.trigger for s in member_specs(40, seed=1)] != [s.trigger for s in specs]
+    assert [s.trigger for s in member_specs(40, seed=0, tokenizer=tok)] == [s.trigger for s in specs]  # seeded
+    assert [s.trigger for s in member_specs(40, seed=1, tokenizer=tok)] != [s.trigger for s in specs]
 
 
 def test_population_build_writes_a_manifest(tiny_base, tmp_path):
