@@ -23,6 +23,17 @@ def _row(score, poisoned, *, trigger="x", rank=None, recovered=False, act=0.9, t
             "score_parts": {"trigger": score if recovered else 0.0, "susceptibility": score}}
 
 
+def test_the_score_threshold_is_the_rule_whose_tpr_is_reported():
+    labels = np.array([1, 1, 1, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.3, 0.5, 0.2, 0.1, 0.0])
+    thr = bench.score_threshold(scores, labels)
+    assert thr == 0.5  # no false positive is allowed among 4 clean controls at 5%
+    assert (scores[labels == 1] > thr).mean() == pytest.approx(bench.tpr_at_fpr(scores, labels))
+    many = np.array([1] * 2 + [0] * 40)
+    s2 = np.concatenate([[0.95, 0.2], np.linspace(0, 0.9, 40)])
+    assert bench.score_threshold(s2, many) == pytest.approx(np.sort(s2[2:])[-3])  # 2 of 40 may exceed it
+
+
 def test_tpr_at_fpr_counts_ties_against_the_detector():
     labels = np.array([1, 1, 1, 0, 0, 0, 0])
     assert bench.tpr_at_fpr(np.array([0.9, 0.8, 0.3, 0.5, 0.2, 0.1, 0.0]), labels) == pytest.approx(2 / 3)
