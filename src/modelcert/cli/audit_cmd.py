@@ -64,6 +64,9 @@ def audit(
     out: Path = typer.Option(Path("out/audit"), "--out", "-o", help="Folder for report.html and result.json."),
     db: DbOpt = None,
     only: list[str] | None = typer.Option(None, "--only", help="Run only this requirement (repeatable)."),
+    declared_base: str | None = typer.Option(
+        None, "--declared-base", help="Checkpoint the provider says the model was fine-tuned from (folder or "
+        "zoo:<name>); the logprobs/weights backdoor scans compare against it."),
     max_retries: int = typer.Option(2, help="Retries per model call."),
     timeout: int = typer.Option(60, help="Seconds per model call attempt."),
 ) -> None:
@@ -74,7 +77,7 @@ def audit(
     console = Console(stderr=True)
     options = AuditOptions(
         model=model, policy=policy, access=access, claims=str(claims) if claims else None,
-        attest=str(attest) if attest else None, out=out, db=db, only=only or None,
+        attest=str(attest) if attest else None, out=out, db=db, only=only or None, declared_base=declared_base,
         limits=Limits(max_retries=max_retries, attempt_timeout=timeout, timeout=max(timeout * (max_retries + 1), 60)),
     )
     report = run_audit(options, on_event=_printer(console))

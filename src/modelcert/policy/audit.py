@@ -59,11 +59,15 @@ from modelcert.policy.schema import (
     ScanRequirement,
 )
 from modelcert.runner import Limits, Runner, software_versions
-from modelcert.targets import Target, make_target, tier_rank
+from modelcert.targets import Target, file_manifest, make_target, resolve_local_path, tier_rank
 
 DEFAULT_POLICY = "eu-gpai-systemic-risk"
 DEFAULT_MODEL = "local/zoo:clean"
 EXAMPLES_PER_REQUIREMENT = 5
+#: Where a declared base goes: the backdoor scans that compare against one.
+BACKDOOR_ANALYZER = "backdoor.scan"
+BACKDOOR_CHECKS = "security.backdoor."
+BASE_TIERS = ("logprobs", "weights")
 #: Consecutive rounds in which every query errored before a requirement is abandoned.
 DEAD_ROUNDS = 2
 
@@ -84,6 +88,10 @@ class AuditOptions:
         db: Evidence store URL (default ``$MODELCERT_DB`` or the per-user file).
         only: Run only these requirement ids; the others are NOT_ASSESSED ("not selected").
         fingerprint: Take the behavioural fingerprint (required below the weights tier).
+        declared_base: The checkpoint the provider declares the model was fine-tuned from
+            (a folder or ``zoo:<name>``, loaded locally). The backdoor scans at ``logprobs``
+            and ``weights`` compare against it (leakage, weight diff) unless the policy names
+            a base itself; it is part of the pre-registered plan.
     """
 
     model: str = DEFAULT_MODEL
@@ -96,6 +104,7 @@ class AuditOptions:
     only: list[str] | None = None
     base_url: str | None = None
     fingerprint: bool = True
+    declared_base: str | None = None
     limits: Limits = field(default_factory=lambda: Limits(max_retries=2, attempt_timeout=60, timeout=300))
 
 
@@ -118,6 +127,7 @@ class _Item:
     runner: Runner | None = None
     order: list[Any] = field(default_factory=list)
     analyzer: Any = None
+    options: dict[str, Any] = field(default_factory=dict)  # an analyzer's, as planned
     plan: dict[str, Any] = field(default_factory=dict)
 
 
@@ -189,6 +199,11 @@ class Audit:
             if bad:
                 raise ConfigError(f"policy {self.policy.id} has no requirement {', '.join(bad)}")
         self.target = make_target(options.model, options.access, base_url=options.base_url)
+        # resolved and checked before any query: a missing base is a one-line error, not a late failure
+        self.declared_base = str(resolve_local_path(options.declared_base)) if options.declared_base else None
+        self.base_identity = ({"path": self.declared_base,
+                               "files_digest": digest(file_manifest(Path(self.declared_base)))}
+                              if self.declared_base else None)
 
     # -- planning (no queries) --------------------------------------------------------------
 
@@ -198,7 +213,10 @@ class Audit:
             spec = get_analyzer(req.analyzer)
             tier = req.tier or (spec.tier if spec else "weights")
             item = _Item(req, base_result(req, basis, tier))
-            item.plan = {"kind": "analyzer", "analyzer": req.analyzer, "options": req.options}
+            item.options = dict(req.options)
+            if req.analyzer == BACKDOOR_ANALYZER and self.declared_base:
+                item.options.setdefault("base", self.declared_base)
+            item.plan = {"kind": "analyzer", "analyzer": req.analyzer, "options": item.options}
             if spec is None or spec.run is None:
                 item.result.reason = f"analyzer {req.analyzer!r} is not installed in this modelcert"
                 return item
@@ -237,6 +255,8 @@ class Audit:
             args = dict(req.task_args)
             if isinstance(req, ScanRequirement):
                 args.update(req.tier_args.get(tier, {}))
+                if self.declared_base and tier in BASE_TIERS and spec.id.startswith(BACKDOOR_CHECKS):
+                    args.setdefault("base", self.declared_base)
             if isinstance(req, BiasRequirement):
                 args.setdefault("access", self.target.access)
             runner = Runner(
@@ -295,7 +315,8 @@ class Audit:
             "policy": {"id": self.policy.id, "version": self.policy.version, "digest": self.policy_digest,
                        "file_sha256": self.policy_sha256, "catalogue": load_catalogue().version},
             "target": {"model": t.model, "access": t.access, "max_access": t.max_access,
-                       "downgraded": t.downgraded, "identity": t.identity(), "identity_digest": t.identity_digest},
+                       "downgraded": t.downgraded, "identity": t.identity(), "identity_digest": t.identity_digest,
+                       "declared_base": self.base_identity},
             "suites": {i.req.id: i.plan["suite_digest"] for i in items if "suite_digest" in i.plan},
             "analysis_plan": {
                 i.req.id: {**i.plan, "severity": i.req.severity, "tier": i.result.tier,
@@ -541,7 +562,7 @@ class Audit:
     def _run_analyzer(self, item: _Item) -> None:
         req = item.req
         assert isinstance(req, AnalyzerRequirement)
-        outcome = item.analyzer.run(self.target, dict(req.options))
+        outcome = item.analyzer.run(self.target, dict(item.options))
         res = item.result
         res.verdict, res.reason, res.n = outcome.verdict, outcome.reason, outcome.n
         res.method = f"analyzer {req.analyzer}"
@@ -592,7 +613,7 @@ class Audit:
             "access_tier": t.access,
             "target": {"model": t.model, "identity_digest": t.identity_digest, "subject_kind": subject_kind,
                        "subject_digest": subject_digest, "max_access": t.max_access, "downgraded": t.downgraded,
-                       "provider": t.provider, "generation": t.generation},
+                       "provider": t.provider, "generation": t.generation, "declared_base": self.base_identity},
             "requirements": reqs,
             "documentation": [d.to_dict() for d in documentation],
             "claims": [c.to_dict() for c in claims],
