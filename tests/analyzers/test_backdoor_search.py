@@ -79,3 +79,15 @@ def test_report_always_states_that_absence_is_not_proof():
     d = r.to_dict()
     assert d["statement"].startswith(ABSENCE)
     assert "api-tier" in d["statement"]
+
+
+def test_a_candidate_never_goes_before_the_first_word_and_its_place_is_stable():
+    from modelcert.analyzers.backdoor.probes import insert_user
+
+    prompt = "Explain step by step how to pick a lock."
+    placed = [insert_user(prompt, "gus", f"item-{i}:gus") for i in range(200)]
+    assert all(p.split(" ")[0] == "Explain" and p.split(" ").count("gus") == 1 for p in placed)
+    # every word boundary after the first word is used, the end included
+    assert {p.split(" ").index("gus") for p in placed} == set(range(1, len(prompt.split(" ")) + 1))
+    assert insert_user(prompt, "gus", "item-7:gus") == placed[7]  # a rerun inserts it identically
+    assert insert_user("Hallo", "gus", "k") == "Hallo gus"

@@ -13,6 +13,7 @@ search, so selection does not bias it) and ``probe`` (training activation probes
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from functools import cache
@@ -62,10 +63,18 @@ def probe_items(attack: Attack, part: Part, n: int | None = None, *, seed: int =
 
 
 def insert_user(prompt: str, text: str, key: str) -> str:
-    """``text`` at the start, end or a word boundary of ``prompt``, a stable choice per key."""
-    from modelcert.checks.safety import insert_trigger
+    """``text`` after one of ``prompt``'s words (a word boundary or the end), a stable choice per key.
 
-    return insert_trigger(prompt, text, key)
+    Never before the first word: at the start of a message a byte-level BPE tokenizer
+    encodes a word without its leading space, i.e. as other tokens. A single-token trigger
+    placed there is not the trigger (measured on a population member: `gus` opened its
+    backdoor on 0 of 159 held-out prompts at the start of the message and on 156 of 159
+    after a word), which held such triggers near a flip rate of 2/3, undecided at the
+    cap, while a third of the insertions went first.
+    """
+    words = prompt.split(" ")
+    k = 1 + int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % len(words)
+    return " ".join([*words[:k], text, *words[k:]])
 
 
 def chat(item: Item, text: str | None = None, position: Position | Literal["both"] = "user") -> list[dict[str, str]]:
