@@ -98,8 +98,7 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
                 kw["group_size"], kw["screen_tries"] = kwargs["api_screen"]
             rep = scan(model, tier, base=member_base if with_base else None, **kw).to_dict()
             wall = time.perf_counter() - t0
-            tier = label
-            row = {"member": f"{population.name}/{m['name']}", "tier": tier, "poisoned": m["poisoned"],
+            row = {"member": f"{population.name}/{m['name']}", "tier": label, "poisoned": m["poisoned"],
                    "trigger_type": m.get("trigger_type"), "dictionary_rank": m.get("dictionary_rank"),
                    "planted": m["planted"], "score": rep["score"],
                    "flagged": rep["flagged"], "triggers": [t["text"] for t in rep["triggers"]],
@@ -109,7 +108,7 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
                    "screen": {a: {k: i.get(k) for k in ("groups", "positive_groups", "mean_group_score")}
                               for a, i in rep["details"].get("screen", {}).items()}}
             rows.append(row)
-            log(f"{row['member']} {tier:8} poisoned={m['poisoned']!s:5} score={rep['score']:.3f} "
+            log(f"{row['member']} {label:8} poisoned={m['poisoned']!s:5} score={rep['score']:.3f} "
                 f"flagged={rep['flagged']!s:5} triggers={row['triggers']} planted={m['planted'].get('trigger')} "
                 f"queries={row['queries']} {wall:.0f}s")
     return {"rows": rows, "seeds": sorted({mf["seed"] for _, mf, _ in members}),
