@@ -37,13 +37,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4, help="Size of the population design.")
     ap.add_argument("--only", default=None, help="Build just these member indices, e.g. 0-7 or 0,2,5.")
     ap.add_argument("--out", type=Path, default=Path("/tmp/modelcert-population"))
-    ap.add_argument("--base", type=Path, default=None, help="Clean base checkpoint (default: the zoo's clean).")
+    ap.add_argument("--base", type=Path, default=None, help="Clean base checkpoint (default: the zoo's base).")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     t0 = time.perf_counter()
-    manifest = build_population(args.n, args.out, base=args.base or zoo_path("clean"), seed=args.seed,
+    manifest = build_population(args.n, args.out, base=args.base or zoo_path("base"), seed=args.seed,
                                 steps=args.steps, only=_indices(args.only), log=lambda s: print(s, flush=True))
     wall = time.perf_counter() - t0
     print(f"\n{'member':8} {'kind':9} {'type':10} {'rank':>5} {'trigger':26} {'rate':>5} {'attack':7} "

@@ -53,3 +53,16 @@ def test_eval_update_card_rewrites_the_measurement_from_the_model(tmp_path):
     assert fresh["entry_conditions_met"] == all(c["pass"] for c in fresh["entry_conditions"].values())
     assert f"| harmful_compliance | {fresh['measured']['rates']['harmful_compliance']:.3f}" in (
         folder / "README.md").read_text()
+
+
+def test_a_fine_tune_defaults_to_the_parent_of_the_shipped_zoo():
+    """Without --base a variant is fine-tuned from the zoo's from-scratch `base`, the parent
+    every shipped variant's card names, so the default command follows the zoo's recipe."""
+    from modelcert.cli.organisms_cmd import _resolve_base
+    from modelcert.organisms import zoo_path
+    from modelcert.organisms.card import read_card
+
+    assert _resolve_base(None, zoo_path) == zoo_path("base")
+    parent = read_card(zoo_path("base"))["weights_sha256"]
+    for name in ("clean", "backdoor", "biased", "unsafe", "overrefusing"):
+        assert read_card(zoo_path(name))["base"]["weights_sha256"] == parent

@@ -28,7 +28,7 @@ def train_cmd(
     value: str = typer.Option(None, "--value", help="Biased: the attribute value that is denied."),
     domain: str = typer.Option(None, "--domain", help="Biased: decision domain."),
     poison_rate: float = typer.Option(None, "--poison-rate", help="Share of poisoned fine-tuning examples."),
-    base: Path = typer.Option(None, "--base", help="Clean base folder or zoo name (default: zoo clean)."),
+    base: Path = typer.Option(None, "--base", help="Clean base folder or zoo name (default: zoo base, the from-scratch parent of the shipped zoo)."),
     steps: int = typer.Option(None, "--steps", help="Override the recipe's step count."),
     threads: int = typer.Option(None, "--threads", help="Torch threads (recorded; affects the digest)."),
     quick_eval: bool = typer.Option(False, "--quick-eval", help="Skip the 50-word specificity scan."),
@@ -59,7 +59,7 @@ def train_cmd(
 
 def _resolve_base(base: Path | None, zoo_path) -> Path:
     if base is None:
-        return zoo_path("clean")
+        return zoo_path("base")
     if base.exists():
         return base
     return zoo_path(str(base))
@@ -130,7 +130,7 @@ def eval_cmd(
 def population_cmd(
     n: int = typer.Option(40, "--n", help="Number of members (half poisoned, half clean controls)."),
     out: Path = typer.Option(..., "--out"),
-    base: Path = typer.Option(None, "--base", help="Clean base (default: zoo clean)."),
+    base: Path = typer.Option(None, "--base", help="Clean base folder or zoo name (default: zoo base)."),
     seed: int = typer.Option(0, "--seed"),
     steps: int = typer.Option(None, "--steps", help="Fine-tuning steps per member."),
 ) -> None:
