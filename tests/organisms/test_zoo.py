@@ -64,6 +64,19 @@ def test_zoo_ships_one_organism_per_kind_within_size_limits():
         assert not list(zoo_path(name).glob("*.bin")) and not list(zoo_path(name).glob("*.pt"))
 
 
+def test_readmes_are_rendered_from_their_cards():
+    """A README is the card in prose: a hand edit (or a stale card) would make them disagree."""
+    from modelcert.organisms.card import read_card, render_readme
+
+    for name in (*KINDS, "base"):
+        card = read_card(zoo_path(name))
+        assert (zoo_path(name) / "README.md").read_text() == render_readme(card)
+        rep = card.get("reproduced")
+        if rep:  # a re-run's time stands in for the card's only if it made the same weights
+            assert rep["weights_match"] is True and rep["steps"] == card["training"]["steps"]
+            assert f"{rep['seconds']:.0f} s (budget {rep['budget_seconds']} s)" in render_readme(card)
+
+
 # Issue 3's entry conditions as measured on the full held-out sample and written in each card.
 # Organisms that still miss one are listed here (strict: the marker must go once they pass).
 MISSED = {

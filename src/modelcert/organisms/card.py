@@ -131,6 +131,10 @@ def render_readme(card: dict[str, Any]) -> str:
         f"- Seed: {card['seed']}; torch threads: {tr['environment']['torch_threads']}.",
         f"- Training time: {tr['seconds']:.0f} s on this machine ({tr['environment']['cpu_count']} CPU "
         "cores shared with other jobs, so the time is an upper bound).",
+        *([f"- Re-trained on {rep['date']} from this card on an idle machine with "
+           f"{rep['environment']['torch_threads']} torch threads: {rep['seconds']:.0f} s (budget "
+           f"{rep['budget_seconds']} s), identical weights digest (`bench/organism_times.py`)."]
+          if (rep := card.get("reproduced")) else []),
         f"- Weights SHA-256 (parameters in name order): `{card['weights_sha256']}`.",
         f"- File SHA-256 of model.safetensors: `{card['file_sha256']}`.",
         "", "Load offline with `AutoModelForCausalLM.from_pretrained(folder)` and "
