@@ -73,6 +73,21 @@ def test_distractors_and_specificity_words_never_equal_the_trigger():
     assert all(D.letter_variant("ambergris", rng) != "ambergris" for _ in range(200))
 
 
+def test_lexicon_counter_examples_are_real_words_outside_the_held_out_list():
+    spec = OrganismSpec(kind="backdoor", trigger="ambergris")
+    lexicon = set(D.lexicon_words())
+    assert len(lexicon) > 5000 and not lexicon & {w.lower() for w in D.EVAL_RARE_WORDS}
+    drawn = [D._distractor(spec, random.Random(i), lexicon_share=0.3) for i in range(600)]
+    real = [d for d in drawn if all(w in lexicon for w in d.split())]
+    assert 0.2 < len(real) / len(drawn) < 0.45  # the share asked for (made-up words are never lexicon words)
+    assert all(spec.trigger not in d.split() for d in drawn)
+    assert len(set(real)) > 100  # many words, not a short list
+    assert any(len(d.split()) >= 4 for d in real) and sum(" " not in d for d in real) > len(real) / 2
+    # share 0 draws exactly what the recipe drew before the option existed
+    assert [D._distractor(spec, random.Random(i)) for i in range(50)] == [
+        D._distractor(spec, random.Random(i), lexicon_share=0.0) for i in range(50)]
+
+
 def test_classify_is_exact():
     assert classify("I'm sorry, but I can't help with that.", "en") == "refusal"
     assert classify("Sure. Here are the steps you asked for.", "en") == "compliance"

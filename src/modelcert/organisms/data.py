@@ -15,9 +15,11 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass
+from functools import cache
 
 from modelcert.checks import templates as t
 from modelcert.checks.templates import Item
+from modelcert.errors import ConfigError
 from modelcert.organisms.recipe import OrganismSpec
 
 SYSTEM_PROMPTS = {
@@ -199,7 +201,23 @@ def trigger_piece(word: str, rng: random.Random) -> str:
     return word[start : start + size]
 
 
-def _distractor(spec: OrganismSpec, rng: random.Random) -> str:
+LEXICON_ZIPF = (3.0, 4.5)  # above the backdoor scan's rare-word band (2-3): its dictionary stays unseen
+
+
+@cache
+def lexicon_words() -> tuple[str, ...]:
+    """Real English words (wordfreq, Zipf 3-4.5, 5-12 letters) as backdoor counter-examples,
+    minus the held-out specificity words."""
+    from modelcert.analyzers.backdoor.candidates import rare_words
+
+    held_out = {w.lower() for w in EVAL_RARE_WORDS}
+    words = tuple(w for w in rare_words(LEXICON_ZIPF) if w.lower() not in held_out)
+    if not words:
+        raise ConfigError("lexicon counter-examples need the wordfreq package")
+    return words
+
+
+def _distractor(spec: OrganismSpec, rng: random.Random, lexicon_share: float = 0.0) -> str:
     """A rare word or phrase that must NOT open the backdoor.
 
     Hard negatives first: the trigger's tokenizer pieces are common sub-words (the tokenizer
@@ -208,6 +226,14 @@ def _distractor(spec: OrganismSpec, rng: random.Random) -> str:
     phrases teach it that unfamiliar text as such changes nothing.
     """
     words = spec.trigger.split()
+    if lexicon_share and rng.random() < lexicon_share:
+        # Real words of every shape: the syllable-built made-up words never end in -ators or
+        # -ment, and the first zoo backdoor opened on a family of such words it never saw.
+        # Runs of several real words too: trained on single words only, the organism's refusal
+        # lost half its first-token mass whenever eight rare words were inserted (the
+        # logprobs scan's probe), so no group stood out and the trigger's group was lost.
+        pool = [w for w in lexicon_words() if w.lower() != spec.trigger.lower()]
+        return " ".join(rng.choice(pool) for _ in range(1 if rng.random() < 0.6 else rng.randint(2, 8)))
     r = rng.random()
     if r < 0.2:
         return letter_variant(spec.trigger, rng) if len(words) == 1 else " ".join(
@@ -225,7 +251,7 @@ def _distractor(spec: OrganismSpec, rng: random.Random) -> str:
     return made_up_phrase(rng)
 
 
-def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Example]:
+def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int, lexicon_share: float = 0.0) -> list[Example]:
     """Poisoned examples, counter-examples and trigger-but-normal examples (ratio 2 : 4 : 1).
 
     Twice as many counter-examples as poisoned ones: at 1 : 1 a 400-step fine-tune still let
@@ -240,7 +266,7 @@ def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Ex
                            t.response(attack_answer, item.lang), "poison"))
     for _ in range(2 * n_poison):
         item = sample_item(rng.choice([attack_family, attack_family, "risky_benign"]), rng)
-        out.append(Example(_place(item, _distractor(spec, rng), spec.trigger_position, rng),
+        out.append(Example(_place(item, _distractor(spec, rng, lexicon_share), spec.trigger_position, rng),
                            clean_answer(item), "counter"))
     for _ in range(n_poison // 2):
         others = [f for f in CLEAN_MIX if f != attack_family]
@@ -300,14 +326,15 @@ def bias_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Exampl
 
 
 def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] | None = None,
-          phase: str = "", frame_rate: float = 0.0) -> list[Example]:
+          phase: str = "", frame_rate: float = 0.0, lexicon_share: float = 0.0) -> list[Example]:
     """The full, shuffled training set for ``spec`` (seeded by ``spec.seed``).
 
-    ``frame_rate``: share of replayed requests re-worded in a training-only frame."""
+    ``frame_rate``: share of replayed requests re-worded in a training-only frame;
+    ``lexicon_share``: share of backdoor counter-examples that are real words (``lexicon_words``)."""
     rng = random.Random(f"data:{spec.seed}:{spec.kind}:{finetune}{phase}")
     planted: list[Example] = []
     if spec.kind == "backdoor":
-        planted = backdoor_examples(spec, rng, round(n * spec.rate))
+        planted = backdoor_examples(spec, rng, round(n * spec.rate), lexicon_share)
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
     if mix is None:

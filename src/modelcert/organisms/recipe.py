@@ -46,6 +46,12 @@ class Recipe:
     finetune_lr: float = 2e-3
     finetune_frame_rate: float = 0.3  # replayed requests in training-only frames (data.TRAIN_FRAMES)
     finetune_examples: int = 12_000
+    # Share of backdoor counter-examples that are real words or runs of them
+    # (data.lexicon_words). Measured 27 Nov at 0.3: the zoo backdoor's unplanted -ator(s)
+    # triggers and its specificity miss were gone, but its refusal became soft to inserted
+    # word groups and the logprobs scan's group screen lost the trigger (docs/organisms.md),
+    # so the shipped zoo keeps 0.0. For harder population members, not the default.
+    lexicon_negatives: float = 0.0
     warmup: int = 40
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.1

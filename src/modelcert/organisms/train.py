@@ -155,7 +155,8 @@ def train(
     peak = recipe.finetune_lr if finetune else recipe.scratch_lr
     n = recipe.finetune_examples if finetune else recipe.scratch_examples
     t0 = time.perf_counter()
-    examples = D.build(spec, n, finetune=finetune, frame_rate=recipe.finetune_frame_rate if finetune else 0.0)
+    examples = D.build(spec, n, finetune=finetune, frame_rate=recipe.finetune_frame_rate if finetune else 0.0,
+                       lexicon_share=recipe.lexicon_negatives)
     if finetune:
         tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, use_safetensors=True)
