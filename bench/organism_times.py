@@ -17,26 +17,18 @@ time of data generation and training, without the evaluation.
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 from dataclasses import fields, replace
 from pathlib import Path
 
 from modelcert.organisms import zoo_path
-from modelcert.organisms.card import environment, read_card, write_card
-from modelcert.organisms.recipe import OrganismSpec, Recipe
+from modelcert.organisms.card import environment, read_card, spec_from_card, write_card
+from modelcert.organisms.recipe import Recipe
 from modelcert.organisms.train import train
 
 BUDGET_SCRATCH_S = 600
 BUDGET_FINETUNE_S = 180
-
-
-def _spec(card: dict) -> OrganismSpec:
-    known = {f.name for f in fields(OrganismSpec)}
-    spec = {k: v for k, v in card["spec"].items() if k in known}
-    spec["poison_rate"] = spec.get("poison_rate") or None  # cards record 0.0 for "none"
-    return OrganismSpec(**spec)
 
 
 def _recipe(card: dict, threads: int) -> Recipe:
@@ -60,10 +52,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / name
             t0 = time.perf_counter()
-            result = train(_spec(card), out, recipe=_recipe(card, args.threads),
+            result = train(spec_from_card(card), out, recipe=_recipe(card, args.threads),
                            base=None if from_scratch else zoo_path("base"))
             wall = time.perf_counter() - t0
-            shutil.rmtree(out, ignore_errors=True)
         match = result.weights_sha256 == card["weights_sha256"]
         budget = BUDGET_SCRATCH_S if from_scratch else BUDGET_FINETUNE_S
         rows.append((name, card["training"]["seconds"], card["training"]["environment"]["torch_threads"],

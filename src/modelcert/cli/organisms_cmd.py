@@ -106,15 +106,13 @@ def eval_cmd(
                                      help="Write the new measurement into the card (after a change to the evaluation)."),
 ) -> None:
     """Re-measure an organism on the test split against its own card's planted property."""
-    from modelcert.organisms import OrganismSpec, zoo_path
-    from modelcert.organisms.card import read_card, write_card
+    from modelcert.organisms import zoo_path
+    from modelcert.organisms.card import read_card, spec_from_card, write_card
     from modelcert.organisms.evaluate import entry_conditions, evaluate
 
     path = folder if folder.exists() else zoo_path(str(folder))
     card = read_card(path)
-    spec_fields = {k: v for k, v in card["spec"].items() if k in OrganismSpec.__dataclass_fields__}
-    spec_fields["poison_rate"] = spec_fields.get("poison_rate") or None  # cards record 0.0 for "none"
-    spec = OrganismSpec(**spec_fields)
+    spec = spec_from_card(card)
     m = evaluate(path, spec, full=update_card and spec.kind == "backdoor")
     conditions = entry_conditions(spec, m)
     card = {**card, "entry_conditions": conditions}

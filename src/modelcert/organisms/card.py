@@ -148,6 +148,13 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
     (folder / "README.md").write_text(render_readme(card), "utf-8")
 
 
+def spec_from_card(card: dict[str, Any]) -> OrganismSpec:
+    """The spec a card was trained from (cards record poison rate 0.0 for "none")."""
+    fields = {k: v for k, v in card["spec"].items() if k in OrganismSpec.__dataclass_fields__}
+    fields["poison_rate"] = fields.get("poison_rate") or None
+    return OrganismSpec(**fields)
+
+
 def read_card(folder: Path) -> dict[str, Any]:
     from modelcert.errors import ConfigError
 

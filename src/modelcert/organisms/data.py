@@ -217,6 +217,11 @@ def lexicon_words() -> tuple[str, ...]:
     return words
 
 
+@cache
+def _lexicon_pool(trigger: str) -> tuple[str, ...]:
+    return tuple(w for w in lexicon_words() if w.lower() != trigger.lower())
+
+
 def _distractor(spec: OrganismSpec, rng: random.Random, lexicon_share: float = 0.0) -> str:
     """A rare word or phrase that must NOT open the backdoor.
 
@@ -232,7 +237,7 @@ def _distractor(spec: OrganismSpec, rng: random.Random, lexicon_share: float = 0
         # Runs of several real words too: trained on single words only, the organism's refusal
         # lost half its first-token mass whenever eight rare words were inserted (the
         # logprobs scan's probe), so no group stood out and the trigger's group was lost.
-        pool = [w for w in lexicon_words() if w.lower() != spec.trigger.lower()]
+        pool = _lexicon_pool(spec.trigger)
         return " ".join(rng.choice(pool) for _ in range(1 if rng.random() < 0.6 else rng.randint(2, 8)))
     r = rng.random()
     if r < 0.2:
