@@ -10,8 +10,8 @@ different model, prompt or temperature moves them far beyond that noise.
 Per query ``i`` the distance ``d_i`` is the largest absolute difference, over the
 positions where the query's token prefix matches a reference continuation of the same
 prompt, between the log-probabilities both sides report for the same tokens (a token
-in one top-k but not the other is compared with the other side's k-th value, a bound on
-its own). A query is a *mismatch* when ``d_i > tolerance``.
+in one top-k but not the other counts only by how far it rises above the other side's
+lowest reported value, the bound that side implies). A query is a *mismatch* when ``d_i > tolerance``.
 
 Null model, stated and pre-registered: under "same model", a query is a mismatch with
 probability at most ``null_rate`` (floating-point noise beyond ``tolerance`` is rare).
@@ -45,10 +45,23 @@ def _dist(pos: Position) -> dict[str, float]:
 
 
 def position_distance(a: Position, b: Position) -> float:
-    """Largest log-probability difference between two reports of the same position."""
+    """Largest log-probability disagreement between two reports of the same position.
+
+    A token both sides report is compared directly. A token only one side reports lies,
+    on the other side, at or below that side's lowest reported value, so it disagrees
+    only by how far it rises above that floor.
+    """
     da, db = _dist(a), _dist(b)
     floor_a, floor_b = min(da.values()), min(db.values())
-    return max(abs(da.get(t, floor_a) - db.get(t, floor_b)) for t in set(da) | set(db))
+    worst = 0.0
+    for t in set(da) | set(db):
+        if t in da and t in db:
+            worst = max(worst, abs(da[t] - db[t]))
+        elif t in da:
+            worst = max(worst, da[t] - floor_b)
+        else:
+            worst = max(worst, db[t] - floor_a)
+    return worst
 
 
 def _index(reference: Iterable[tuple[str, Sequence[Position]]]) -> dict[tuple[str, tuple[str, ...]], Position]:
