@@ -78,7 +78,7 @@ def test_logprobs_tier_catches_a_swap_with_few_queries(lab) -> None:
 
 
 def test_refusals(lab) -> None:
-    mon, reg, _store, vid = lab
+    mon, _reg, _store, vid = lab
     with pytest.raises(MonitorError, match="not enrolled"):
         mon.check(vid, actor="lab")
     with pytest.raises(MonitorError, match="granted 'logprobs' access, not 'weights'"):
