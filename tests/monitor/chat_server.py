@@ -6,7 +6,9 @@ seed, max_tokens, logprobs with top_logprobs, system messages). With ``batch > 1
 gathers concurrent requests with the same settings into one forward loop, seeded by
 the first request's seed, as serving stacks do; with ``batch=1`` each request runs
 alone under its own seed. Imported by path from the
-tests and from ``bench/monitor.py``; ``python chat_server.py PORT FOLDER`` runs it alone.
+tests and from ``bench/monitor.py``; ``python chat_server.py PORT FOLDER [BATCH]`` runs it
+alone. ``POST /control/swap`` with ``{"folder": F}`` makes it serve another checkpoint
+from then on: the provider swapping the model behind its endpoint.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from typing import Any
 
 
 class CheckpointChatServer:
-    def __init__(self, folder: str, access: str = "logprobs", batch: int = 1) -> None:
+    def __init__(self, folder: str, access: str = "logprobs", batch: int = 1, port: int = 0) -> None:
         import queue
 
         from modelcert.providers.checkpoint import LocalCheckpoint
 
         self.checkpoint = LocalCheckpoint(folder, access=access)  # own copy: not the provider's cache
+        self.access = access
         self.requests = 0
         self.batch = batch
         self._queue: queue.Queue[tuple[list[dict[str, str]], tuple[Any, ...], int | None, Any]] = queue.Queue()
@@ -37,6 +40,10 @@ class CheckpointChatServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/control/swap":
+                    server.swap(body["folder"])
+                    self._send({"serving": body["folder"]})
+                    return
                 self._send(server.answer(body))
 
             def do_GET(self) -> None:
@@ -50,9 +57,14 @@ class CheckpointChatServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def swap(self, folder: str) -> None:
+        from modelcert.providers.checkpoint import LocalCheckpoint
+
+        self.checkpoint = LocalCheckpoint(folder, access=self.access)
 
     def _work(self) -> None:
         import queue
@@ -127,6 +139,10 @@ class CheckpointChatServer:
 
 
 if __name__ == "__main__":
-    srv = CheckpointChatServer(sys.argv[2]).start()
+    import torch
+
+    torch.set_num_threads(1)  # one thread: a contended CPU makes more threads much slower
+    srv = CheckpointChatServer(sys.argv[2], batch=int(sys.argv[3]) if len(sys.argv) > 3 else 16,
+                               port=int(sys.argv[1])).start()
     print(srv.base_url, flush=True)
     srv.thread.join()
