@@ -155,7 +155,7 @@ def first_check_alarm(plan: Plan, p: float) -> bool:
 def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tuple], null_rows: list[tuple]) -> None:
     plan = plan_for(tier)
     k = plan.per_prompt
-    big = 400 if tier == "api" else 10
+    big = 200 if tier == "api" else 10
     ref = pool("clean-ref", lambda: local("clean", tier), plan, big, 1, ps)
     tolerance = plan.min_tolerance
     if tier == "logprobs":
@@ -192,7 +192,7 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
              "batch-size-7": lambda: local("clean", tier, batch_size=7),
              "server": lambda: ServerEndpoint(tier),
              "server-restart": lambda: ServerEndpoint(tier)}
-    nsize = 200 if tier == "api" else 20
+    nsize = 100 if tier == "api" else 20
     for i, (name, make) in enumerate(nulls.items()):
         p = pool(f"null-{name}", make, plan, nsize, 700_000 + 10_000 * i, ps)
         periods = args.periods // len(nulls) if tier == "api" else args.periods
