@@ -17,7 +17,10 @@ Design (see docs/monitoring.md):
   reference side from the clean reference pool, one fresh block per check);
 * null set: the same clean organism via an OpenAI-compatible server on 127.0.0.1
   (batching concurrent requests), the same after a server restart (a fresh process
-  state: new load, new socket), and the local engine at batch sizes 3 and 7 instead of 64;
+  state: new load, new socket), and the local engine at batch size 7 instead of 64;
+  at api the 200 periods are split over the three variants (67 each), at logprobs each
+  variant gets 200; the api null pools hold 80 replies per prompt, so within a period of
+  20 checks x 10 a reply is reused about 2.5 times (a finite-pool approximation, stated);
 * substitution set: every other zoo organism, a clean retrain with seed 1
   (out/monitor/clean-seed1, trained by `modelcert organisms train --kind clean --base base
   --seed 1`; skipped with a note when absent), an added system prompt, served
@@ -188,14 +191,13 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
         rows.append((name, tier, plan.queries_per_check, alarms / args.trials, statistics.median(pvals)))
         print(f"  {name:24s} {tier:8s} {plan.queries_per_check:4d} power {alarms / args.trials:.2f}", flush=True)
     # null set: whole monitoring periods of CHECKS consecutive checks
-    nulls = {"batch-size-3": lambda: local("clean", tier, batch_size=3),
-             "batch-size-7": lambda: local("clean", tier, batch_size=7),
+    nulls = {"batch-size-7": lambda: local("clean", tier, batch_size=7),
              "server": lambda: ServerEndpoint(tier),
              "server-restart": lambda: ServerEndpoint(tier)}
-    nsize = 100 if tier == "api" else 20
+    nsize = 80 if tier == "api" else 20
     for i, (name, make) in enumerate(nulls.items()):
         p = pool(f"null-{name}", make, plan, nsize, 700_000 + 10_000 * i, ps)
-        periods = args.periods // len(nulls) if tier == "api" else args.periods
+        periods = -(-args.periods // len(nulls)) if tier == "api" else args.periods
         false_alarms, finals = 0, []
         t0 = time.time()
         for period in range(periods):
