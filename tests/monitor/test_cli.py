@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,34 @@ def test_the_local_engine_samples_above_temperature_zero(temperature) -> None:
         assert len(set(a)) == 1 and a == c
     else:
         assert len(set(a)) > 1 and a != c
+
+
+def test_the_certificate_names_the_reference_sample(tmp_path, monkeypatch, capsys) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "certify"))
+    from certify_fixtures import audit_result
+
+    from modelcert.certify import generate_keypair, issue_certificate, load_audit_result, verify_certificate
+    from modelcert.certify.statement import AuditResult
+
+    db = str(tmp_path / "lab.sqlite")
+    with Registry(db) as reg:
+        reg.add_provider("acme")
+        v = reg.register_version("acme", "chat", "1", "local/zoo:clean", actor="t")
+        reg.grant_access(v.id, "api", by="t")
+    result = tmp_path / "audit" / "result.json"
+    result.parent.mkdir()
+    result.write_text(json.dumps(audit_result("api")))
+    code, out, err = run(monkeypatch, capsys, "monitor", "enroll", str(v.id), "--prompts", "2", "--per-prompt", "1",
+                         "--blocks", "1", "--seed", "4", "--result", str(result), "--db", db,
+                         "--data", str(tmp_path / "data"))
+    assert code == 0, err
+    reference = json.loads(result.read_text())["monitoring_reference"]
+    assert reference in out
+    key = generate_keypair(tmp_path / "k", tmp_path / "k.pub")
+    loaded, digest = load_audit_result(result)
+    data, statement = issue_certificate(loaded, key, lab_id="lab", result_digest=digest)
+    assert statement.predicate.monitoring_reference == reference
+    assert verify_certificate(data, key.public_key()).statement.predicate.monitoring_reference == reference
+    # without a reference the field is left out, so other certificates keep their exact bytes
+    plain, _ = issue_certificate(AuditResult(**audit_result("api")), key, lab_id="lab")
+    assert b"monitoring_reference" not in plain
