@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import pickletools
+import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -138,12 +139,30 @@ class _Dtype:
 
     descr: object
     elsize: int = -1
-    hasobject: bool = False
+    flags: int | None = None
 
 
 @dataclass
 class _ArrayWrapper:
-    """joblib's ``NumpyArrayWrapper``; the array bytes follow its BUILD in the file."""
+    """joblib's ``NumpyArrayWrapper``; the array bytes follow its BUILD in the file.
+
+    ``attrs`` accumulates what the loader's instance would hold: ``__init__`` arguments
+    (REDUCE/OBJ/INST) and every BUILD's state, so a second BUILD is sized like joblib does.
+    """
+
+    attrs: dict[str, object] = field(default_factory=dict)
+
+
+_WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+
+
+def _constructed_wrapper(args: object) -> _ArrayWrapper | object:
+    """``NumpyArrayWrapper(*args)``: ``__init__`` sets the attributes (alignment defaults to 16)."""
+    if not isinstance(args, tuple):
+        return _UNKNOWN
+    attrs: dict[str, object] = {"allow_mmap": False, "numpy_array_alignment_bytes": 16}
+    attrs.update(zip(_WRAPPER_INIT, args, strict=False))
+    return _ArrayWrapper(attrs)
 
 
 @dataclass
@@ -159,13 +178,16 @@ class PickleAnalysis:
     joblib_arrays: int = 0
 
 
-def _dtype_from_reduce(fn: object, args: object) -> object:
+def _reduce_value(fn: object, args: object) -> object:
+    """The value of ``fn(*args)`` where the walk needs it (dtypes, joblib wrappers), else unknown."""
     if isinstance(fn, _Global) and (fn.module, fn.name) in (("numpy", "dtype"), ("numpy.core.multiarray", "dtype")):
         if isinstance(args, tuple) and args and isinstance(args[0], str):
-            return _Dtype(args[0], hasobject=args[0].lstrip("|<>=").startswith("O"))
+            return _Dtype(args[0])
+    if _is_wrapper_class(fn):
+        return _constructed_wrapper(args)
     if (isinstance(fn, _Global) and (fn.module, fn.name) == ("copyreg", "_reconstructor")
             and isinstance(args, tuple) and args and _is_wrapper_class(args[0])):
-        return _ArrayWrapper()
+        return _ArrayWrapper()  # object.__new__(cls): no __init__, no attributes yet
     return _UNKNOWN
 
 
@@ -173,22 +195,47 @@ def _is_wrapper_class(value: object) -> bool:
     return isinstance(value, _Global) and (value.module, value.name) == _JOBLIB_WRAPPER
 
 
-def _itemsize(dtype: _Dtype) -> int | None:
-    """Bytes per element, from the pickled state (flexible and structured types) or the type string."""
-    if dtype.elsize > 0:
-        return dtype.elsize
+def _dtype_layout(dtype: _Dtype) -> tuple[int, bool]:
+    """(bytes per element, holds objects) as numpy would see the unpickled dtype.
+
+    Where the type string and the pickled state could disagree (a lying ``elsize`` or
+    object flag), the record is refused rather than sized one way: a walk that steps over
+    a different number of bytes than the loader reads is how a payload would hide.
+    """
     if not isinstance(dtype.descr, str) or len(dtype.descr) > 64:
-        return None
+        raise ValueError(f"joblib array record with an unreadable dtype {dtype.descr!r}")
     import numpy as np
 
     try:
-        return int(np.dtype(dtype.descr).itemsize)  # parses a type string; runs nothing
+        parsed = np.dtype(dtype.descr)  # parses a type string; runs nothing
     except (TypeError, ValueError):
-        return None
+        raise ValueError(f"joblib array record with an unknown dtype {dtype.descr!r}") from None
+    itemsize = int(parsed.itemsize)
+    if itemsize == 0 and dtype.elsize > 0:
+        itemsize = dtype.elsize
+    elif dtype.elsize > 0 and dtype.elsize != itemsize:
+        raise ValueError(f"dtype {dtype.descr!r} pickled with element size {dtype.elsize}")
+    by_flags = None if dtype.flags is None else bool(dtype.flags & 1)
+    if parsed.kind == "O":
+        if by_flags is False:
+            raise ValueError("object dtype pickled without its object flag")
+        return itemsize, True
+    if by_flags and parsed.kind != "V":
+        raise ValueError(f"dtype {dtype.descr!r} pickled with the object flag")
+    if itemsize <= 0:
+        raise ValueError(f"dtype {dtype.descr!r} has no element size")
+    return itemsize, bool(by_flags)
 
 
-def analyse_pickle(fh: BinaryIO, display: str, *, start: int = 0, depth: int = 0) -> PickleAnalysis:
-    """Walk one pickle from the stream's current position (``start`` = its offset in the file)."""
+def analyse_pickle(
+    fh: BinaryIO, display: str, *, start: int = 0, depth: int = 0, joblib: bool = True
+) -> PickleAnalysis:
+    """Walk one pickle from the stream's current position (``start`` = its offset in the file).
+
+    Args:
+        joblib: read as ``joblib.load`` does (array bytes follow a wrapper's BUILD). False
+            reads as ``pickle.load``/``torch.load`` do, where those bytes are opcodes.
+    """
     result = PickleAnalysis(end=start)
     reader = _CappedReader(fh, start)
     stack: list[object] = []
@@ -231,10 +278,14 @@ def analyse_pickle(fh: BinaryIO, display: str, *, start: int = 0, depth: int = 0
                 module, _, attr = str(arg).partition(" ")
                 result.imports.setdefault(f"{module}\x00{attr}", []).append(pos)
                 if name == "INST":
-                    pop_mark()
-                    stack.append(_UNKNOWN)
+                    stack.append(_reduce_value(_Global(module, attr), tuple(pop_mark())))
                 else:
                     stack.append(_Global(module, attr))
+            elif name == "OBJ":
+                items = pop_mark()
+                if not items:
+                    raise ValueError("OBJ without a class")
+                stack.append(_reduce_value(items[0], tuple(items[1:])))
             elif name == "STACK_GLOBAL":
                 attr, module = pop(), pop()
                 if isinstance(module, str) and isinstance(attr, str):
@@ -288,7 +339,7 @@ def analyse_pickle(fh: BinaryIO, display: str, *, start: int = 0, depth: int = 0
                 set_items(stack[-1], flat)
             elif name == "REDUCE":
                 args, fn = pop(), pop()
-                stack.append(_dtype_from_reduce(fn, args))
+                stack.append(_reduce_value(fn, args))
             elif name in ("NEWOBJ", "NEWOBJ_EX"):
                 if name == "NEWOBJ_EX":
                     pop()
@@ -303,11 +354,15 @@ def analyse_pickle(fh: BinaryIO, display: str, *, start: int = 0, depth: int = 0
                 if isinstance(target, _Dtype) and isinstance(state, tuple) and len(state) >= 8:
                     if isinstance(state[5], int) and not isinstance(state[5], bool):
                         target.elsize = state[5]
-                    if isinstance(state[7], int):
-                        target.hasobject = target.hasobject or bool(state[7] & 1)
-                elif isinstance(target, _ArrayWrapper):
-                    _skip_joblib_array(reader, fh, state, display, result, depth)
+                    if isinstance(state[7], int) and not isinstance(state[7], bool):
+                        target.flags = state[7]
+                elif isinstance(target, _ArrayWrapper) and joblib:
+                    if not isinstance(state, dict):
+                        raise ValueError("joblib array record whose state is not a plain dict")
+                    target.attrs.update(state)
+                    _skip_joblib_array(reader, fh, target.attrs, display, result, depth)
                     result.joblib_arrays += 1
+                    stack[-1] = _UNKNOWN  # the loader replaces the wrapper with the array it read
             else:
                 before = op.stack_before
                 if pickletools.markobject in before:
@@ -354,25 +409,26 @@ def analyse_pickle(fh: BinaryIO, display: str, *, start: int = 0, depth: int = 0
 
 
 def _skip_joblib_array(
-    reader: _CappedReader, fh: BinaryIO, state: object, display: str, result: PickleAnalysis, depth: int
+    reader: _CappedReader, fh: BinaryIO, state: dict[str, object], display: str, result: PickleAnalysis,
+    depth: int,
 ) -> None:
     """Step over the array bytes joblib writes after a wrapper's BUILD, as its loader reads them.
 
     Raises ValueError (a malformed-pickle finding) when the record cannot be sized: then
     the gate cannot tell where the pickle resumes and must not guess.
     """
-    if not isinstance(state, dict):
-        raise ValueError("joblib array record without a state dict")
     shape, dtype = state.get("shape"), state.get("dtype")
     if not isinstance(dtype, _Dtype):
         raise ValueError("joblib array record with an unreadable dtype")
     if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
         raise ValueError("joblib array record with an unreadable shape")
-    if dtype.hasobject:
-        # joblib pickles object arrays as a nested pickle at this point; its loader runs it
+    itemsize, hasobject = _dtype_layout(dtype)
+    if hasobject:
+        # joblib pickles object arrays as a nested pickle at this point and reads it back with
+        # a plain Unpickler (wrappers in it are ordinary objects): its imports run on load
         if depth >= MAX_NESTING:
             raise ValueError("joblib object arrays nested too deep")
-        inner = analyse_pickle(fh, display, start=reader.tell(), depth=depth + 1)
+        inner = analyse_pickle(fh, display, start=reader.tell(), depth=depth + 1, joblib=False)
         for key, offsets in inner.imports.items():
             result.imports.setdefault(key, []).extend(offsets)
         result.findings.extend(f for f in inner.findings if f.rule != "pickle/format")
@@ -381,9 +437,6 @@ def _skip_joblib_array(
         if not inner.complete:
             raise ValueError("joblib object array's nested pickle does not end")
         return
-    itemsize = _itemsize(dtype)
-    if itemsize is None:
-        raise ValueError(f"joblib array record with an unknown dtype {dtype.descr!r}")
     if state.get("numpy_array_alignment_bytes") is not None:
         pad = reader.read(1)
         if len(pad) != 1 or len(reader.read(pad[0])) != pad[0]:
@@ -393,21 +446,31 @@ def _skip_joblib_array(
         raise ValueError(f"joblib array of {nbytes} bytes runs past the end of the file")
 
 
-def check_pickle(fh: BinaryIO, size: int, display: str, *, start: int = 0) -> list[Finding]:
-    """Analyse the pickle(s) in a file, one after another until the bytes stop being a pickle."""
+_IDENT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
+_IMPORT_RULES = {"pickle/dangerous-import", "pickle/unknown-import"}
+
+
+def _walk_all(
+    fh: BinaryIO, size: int, display: str, start: int, *, joblib: bool
+) -> tuple[list[Finding], set[str], int]:
+    """Every pickle from ``start`` on, back to back: (findings, imports, joblib arrays seen)."""
     findings: list[Finding] = []
     imports: set[str] = set()
+    arrays = 0
     offset = start
     count = 0
     while True:
-        analysis = analyse_pickle(fh, display, start=offset)
+        if fh.seekable():
+            fh.seek(offset)
+        analysis = analyse_pickle(fh, display, start=offset, joblib=joblib)
         if count and not analysis.complete and not analysis.risky:
             break  # raw data after the last pickle (legacy torch storages): nothing a loader unpickles
         count += 1
+        arrays += analysis.joblib_arrays
         findings.extend(analysis.findings)
         imports.update(k.replace("\x00", ".") for k in analysis.imports)
         offset = analysis.end
-        if not analysis.complete or offset >= size:
+        if not analysis.complete or offset >= size or not fh.seekable():
             break
         if count >= MAX_PICKLES:
             findings.append(Finding(
@@ -416,9 +479,28 @@ def check_pickle(fh: BinaryIO, size: int, display: str, *, start: int = 0) -> li
                 {"offset": offset},
             ))
             break
-        if not fh.seekable():
-            break
-        fh.seek(offset)
+    return findings, imports, arrays
+
+
+def check_pickle(fh: BinaryIO, size: int, display: str, *, start: int = 0) -> list[Finding]:
+    """Analyse the pickle(s) in a file, one after another until the bytes stop being a pickle.
+
+    A file with joblib array records is walked twice: as ``joblib.load`` reads it (array
+    bytes skipped) and as ``pickle.load``/``torch.load`` read it (array bytes are opcodes),
+    so a payload hidden in "array data" for one loader is still seen. The second walk is
+    expected to fail on real array bytes; only imports of identifier-like names it meets
+    count, since raw floats rarely spell ``module\nname\n``.
+    """
+    findings, imports, arrays = _walk_all(fh, size, display, start, joblib=True)
+    if arrays and fh.seekable():
+        plain, _, _ = _walk_all(fh, size, display, start, joblib=False)
+        seen = {(f.rule, f.detail.get("import")) for f in findings}
+        for f in plain:
+            name = str(f.detail.get("import", ""))
+            if f.rule in _IMPORT_RULES and (f.rule, name) not in seen and _IDENT.match(name):
+                findings.append(f)
+                seen.add((f.rule, name))
+                imports.add(name)
     if not findings:
         listed = ", ".join(sorted(imports)) or "none"
         findings.append(Finding(
