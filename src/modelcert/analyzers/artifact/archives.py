@@ -137,7 +137,16 @@ def _zip_members(scanner: Scanner, blob: Blob, zf: zipfile.ZipFile) -> None:
                                  f"compression ratio {ratio:.0f}:1 ({info.file_size} bytes); not analysed")])
             continue
         scanner.scan_blob(_member_blob(blob, name, info.file_size,
-                                       lambda info=info: zf.open(info)))
+                                       lambda info=info: _open_member(zf, info)))
+
+
+def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> BinaryIO:
+    """A member as PyTorch's zip reader sees it: without the CRC check. torch.load ignores a
+    wrong CRC, so a payload behind one must still be analysed, not turned into a read error."""
+    fh = zf.open(info)
+    if hasattr(fh, "_expected_crc"):
+        fh._expected_crc = None  # zipfile's ZipExtFile skips the check when this is None
+    return fh
 
 
 def scan_tar(scanner: Scanner, blob: Blob) -> None:
