@@ -274,6 +274,9 @@ def benign(folder: Path) -> list[Path]:
     torch.save(state, keep("pytorch_model.bin"))
     torch.save(state, keep("legacy.pt"), _use_new_zipfile_serialization=False)
     torch.save({"model": state, "epoch": 3, "lr": [0.1, 0.01]}, keep("trainer.ckpt"))
+    large = {f"layer{i}.weight": torch.randn(256, 256) for i in range(4)}  # heads longer than 64 KiB
+    torch.save(large, keep("large.pt"))
+    torch.save(large, keep("large_legacy.pth"), _use_new_zipfile_serialization=False)
     save_file({k: v.float() for k, v in state.items()}, keep("model.safetensors"))
     w = gguf.GGUFWriter(str(keep("model.gguf")), "llama")
     w.add_block_count(1)

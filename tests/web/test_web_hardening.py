@@ -223,3 +223,46 @@ def test_a_100_mb_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
     assert (status_len, status_chunked) == (413, 413)
     assert sent_len < 100 * 10**6 and sent_chunked < 100 * 10**6
     assert growth < 50 * 10**6, f"peak RSS grew by {growth / 1e6:.1f} MB"
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+    return tmp / "tls.crt", tmp / "tls.key"
+
+
+def test_a_lab_serving_tls_sets_secure_cookies_and_hsts(tmp_path: Path) -> None:
+    """``modelcert serve --tls-cert/--tls-key``: a real HTTPS server, end to end."""
+    import httpx
+
+    from modelcert.certify import generate_keypair
+
+    generate_keypair(tmp_path / "lab.key", tmp_path / "lab.pub")
+    crt, key = _self_signed(tmp_path)
+    srv = start_server(f"sqlite:///{tmp_path / 'lab.sqlite'}", tmp_path / "data", tmp_path / "lab.key",
+                       worker=False, extra_args=["--tls-cert", str(crt), "--tls-key", str(key)], scheme="https")
+    try:
+        r = httpx.get(f"{srv.url}/login", verify=str(crt))
+    finally:
+        srv.stop()
+    assert srv.url.startswith("https://")
+    assert "secure" in r.headers["set-cookie"].lower()
+    assert r.headers["strict-transport-security"] == "max-age=31536000"

@@ -127,14 +127,18 @@ def _compressed_stream(head: bytes) -> str | None:
     return None
 
 
-def looks_like_pickle(head: bytes, size: int) -> bool:
+def looks_like_pickle(head: bytes, size: int, *, strict: bool = False) -> bool:
     """Confirm a pickle by walking its opcodes over the head.
 
     Accepted when the walk reaches a STOP after at least one other opcode (at any
-    protocol), runs cleanly to the end of a head that the file continues past, or meets
-    an import of an identifier-like name before failing (a loader would have executed it).
+    protocol), or meets an import of an identifier-like name before failing (a loader
+    would have executed it). Unless ``strict``, also when at least two opcodes parse and
+    the next one runs past the end of a head that the file continues past: a pickle
+    larger than the head. (Random bytes reach the head's end only inside their first
+    opcode, a line or length that swallows everything.)
     """
     stream = io.BytesIO(head)
+    done = 0
     try:
         for index, (op, arg, _pos) in enumerate(pickletools.genops(stream)):
             if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
@@ -145,8 +149,11 @@ def looks_like_pickle(head: bytes, size: int) -> bool:
                 return index >= 2  # needs a module and a name pushed before it
             if op.name == "STOP":
                 return index > 0
+            done = index + 1
     except Exception:  # any parse failure means "not confirmed"
-        return len(head) < size and stream.tell() >= len(head) - 16 and len(head) >= 1024
+        if strict:
+            return False
+        return done >= 2 and len(head) < size and stream.tell() >= len(head) - 16 and len(head) >= 1024
     return False
 
 

@@ -101,7 +101,7 @@ class Scanner:
             self.add([Finding("format/unknown", "low", blob.display, "unidentified binary content")])
         if weight_like:
             self._unknown_weights_block(before)
-        if fmt not in ("pickle", "empty") and formats.looks_like_pickle(head, blob.size):
+        if fmt not in ("pickle", "empty") and formats.looks_like_pickle(head, blob.size, strict=True):
             self._polyglot(blob, fmt)
 
     def _unknown_weights_block(self, since: int) -> None:
