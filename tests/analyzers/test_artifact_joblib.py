@@ -32,6 +32,14 @@ def test_dtype_state_that_disagrees_with_its_type_string_is_refused() -> None:
     assert ("pickle/malformed", "high") in _scan(data)
 
 
+def test_flexible_dtypes_are_sized_from_the_state_as_numpy_does() -> None:
+    # numpy takes a string/void type's element size from the pickled state, not the type
+    # string (numpy 1.x pickled '<U2' as 'U8' + 8 bytes): 'S3' with a state size of 5 is 5
+    data = _joblib_record(b"abcdeFGHIJ", n=2, descr="S3", elsize=5)
+    assert list(joblib.load(io.BytesIO(data))) == [b"abcde", b"FGHIJ"]
+    assert _scan(data) == [("pickle/format", "medium")]
+
+
 def test_record_longer_than_the_file_is_refused() -> None:
     data = _joblib_record(b"", n=1 << 20)[:-1]
     assert ("pickle/malformed", "high") in _scan(data)

@@ -211,9 +211,10 @@ def _dtype_layout(dtype: _Dtype) -> tuple[int, bool]:
     except (TypeError, ValueError):
         raise ValueError(f"joblib array record with an unknown dtype {dtype.descr!r}") from None
     itemsize = int(parsed.itemsize)
-    if itemsize == 0 and dtype.elsize > 0:
-        itemsize = dtype.elsize
+    if parsed.kind in "SUV" and dtype.elsize > 0:
+        itemsize = dtype.elsize  # numpy's __setstate__ takes flexible types' size from the state
     elif dtype.elsize > 0 and dtype.elsize != itemsize:
+        # numpy ignores it here, but only a crafted file disagrees with itself: refuse
         raise ValueError(f"dtype {dtype.descr!r} pickled with element size {dtype.elsize}")
     by_flags = None if dtype.flags is None else bool(dtype.flags & 1)
     if parsed.kind == "O":
