@@ -221,6 +221,9 @@ def malicious(tmp: Path | None = None) -> list[Technique]:
         "picklescan GHSA-769v-p64c-89pr / CVE-2025-10155 (extension)")
     add("tar_name_is_pickle", "model.pkl", _tar_polyglot(_p0_system(c("tar_name_is_pickle"))), "pickle",
         "tar/pickle polyglot")
+    add("zip_after_pickle", "model.pkl", pickle.dumps({"weights": [0.0] * 8}, protocol=2)
+        + _zip({"model.pkl": _p0_system(c("zip_after_pickle"))}), "zip-extract",
+        "pickle/zip polyglot (zip readers start from the end)")
     add("zip_in_zip", "bundle.zip", _zip({"inner.zip": _zip({"model.pkl": _p0_system(c("zip_in_zip"))})}),
         "zip-extract", "nested archives")
     return t

@@ -140,6 +140,7 @@ def test_issue_17_misses_are_now_blocked_for_the_right_reason(corpus: list[Techn
         "lzma_joblib": ("lzma", "pickle/dangerous-import"),
         "joblib_array_hides_payload": ("pickle", "pickle/dangerous-import"),
         "tar_name_is_pickle": ("tar", "format/polyglot"),
+        "zip_after_pickle": ("pickle", "format/polyglot"),
         "payload_after_70_pickles": ("pickle", "pickle/malformed"),
         "torch_zip_bad_crc": ("zip", "pickle/dangerous-import"),
     }

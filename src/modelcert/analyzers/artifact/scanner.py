@@ -12,6 +12,7 @@ import contextlib
 import mmap
 import os
 import stat
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,11 @@ class Scanner:
             self._unknown_weights_block(before)
         if fmt not in ("pickle", "empty") and formats.looks_like_pickle(head, blob.size, strict=True):
             self._polyglot(blob, fmt)
+        if fmt != "zip" and blob.path is not None and blob.size >= 22 and zipfile.is_zipfile(blob.path):
+            # zip readers find the central directory at the end, whatever precedes it
+            self.add([Finding("format/polyglot", "high", blob.display,
+                              f"the {fmt} file also holds a zip archive (found from its end)", {"format": fmt})])
+            self._check_zip(blob)
 
     def _unknown_weights_block(self, since: int) -> None:
         """A weight-like name is what torch.load / pickle.load / joblib.load get pointed at: content
