@@ -293,8 +293,9 @@ def benign(folder: Path) -> list[Path]:
     np.savez(keep("arrays.npz"), a=np.arange(3), b=np.ones((2, 2)))
     joblib.dump(np.arange(1000.0), keep("plain.joblib"))  # the false positive
     joblib.dump({"w": np.random.default_rng(0).random((20, 5)), "names": np.array(["a", "b"]),
-                 "ids": np.arange(5, dtype=np.int64)}, keep("dict.joblib"))
-    joblib.dump(np.ones((64, 64), dtype=np.float32), keep("fortran.pkl"))
+                 "ids": np.arange(5, dtype=np.int64), "objects": np.array(["a", 1, None], dtype=object)},
+                keep("dict.joblib"))
+    joblib.dump(np.asfortranarray(np.ones((64, 32), dtype=np.float32)), keep("fortran.pkl"))
     for comp in ("zlib", "gzip", "bz2", "lzma", "xz"):
         joblib.dump({"w": np.arange(100.0)}, keep(f"{comp}.joblib"), compress=(comp, 3))
     for proto in range(6):
