@@ -37,6 +37,8 @@ def serve(
     lease: float = typer.Option(60.0, "--lease", min=1.0,
                                 help="Seconds without a heartbeat before another host's running audit counts as interrupted."),
     max_body: int = typer.Option(1024 * 1024, "--max-body", min=1024, help="Largest request body in bytes (413 above)."),
+    max_upload: int = typer.Option(2 * 1024 * 1024, "--max-upload", min=1024,
+                                   help="Largest body of the upload route (POST /verify) in bytes."),
     trusted_proxy: list[str] = typer.Option([], "--trusted-proxy",
                                             help="Reverse-proxy address whose X-Forwarded-Proto/-For are believed "
                                                  "(repeatable)."),
@@ -51,7 +53,8 @@ def serve(
 
     cfg = LabConfig(db=resolve_url(db), data_dir=data, lab_id=lab_id, private_key=key, public_key=public_key,
                     passphrase_env=passphrase_env, policy_dir=policies, valid_days=valid_days, worker=worker,
-                    lease_seconds=lease, max_body=max_body, trusted_proxies=tuple(trusted_proxy))
+                    lease_seconds=lease, max_body=max_body, max_upload=max_upload,
+                    trusted_proxies=tuple(trusted_proxy))
     if (tls_cert is None) != (tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
     application = create_app(cfg)
