@@ -51,12 +51,12 @@ def serve(
     from modelcert.evidence.location import resolve_url
     from modelcert.web import LabConfig, create_app
 
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
     cfg = LabConfig(db=resolve_url(db), data_dir=data, lab_id=lab_id, private_key=key, public_key=public_key,
                     passphrase_env=passphrase_env, policy_dir=policies, valid_days=valid_days, worker=worker,
                     lease_seconds=lease, max_body=max_body, max_upload=max_upload,
                     trusted_proxies=tuple(trusted_proxy))
-    if (tls_cert is None) != (tls_key is None):
-        raise ConfigError("--tls-cert and --tls-key go together")
     application = create_app(cfg)
     scheme = "https" if tls_cert else "http"
     Console(stderr=True).print(f"modelcert lab on {scheme}://{host}:{port}  (registry {cfg.db})", highlight=False)
