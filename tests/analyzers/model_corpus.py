@@ -14,6 +14,7 @@ import bz2
 import gzip
 import io
 import lzma
+import marshal
 import os
 import pickle
 import struct
@@ -63,6 +64,22 @@ def _p0_system(cmd: str) -> bytes:
 def _p4_system(cmd: str) -> bytes:
     """``os.system(cmd)`` with STACK_GLOBAL (protocol 4 opcodes), ending with STOP."""
     return _u("os") + _u("system") + b"\x93" + _u(cmd) + b"\x85R."
+
+
+class _Call:
+    """Pickles as ``module.name(*args)`` (the callable is looked up when pickling)."""
+
+    def __init__(self, module: str, name: str, args: tuple[object, ...]) -> None:
+        import importlib
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.fn = getattr(importlib.import_module(module), name)
+        self.args = args
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (self.fn, self.args)
 
 
 class _Reduce:
@@ -208,6 +225,17 @@ def malicious(tmp: Path | None = None) -> list[Technique]:
     add("nested_pickle_loads", "model.bin", b"\x80\x04" + _u("_pickle") + _u("loads") + b"\x93"
         + b"C" + bytes([len(_p0_system(c("nested_pickle_loads")))]) + _p0_system(c("nested_pickle_loads"))
         + b"\x85R.", "pickle", "modelscan #267 / #270 (_pickle.loads)")
+    add("profile_run", "model.bin", b"\x80\x04" + _u("profile") + _u("run") + b"\x93"
+        + _u(f"__import__('os').system({c('profile_run')!r})") + b"\x85R.", "pickle", "modelscan #313 (profile)")
+    add("subprocess_run", "model.bin", b"\x80\x04" + _u("subprocess") + _u("run") + b"\x93"
+        + b"]" + b"(" + _u("touch") + _u("PWNED-subprocess_run") + b"e\x85R.", "pickle", "baseline (subprocess)")
+    caps = {"text/plain": [{"view": "true", "test": c("mailcap_findmatch")}]}
+    add("mailcap_findmatch", "model.bin", pickle.dumps(_Call("mailcap", "findmatch", (caps, "text/plain")), protocol=4),
+        "pickle", "modelscan #346 (mailcap.findmatch)")
+    code = marshal.dumps(compile(f"__import__('os').system({c('marshal_function')!r})", "<m>", "exec"))
+    add("marshal_function", "model.bin", b"\x80\x04" + _u("types") + _u("FunctionType") + b"\x93"
+        + _u("marshal") + _u("loads") + b"\x93" + b"B" + struct.pack("<I", len(code)) + code + b"\x85R"
+        + b"}\x86R)R.", "pickle", "picklescan #74 (marshal.loads code object)")
     # -- containers and disguises --------------------------------------------------------------
     add("torch_zip_data_pkl", "pytorch_model.bin",
         _torch_zip_with(pickle.dumps(_Reduce(c("torch_zip_data_pkl")), protocol=2)), "torch", "baseline")
