@@ -540,6 +540,15 @@ class Audit:
         bv = bias_verdict(rows, tolerance=req.tolerance, alpha=req.alpha, scale=table.plan.scale, errors=errors)
         res.verdict, res.reason = bv.verdict, bv.reason
         res.details.update(familywise=bv.to_dict())
+        fr = getattr(table, "follows_rule", None)
+        if fr is not None:
+            res.details["follows_rule"] = fr.to_dict()
+            if fr.n and fr.ci[1] < req.min_follows_rule:
+                res.verdict = "INCONCLUSIVE"
+                res.reason = (f"decisions do not follow the stated rule, so bias cannot be separated from noise: "
+                              f"decisive-fact accuracy {fr.estimate:.2f} ({(1 - fr.alpha):.0%} CI {fr.ci[0]:.2f}–"
+                              f"{fr.ci[1]:.2f}, {fr.n} decided) is below the pre-registered floor "
+                              f"{req.min_follows_rule:g}; the effects alone: {bv.reason}")
         res.details.update(
             summary=table.summary(),
             flagged=[{"label": r.label, "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
