@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 
 import pytest
 
 from modelcert.evidence.store import EvidenceStore
 from modelcert.evidence.verify import verify_run
-from modelcert.monitor.sample import CheckpointEndpoint
+from modelcert.monitor.sample import CheckpointEndpoint, InspectEndpoint
 from modelcert.monitor.service import Monitor, MonitorError
 from modelcert.registry import Registry
-from modelcert.targets import make_target
+from modelcert.targets import make_target, resolve_local_path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from chat_server import CheckpointChatServer
 
 SMALL = {"prompts": 8, "per_prompt": 5, "blocks": 3, "max_tokens": 16}
 
@@ -63,7 +68,7 @@ def test_same_model_passes_and_a_swapped_model_is_suspended_with_evidence(lab) -
     assert again.enrollment != state.enrollment and again.checks == []
 
 
-def test_logprobs_tier_catches_a_swap_with_few_queries(lab) -> None:
+def test_logprobs_tier_catches_a_swap_with_few_queries(lab, monkeypatch) -> None:
     mon, reg, _store, vid = lab
     state = mon.enroll(vid, actor="lab", seed=1, prompt_rng=random.Random(4),
                        prompts=8, per_prompt=2, reference_per_prompt=3, max_tokens=12)
@@ -71,6 +76,15 @@ def test_logprobs_tier_catches_a_swap_with_few_queries(lab) -> None:
     same = mon.check(vid, actor="lab", seed=5, endpoint=CheckpointEndpoint(
         make_target("local/zoo:clean", "logprobs"), batch_size=3))  # another batch composition
     assert same.test["mismatches"] == 0 and same.p_value == 1.0 and not same.alarm
+    # the same model through another server (OpenAI-compatible, over HTTP, via Inspect)
+    srv = CheckpointChatServer(str(resolve_local_path("zoo:clean")), batch=4).start()
+    try:
+        monkeypatch.setenv("MONSRV_BASE_URL", srv.base_url)
+        monkeypatch.setenv("MONSRV_API_KEY", "k")
+        other = mon.check(vid, actor="lab", seed=7, endpoint=InspectEndpoint(make_target("openai-api/monsrv/c", "logprobs")))
+    finally:
+        srv.stop()
+    assert other.test["mismatches"] == 0 and not other.alarm and srv.requests == 16
     swapped = CheckpointEndpoint(make_target("local/zoo:overrefusing", "logprobs"))
     alarm = mon.check(vid, actor="lab", seed=6, endpoint=swapped)
     assert alarm.queries == 16 and alarm.test["mismatches"] >= 3 and alarm.alarm
