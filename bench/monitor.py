@@ -26,7 +26,7 @@ Design (see docs/monitoring.md):
   --seed 1`; skipped with a note when absent), an added system prompt, served
   temperatures 0.7 and 1.5, and 10 % routing to each other organism.
 
-Usage: nice -n 10 python bench/monitor.py [--periods 200] [--trials 100]
+Usage: nice -n 10 python bench/monitor.py [--periods 200] [--trials 100] [--only NAME]
 """
 
 from __future__ import annotations
@@ -174,13 +174,16 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
     subs["system-prompt"] = lambda: local("clean", tier, system=SYSTEM)
     subs["temperature:0.7"] = lambda: local("clean", tier, served_temperature=0.7)
     subs["temperature:1.5"] = lambda: local("clean", tier, served_temperature=1.5)
-    pools = {name: pool(name, make, plan, size, 10_000 + 1000 * i, ps) for i, (name, make) in enumerate(subs.items())}
+    pools = {name: pool(name, make, plan, size, 10_000 + 1000 * i, ps) for i, (name, make) in enumerate(subs.items())
+             if not args.only or args.only in name or name.startswith("swap:")}
     clean_b = pool("clean-b", lambda: local("clean", tier), plan, size, 500_000, ps)
     for o in ORGANISMS:
         pools[f"routing10%:{o}"] = None  # built per trial from clean_b and the organism's pool
     rng = random.Random(7)
     ref_k = k if tier == "api" else 10  # logprobs: the whole reference index
     for name, p in pools.items():
+        if args.only and args.only not in name:
+            continue
         alarms, pvals = 0, []
         for trial in range(args.trials):
             r = take(ref, ref_k, rng)
@@ -188,8 +191,24 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
             pv = p_value(plan, r, new, trial, tolerance)
             pvals.append(pv)
             alarms += first_check_alarm(plan, pv)
-        rows.append((name, tier, plan.queries_per_check, alarms / args.trials, statistics.median(pvals)))
+        by5 = ""
+        if alarms / args.trials < 0.9:  # how many checks does the e-process need?
+            caught = 0
+            for trial in range(50):
+                ep = eprocess.EProcess(plan.alpha)
+                for c in range(5):
+                    r = take(ref, ref_k, rng)
+                    new = routed(clean_b, pools[f"swap:{name.split(':')[1]}"], 0.10, k, rng) if p is None \
+                        else take(p, k, rng)
+                    ep.update(eprocess.calibrate(p_value(plan, r, new, 10_000 + trial * 10 + c, tolerance), plan.kappa))
+                    if ep.alarm:
+                        break
+                caught += ep.alarm
+            by5 = f"{caught / 50:.2f}"
+        rows.append((name, tier, plan.queries_per_check, alarms / args.trials, statistics.median(pvals), by5))
         print(f"  {name:24s} {tier:8s} {plan.queries_per_check:4d} power {alarms / args.trials:.2f}", flush=True)
+    if args.only:
+        return
     # null set: whole monitoring periods of CHECKS consecutive checks
     nulls = {"batch-size-7": lambda: local("clean", tier, batch_size=7),
              "server": lambda: ServerEndpoint(tier),
@@ -222,6 +241,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--periods", type=int, default=200)
     ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ps = prompts.draw(25, rng=random.Random(2025))
@@ -230,18 +250,20 @@ def main() -> None:
     for tier in ("api", "logprobs"):
         run_tier(tier, args, ps, rows, null_rows)
     print("\nPower (alarm at the first check after the change; alpha 0.05, fresh e-process)")
-    print(f"{'substitution':26s} {'tier':9s} {'queries':>7s} {'power':>6s} {'median p':>9s}")
-    for name, tier, q, pw, mp in rows:
-        print(f"{name:26s} {tier:9s} {q:7d} {pw:6.2f} {mp:9.2g}")
+    print(f"{'substitution':26s} {'tier':9s} {'queries':>7s} {'power':>6s} {'median p':>9s} {'by check 5':>10s}")
+    for name, tier, q, pw, mp, by5 in rows:
+        print(f"{name:26s} {tier:9s} {q:7d} {pw:6.2f} {mp:9.2g} {by5:>10s}")
     for tier in ("api", "logprobs"):
         pw = [r[3] for r in rows if r[1] == tier]
+        if not pw:
+            continue
         print(f"median power at {tier}: {statistics.median(pw):.2f} over {len(pw)} substitutions; "
               f"min {min(pw):.2f}")
     print(f"\nFalse alarms over monitoring periods of {CHECKS} consecutive checks (alarm if e-process >= 20)")
     print(f"{'null variant':26s} {'tier':9s} {'queries':>7s} {'periods':>7s} {'rate':>6s} {'median E_T':>10s}")
     for name, tier, q, n, rate, med in null_rows:
         print(f"{name:26s} {tier:9s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
-    for tier in ("api", "logprobs"):
+    for tier in ("api", "logprobs") if null_rows else ():
         tot = sum(r[3] for r in null_rows if r[1] == tier)
         fa = sum(r[3] * r[4] for r in null_rows if r[1] == tier)
         print(f"null set at {tier}: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
