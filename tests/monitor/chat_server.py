@@ -20,6 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many requests in flight: no connection resets at accept
+    daemon_threads = True
+
+
 class CheckpointChatServer:
     def __init__(self, folder: str, access: str = "logprobs", batch: int = 1, port: int = 0) -> None:
         import queue
@@ -57,8 +62,7 @@ class CheckpointChatServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def swap(self, folder: str) -> None:
