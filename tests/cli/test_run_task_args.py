@@ -65,7 +65,7 @@ def test_task_arguments_reach_the_check_and_the_evidence(random_checkpoint: Path
                "-T", "langs=pl", "--task-arg", "max_tokens=4", "--limit", "3", "--json", "--db", db)
     assert out.exit_code == 0, (out.output[-2000:], out.exception)
     result = json.loads(out.stdout)
-    assert result["task_args"] == {"langs": "pl", "max_tokens": 4}
+    assert result["task_args"] == {"langs": ["pl"], "max_tokens": 4}  # a list, however it was spelled
     assert result["n"] == 3
     assert [e["metadata"]["lang"] for e in result["examples"]] == ["pl"] * 3
 

@@ -96,14 +96,19 @@ def status(version_id: int, to: str = typer.Option(..., "--to"), reason: str = t
 
 
 @app.command("list")
-def list_versions(db: DbOpt = None) -> None:
+def list_versions(db: DbOpt = None, as_json: bool = typer.Option(False, "--json", help="Print a JSON list "
+                                                                  "(schema in docs/cli.md).")) -> None:
     """Model versions with their status."""
-    from rich.table import Table
+    import json
 
-    t = Table("id", "provider", "model", "version", "status", "address")
-    for v in _registry(db).versions():
-        t.add_row(str(v.id), v.provider, v.model, v.version, v.status, v.address)
-    out.print(t)
+    from modelcert.cli.tables import listing, print_table
+
+    cols = ("id", "provider", "model", "version", "status", "address")
+    rows = [(str(v.id), v.provider, v.model, v.version, v.status, v.address) for v in _registry(db).versions()]
+    if as_json:
+        typer.echo(json.dumps([{**dict(zip(cols, r)), "id": int(r[0])} for r in rows], indent=2))
+        return
+    print_table(listing(cols, rows, whole=("id", "provider", "model", "version", "status")))
 
 
 @app.command("history")

@@ -263,6 +263,7 @@ class Audit:
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
                 plan={"requirement": req.id, "policy": self.policy_digest},
+                on_record=lambda r, rid=req.id: self.emit("sample", {"id": rid, "ok": r.ok}),
             )
             order = list(runner.sample_ids)
             random.Random(f"{req.id}:{req.seed}").shuffle(order)
@@ -609,9 +610,10 @@ class Audit:
                        "title": self.policy.title, "file": self.policy_file, "file_sha256": self.policy_sha256},
             "outcome": decision.outcome,
             "outcome_reason": decision.reason,
-            "outcome_rule": decision.rule,
+            "outcome_rule": None if decision.rule is None else decision.rule + 1,  # 1-based, as "rule N"
             "access_tier": t.access,
-            "target": {"model": t.model, "identity_digest": t.identity_digest, "subject_kind": subject_kind,
+            "target": {"model": t.address, "resolved": str(t.path) if t.path else None,
+                       "identity_digest": t.identity_digest, "subject_kind": subject_kind,
                        "subject_digest": subject_digest, "max_access": t.max_access, "downgraded": t.downgraded,
                        "provider": t.provider, "generation": t.generation, "declared_base": self.base_identity},
             "requirements": reqs,
