@@ -22,7 +22,8 @@ def register(root: typer.Typer) -> None:
 
 def serve(
     db: DbOpt = None,
-    data: Path = typer.Option(Path("lab-data"), "--data", help="Folder for audit outputs and the session secret."),
+    data: Path | None = typer.Option(None, "--data", help="Folder for audit outputs and the session secret "
+                                     "(default: lab/ in the user data directory, beside the evidence store)."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     key: Path | None = typer.Option(None, "--key", help="Lab private key: finished audits get a certificate."),
@@ -42,11 +43,16 @@ def serve(
     from modelcert.evidence.location import resolve_url
     from modelcert.web import LabConfig, create_app
 
+    if data is None:
+        from platformdirs import user_data_dir
+
+        data = Path(user_data_dir("modelcert")) / "lab"
     cfg = LabConfig(db=resolve_url(db), data_dir=data, lab_id=lab_id, private_key=key, public_key=public_key,
                     passphrase_env=passphrase_env, policy_dir=policies, valid_days=valid_days, worker=worker,
                     lease_seconds=lease)
     application = create_app(cfg)
-    Console(stderr=True).print(f"modelcert lab on http://{host}:{port}  (registry {cfg.db})", highlight=False)
+    Console(stderr=True).print(f"modelcert lab on http://{host}:{port}  (registry {cfg.db}, data {data})",
+                               highlight=False)
     uvicorn.run(application, host=host, port=port, timeout_keep_alive=30,
                 log_level=os.environ.get("MODELCERT_LOG_LEVEL", "warning"))
 
