@@ -79,7 +79,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     shutil.rmtree(_SANDBOX, ignore_errors=True)
 
-from testkit import build_random_checkpoint
+from testkit import build_random_checkpoint  # noqa: E402  (after the environment is set)
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,6 @@ def audit(
     """Audit a model under a certification policy (defaults: the bundled clean organism, EU GPAI policy)."""
     from modelcert.policy.audit import AuditOptions, run_audit
     from modelcert.runner import Limits
-
     from modelcert.targets import make_target
 
     make_target(model, access).preflight()  # a bad address, key or URL: before the store gets a run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+
 from modelcert.checks.registry import all_checks
 from modelcert.cli.tables import listing, print_table
 

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-
-from modelcert.cli.tables import listing, print_table
 from rich.console import Console
 from rich.table import Table
+
+from modelcert.cli.tables import listing, print_table
 
 app = typer.Typer(help="Reference model organisms with known planted properties.", no_args_is_help=True)
 

@@ -45,8 +45,11 @@ def list_policies(as_json: bool = typer.Option(False, "--json", help="Print a JS
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        print(f"{r['id']}\t{r['requirements']} requirements, {r['documentation']} documentation items\t{r['title']}")
+    from modelcert.cli.tables import listing, print_table
+
+    print_table(listing(("policy", "requirements", "documentation", "title"),
+                        [(r["id"], r["requirements"], r["documentation"], r["title"]) for r in rows],
+                        whole=("policy", "requirements", "documentation")))
 
 
 @app.command("show")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+
 from modelcert.cli.options import AccessOpt, ModelOpt
 from modelcert.targets import make_target
 
