@@ -39,6 +39,8 @@ def run(
     round_size: int | None = typer.Option(None, "--round-size", min=1, help="Samples per round (default: all)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for result files (bias.decisions: effects "
                                     "table and forest plot; default bias-results/<run id>)."),
+    full: bool = typer.Option(False, "--full", help="Run the check's full suite, not its quick default design "
+                              "(bias.decisions: English, one counterfactual group per stratum)."),
     task_arg: list[str] = typer.Option([], "-T", "--task-arg", help="Task argument key=value (repeatable; "
                                        "YAML values, lists included: -T \"domains=[credit]\"), as with `inspect eval -T`."),
 ) -> None:
@@ -51,6 +53,8 @@ def run(
 
     spec = get_check(check)
     task_args = parse_task_args(spec.factory, task_arg)
+    if not full:  # a check's quick design fills in what -T did not set
+        task_args = {**quick_design(spec.id), **task_args}
     target = make_target(model, access)
     target.require(spec.tier, f"check {spec.id}")
     target.preflight()  # credentials, URL, reachability: before the store gets a run
@@ -90,6 +94,15 @@ def run(
         raise ModelCallError(f"run {result['run_id']} ended with status {result['status']}: {result.get('error')}")
     if result["n"] == 0:
         raise ConfigError("the check produced no samples")
+
+
+def quick_design(check_id: str) -> dict[str, Any]:
+    """The task arguments of a check's quick default design (empty: it has none)."""
+    if check_id == "bias.decisions":
+        from modelcert.checks.bias import QUICK_DESIGN
+
+        return dict(QUICK_DESIGN)
+    return {}
 
 
 def parse_task_args(factory: Any, pairs: list[str]) -> dict[str, Any]:
