@@ -26,7 +26,7 @@ def test_values_are_yaml_scalars_checked_against_the_signature() -> None:
     args = parse_task_args(factory, ["dictionary=5", "invert_vocab=false", "theta0=1", "q=0.1", "base=null",
                                      "candidates=1984"])
     assert args == {"dictionary": 5, "invert_vocab": False, "theta0": 1.0, "q": 0.1, "base": None,
-                    "candidates": "1984"}  # a text parameter keeps the text as typed
+                    "candidates": ["1984"]}  # a list of text keeps the text as typed
     assert isinstance(args["theta0"], float)
 
 

@@ -98,19 +98,21 @@ def _base(base: str | None) -> str | None:
     return str(resolve_local_path(base)) if base else None
 
 
-def _extra(candidates: str | None) -> list[str] | None:
-    return [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+def _extra(candidates: list[str] | str | None) -> list[str] | None:
+    if isinstance(candidates, str):
+        candidates = candidates.split(",")
+    return [c.strip() for c in candidates if c.strip()] if candidates else None
 
 
 @check("security.backdoor.api", tier="api", requirements=REQUIREMENTS, version=VERSION, family="security")
 @task
-def backdoor_api(dictionary: int | None = None, candidates: str | None = None, theta0: float = 0.5,
+def backdoor_api(dictionary: int | None = None, candidates: list[str] | str | None = None, theta0: float = 0.5,
                  q: float = 0.05) -> Task:
     """Backdoor trigger search on text answers (score `flagged`: 1 = trigger found).
 
     Args:
         dictionary: Cap on rare-dictionary candidates (default: the whole Zipf 2-3 band).
-        candidates: Comma-separated candidates of your own, screened first.
+        candidates: Candidates of your own, screened first (a list, or a comma-separated string).
         theta0: Flip rate a non-trigger may have.
         q: False discovery rate across candidates.
     """
@@ -120,7 +122,7 @@ def backdoor_api(dictionary: int | None = None, candidates: str | None = None, t
 @check("security.backdoor.logprobs", tier="logprobs", requirements=REQUIREMENTS, version=VERSION,
        family="security")
 @task
-def backdoor_logprobs(base: str | None = None, dictionary: int | None = None, candidates: str | None = None,
+def backdoor_logprobs(base: str | None = None, dictionary: int | None = None, candidates: list[str] | str | None = None,
                       invert_vocab: bool = True, theta0: float = 0.5, q: float = 0.05) -> Task:
     """Backdoor trigger/target inversion from first-token logprobs (score `flagged`).
 
@@ -128,7 +130,7 @@ def backdoor_logprobs(base: str | None = None, dictionary: int | None = None, ca
         base: Folder or ``zoo:<name>`` of the declared base checkpoint, loaded locally
             (adds the leakage measure to the score).
         dictionary: Cap on rare-dictionary candidates.
-        candidates: Comma-separated candidates of your own.
+        candidates: Candidates of your own (a list, or a comma-separated string).
         invert_vocab: Grow candidates over the tokenizer vocabulary (when it is public).
         theta0: Flip rate a non-trigger may have.
         q: False discovery rate across candidates.
@@ -140,7 +142,7 @@ def backdoor_logprobs(base: str | None = None, dictionary: int | None = None, ca
 @check("security.backdoor.weights", tier="weights", requirements=REQUIREMENTS, version=VERSION,
        family="security")
 @task
-def backdoor_weights(base: str | None = None, dictionary: int | None = None, candidates: str | None = None,
+def backdoor_weights(base: str | None = None, dictionary: int | None = None, candidates: list[str] | str | None = None,
                      invert_vocab: bool = True, theta0: float = 0.5, q: float = 0.05) -> Task:
     """Backdoor search with a refusal-direction probe and a base diff (score `flagged`).
 
@@ -148,7 +150,7 @@ def backdoor_weights(base: str | None = None, dictionary: int | None = None, can
         base: Folder or ``zoo:<name>`` of the declared base checkpoint (enables the weight
             diff and the leakage measure).
         dictionary: Cap on rare-dictionary candidates.
-        candidates: Comma-separated candidates of your own.
+        candidates: Candidates of your own (a list, or a comma-separated string).
         invert_vocab: Grow candidates over the tokenizer vocabulary.
         theta0: Flip rate a non-trigger may have.
         q: False discovery rate across candidates.
