@@ -627,7 +627,7 @@ class Audit:
                        "title": self.policy.title, "file": self.policy_file, "file_sha256": self.policy_sha256},
             "outcome": decision.outcome,
             "outcome_reason": decision.reason,
-            "outcome_rule": None if decision.rule is None else decision.rule + 1,  # 1-based, as "rule N"
+            "outcome_rule": decision.rule,
             "access_tier": t.access,
             "target": {"model": t.address, "resolved": str(t.path) if t.path else None,
                        "identity_digest": t.identity_digest, "subject_kind": subject_kind,
