@@ -60,7 +60,7 @@ def _printer(view: ProgressView):
         elif event == "requirement_end" and data["runs"]:
             r = data["result"]
             view.finish(r.id, info=r.verdict)
-            console.print(f"  {r.id:<34} [bold {_STYLE[r.verdict]}]{r.verdict}[/] {r.reason}", highlight=False)
+            console.print(f"  {r.id:<34} [bold {_STYLE.get(r.verdict, 'white')}]{r.verdict}[/] {r.reason}", highlight=False)
         elif event == "outcome":
             console.print(f"[bold]outcome: {data['outcome']}[/] ({data['reason']})", highlight=False)
             for name, path in data["files"].items():
