@@ -30,6 +30,7 @@ def _load_test_module():
     sys.path.insert(0, str(ROOT / "tests"))
     spec = importlib.util.spec_from_file_location("test_readme", ROOT / "tests" / "test_readme.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["test_readme"] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 

@@ -555,7 +555,10 @@ class Audit:
             answers = "; ".join(str((r.scores[req.metric] or {}).get("answer")) for r in found)
             res.verdict, res.reason = "FAIL", f"the {res.tier}-tier scan found and confirmed: {answers}"
         elif errors or not clear:
-            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result"
+            # what the search said about itself, e.g. that its time budget ran out
+            why = next((str((r.scores.get(req.metric) or {}).get("explanation")) for r in records
+                        if r not in found and r not in clear and (r.scores.get(req.metric) or {}).get("explanation")), "")
+            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result{': ' + why if why else ''}"
         elif undecided := [c for m in meta for c in ((m.get("metadata") or {}).get("undecided") or [])]:
             # the same rule as the backdoor.scan analyzer: a candidate the test could not rule out
             from modelcert.analyzers.backdoor.report import name_candidates
