@@ -99,6 +99,44 @@ def audit(
         attest=str(attest) if attest else None, out=out, db=db, only=only or None, declared_base=declared_base,
         limits=Limits(max_retries=max_retries, attempt_timeout=timeout, timeout=max(timeout * (max_retries + 1), 60)),
     )
+    started: dict[str, Any] = {}
     with ProgressView() as view:
-        report = run_audit(options, on_event=_printer(view))
+        show = _printer(view)
+
+        def on_event(event: str, data: dict[str, Any]) -> None:
+            if event == "preregistered":
+                started["run_id"] = data["run_id"]
+            show(event, data)
+
+        try:
+            report = run_audit(options, on_event=on_event)
+        except Exception as exc:  # an interrupt (Ctrl-C) leaves the runs open instead
+            if "run_id" in started:
+                close_failed_runs(db, started["run_id"], exc)
+            raise
     raise typer.Exit(report.exit_code)
+
+
+def close_failed_runs(db: str | None, audit_run: str, exc: BaseException) -> list[str]:
+    """Close the audit's run and its requirements' runs that are still open as ``failed``.
+
+    An audit that dies after it started must not leave "open" runs behind; their
+    ``run_end`` records the error. Returns the runs it closed.
+    """
+    import contextlib
+
+    from modelcert.evidence.store import EvidenceStore
+
+    closed: list[str] = []
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    with contextlib.suppress(Exception), EvidenceStore(db) as store:
+        for r in store.runs():
+            if r.closed:
+                continue
+            # a requirement's run points at the audit's run in its pre-registration record
+            first = next(iter(store.records(r.run_id)), None)
+            ours = r.run_id == audit_run or (first is not None and first.data.get("audit_run") == audit_run)
+            if ours:
+                store.finish(r.run_id, {"status": "failed", "error": error})
+                closed.append(r.run_id)
+    return closed
