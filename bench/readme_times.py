@@ -45,6 +45,12 @@ def main() -> int:
     t = _load_test_module()
     rows = []
     with tempfile.TemporaryDirectory(prefix="modelcert-readme-") as tmp:
+        # like the test: a fresh user's home and data folders (serve writes its data there);
+        # models already cached stay readable
+        os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
+        for var in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+            (Path(tmp) / var).mkdir()
+            os.environ[var] = str(Path(tmp) / var)
         session = t.Session(Path(tmp))
         try:
             for cmd in t.readme_commands():
