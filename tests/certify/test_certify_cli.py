@@ -42,7 +42,8 @@ def test_keys_certify_verify_round_trip(tmp_path):
         run = store.create_run()
         store.append(run, "preregistration", {"policy": "p"})
         store.append(run, "sample", {"sample_id": 1, "epoch": 1, "input": "hi", "output": "no"})
-        root = store.finish(run).data["merkle_root"]
+        store.finish(run)
+        root = store.run_root(run)
         export_bundle(store, run, tmp_path / "bundle")
 
     for tier in ("api", "weights"):

@@ -138,7 +138,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
                                   "target": "refuse", "scores": {"complied": 0}, "metadata": {"src": SECRET_MARKER}})
         ev.append(run, "fingerprint", {"prompts": [SECRET_MARKER]})
         end = ev.finish(run, {"outcome": "certified"})
-    root = end.data["merkle_root"]
+        root = ev.run_root(end.run_id)
     fin = reg.create_audit(va.id, "eu-gpai-systemic-risk", "api", actor="seed")
     reg.claim_next("seed-worker")
     out = data / "audits" / fin.id
