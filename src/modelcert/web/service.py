@@ -15,6 +15,7 @@ from fastapi import HTTPException
 from modelcert.errors import ModelcertError
 from modelcert.evidence.chain import digest
 from modelcert.registry import NotFound, Registry, VersionView
+from modelcert.registry.lifecycle import IN_FORCE
 from modelcert.registry.tables import Audit
 from modelcert.web.schemas import CertificateOut, VerifyOut
 from modelcert.web.security import Principal
@@ -76,10 +77,6 @@ def audit_certificate_id(reg: Registry, audit: Audit) -> str | None:
     return None
 
 
-#: Registry statuses under which a genuine certificate is still current.
-CURRENT_STATUSES = frozenset({"certified", "conditionally_certified"})
-
-
 def verify_bytes(reg: Registry, public_key: Any, data: bytes) -> VerifyOut:
     """Verify certificate bytes with the lab key, and add the registry's current status.
 
@@ -106,7 +103,7 @@ def verify_bytes(reg: Registry, public_key: Any, data: bytes) -> VerifyOut:
         word, reason = "refused", "genuine, but this certificate records a refusal: the model was not certified"
     elif status is None:
         word, reason = "not_in_registry", "genuine signature, but this registry does not hold this certificate"
-    elif status not in CURRENT_STATUSES:
+    elif status not in {s.value for s in IN_FORCE}:
         word, reason = status, f"genuine, but this model version is now {status.replace('_', ' ')} in the registry"
     else:
         word, reason = pred.outcome, None
