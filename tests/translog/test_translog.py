@@ -190,3 +190,14 @@ def test_the_database_refuses_to_rewrite_the_log(tmp_path: Path, lab_key) -> Non
         for sql in ("DELETE FROM translog_entries", "UPDATE translog_heads SET root = 'x'"):
             with pytest.raises(DatabaseError, match="append-only"), tlog.engine.begin() as conn:
                 conn.execute(text(sql))
+
+
+def test_the_empty_log_has_a_signed_head_a_monitor_can_start_from(tmp_path: Path, lab_key) -> None:
+    with TransparencyLog(str(tmp_path / "l.sqlite")) as tlog:
+        empty = tlog.sign_empty_head(lab_key)
+        assert empty is not None and tlog.sign_empty_head(lab_key) is None  # published once
+        assert verify_head(tlog.head(), lab_key.public_key()).size == 0
+        assert empty.root == CT_ROOTS[0]
+        tlog.append(_entry(0), lab_key)
+        old, new = check_consistency(empty.envelope, tlog.head(), tlog.consistency(0)[1], lab_key.public_key())
+    assert (old.size, new.size) == (0, 1)

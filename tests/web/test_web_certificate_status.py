@@ -124,27 +124,29 @@ def test_log_api_proofs_verify_with_independent_code(status_lab) -> None:
         head = c.get("/api/v1/log/head").json()
         body = json.loads(base64.b64decode(head["payload"]))
         entries = c.get("/api/v1/log/entries").json()
-        assert [e["entry"]["kind"] for e in entries] == ["preregistration", "result"]
-        assert entries[1]["entry"]["outcome"] == "refused" and body["size"] == 2
+        # the seed's certification, then the refused audit's pre-registration and result
+        assert [e["entry"]["kind"] for e in entries] == ["result", "preregistration", "result"]
+        assert entries[2]["entry"]["outcome"] == "refused" and body["size"] == 3
         leaves = [leaf(json.dumps(e["entry"], sort_keys=True, separators=(",", ":"),
                                   ensure_ascii=False).encode()) for e in entries]
-        for i in range(2):
+        for i in range(3):
             p = c.get("/api/v1/log/inclusion", params={"index": i}).json()
-            assert inclusion_ok(leaves[i], i, 2, [bytes.fromhex(h) for h in p["proof"]], bytes.fromhex(body["root"]))
+            assert inclusion_ok(leaves[i], i, 3, [bytes.fromhex(h) for h in p["proof"]], bytes.fromhex(body["root"]))
         first = c.get("/api/v1/log/head", params={"size": 1}).json()
-        proof = c.get("/api/v1/log/consistency", params={"first": 1, "second": 2}).json()["proof"]
+        proof = c.get("/api/v1/log/consistency", params={"first": 1, "second": 3}).json()["proof"]
         old_root = bytes.fromhex(json.loads(base64.b64decode(first["payload"]))["root"])
-        assert consistency_ok(1, 2, old_root, bytes.fromhex(body["root"]), [bytes.fromhex(h) for h in proof])
+        assert consistency_ok(1, 3, old_root, bytes.fromhex(body["root"]), [bytes.fromhex(h) for h in proof])
         tp = json.loads(certs["refused"])["transparency"]
-        assert tp["entry"] == entries[1]["entry"] and tp["index"] == 1
-        found = c.get(f"/api/v1/log/find/{tp['entry']['subject']}").json()
-        assert [f["index"] for f in found] == [1]
+        assert tp["entry"] == entries[2]["entry"] and tp["index"] == 2
+        found = c.get("/api/v1/log/find", params={"subject": tp["entry"]["subject"]}).json()
+        assert [f["index"] for f in found] == [2]
         assert c.get("/api/v1/log/inclusion", params={"index": 5}).status_code == 404
         assert c.get("/api/v1/log/consistency", params={"first": 3, "second": 2}).status_code == 404
+        assert c.get("/api/v1/log/find", params={"subject": "not-hex"}).status_code == 422
         assert c.get("/api/v1/log/head", params={"size": 9}).status_code == 404
     remote = HttpLog(srv.url)  # the monitor's client against the real server
-    old, new = check_consistency(first, remote.head(), remote.consistency(1, 2), pub)
-    assert (old.size, new.size) == (1, 2)
+    old, new = check_consistency(first, remote.head(), remote.consistency(1, 3), pub)
+    assert (old.size, new.size) == (1, 3)
 
 
 def test_the_refusal_is_in_the_registry_under_its_payload_digest(status_lab) -> None:

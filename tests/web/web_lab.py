@@ -105,6 +105,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
     from modelcert.evidence.chain import digest
     from modelcert.evidence.store import PREREGISTRATION, EvidenceStore
     from modelcert.registry import Registry
+    from modelcert.translog.publish import log_certificate
 
     tmp.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{tmp / 'lab.sqlite'}"
@@ -158,6 +159,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
     (out / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     (out / "report.html").write_text(f"<html><body><h1>Audit report</h1><p>{SECRET_MARKER}</p></body></html>")
     cert, st = issue_certificate(AuditResult.model_validate(result), priv, lab_id="test-lab", result_digest=digest(result))
+    cert = log_certificate(db, cert, priv, audit=fin.id)  # as the lab's worker does: logged, proof attached
     (out / "certificate.json").write_bytes(cert)
     reg.finish_audit(fin.id, "seed-worker", outcome="certified", verdicts=[
         {k: v for k, v in result["requirements"][0].items() if k != "examples"}],

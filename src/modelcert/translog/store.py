@@ -139,6 +139,21 @@ class TransparencyLog:
                 continue  # another writer took this index: re-read and chain after it
         raise LogError("could not append to the transparency log (too many concurrent writers)")
 
+    def sign_empty_head(self, key: Ed25519PrivateKey) -> TreeHead | None:
+        """Publish the signed head of the empty log (size 0), if the log has no head yet."""
+        if self.head() is not None:
+            return None
+        head = sign_head(0, merkle.EMPTY_ROOT, key)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(heads_table), {
+                    "size": 0, "root": head.root, "body": canonical_json(head.envelope).decode(),
+                    "created_at": datetime.now(UTC),
+                })
+        except IntegrityError:  # another process published it first
+            return None
+        return head
+
     # -- reading --------------------------------------------------------------------------
 
     @staticmethod

@@ -108,8 +108,20 @@ def _log(request: Request):
 
     st = request.app.state
     if getattr(st, "translog", None) is None:
-        st.translog = TransparencyLog(st.config.db)
+        tlog = TransparencyLog(st.config.db)
+        if tlog.head() is None and st.config.private_key is not None:
+            tlog.sign_empty_head(_signing_key(st.config))  # so a monitor can start from size 0
+        st.translog = tlog
     return st.translog
+
+
+def _signing_key(cfg):
+    import os
+
+    from modelcert.certify import load_private_key
+
+    passphrase = os.environ.get(cfg.passphrase_env, "").encode() if cfg.passphrase_env else None
+    return load_private_key(cfg.private_key, passphrase=passphrase or None)
 
 
 def _log_error(exc: Exception) -> None:
@@ -138,8 +150,10 @@ def log_entries(
     return [{"index": e.index, "entry": e.data} for e in _log(request).entries(start, limit)]
 
 
-@router.get("/log/find/{subject}", summary="Log entries about a digest (certificate payload, pre-registration)")
-def log_find(subject: CertId, request: Request, p: Public) -> list[dict]:
+@router.get("/log/find", summary="Log entries about a digest (?subject=: certificate id, pre-registration hash)")
+def log_find(
+    request: Request, p: Public, subject: Annotated[str, Query(pattern="^[0-9a-f]{64}$")]
+) -> list[dict]:
     return [{"index": e.index, "entry": e.data} for e in _log(request).find(subject)]
 
 
