@@ -58,7 +58,7 @@ def test_keys_certify_verify_round_trip(tmp_path):
         assert "audit result matches" in ok.stdout
         want = "model-weights-manifest" if tier == "weights" else "model-behaviour-fingerprint"
         assert ok.stdout.startswith("CERTIFIED — this certificate records a certification")
-        assert f"subject: {want}" in ok.stdout and "1 bundle(s) match" in ok.stdout
+        assert f"subject: {want}" in ok.stdout and "1 evidence bundle(s) match" in ok.stdout
         assert "lab-eu-1" in ok.stdout
 
     cert = tmp_path / "audit-api" / "certificate.json"

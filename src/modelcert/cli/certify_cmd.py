@@ -116,7 +116,7 @@ def verify_lines(verified: VerifiedCertificate, *, result_checked: bool = False)
     else:
         lines.append("not logged: this certificate carries no transparency-log inclusion proof")
     if verified.bundles:
-        lines.append(f"evidence: {len(verified.bundles)} bundle(s) match the certified Merkle roots")
+        lines.append(f"{len(verified.bundles)} evidence bundle(s) match the certified Merkle roots")
     if result_checked:
         lines.append("audit result matches the certified digest")
     return lines

@@ -489,10 +489,15 @@ class Registry:
                 if issued_at is None or valid_until is None:
                     raise RegistryError("a certificate needs its issue and expiry dates")
                 from modelcert.certify.logged import payload_digest
+                from modelcert.errors import VerificationError
 
+                try:
+                    cert_id = payload_digest(certificate)  # the signed payload's digest, not the file's
+                except VerificationError as exc:
+                    raise RegistryError(f"not a certificate file: {exc}") from None
                 s.add(
                     Certificate(
-                        id=payload_digest(certificate),
+                        id=cert_id,
                         version_id=a.version_id,
                         audit_id=a.id,
                         outcome=outcome,
