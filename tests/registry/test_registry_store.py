@@ -311,3 +311,28 @@ def test_unusable_locations_give_one_line_errors(tmp_path) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError):
         Registry("nosuchdriver://x/y")
+
+
+def test_migration_0002_rekeys_old_certificates_by_payload_digest(tmp_path) -> None:
+    """A registry written before 0002 keyed certificates by file hash; reopening re-keys them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlalchemy import text
+
+    from modelcert.certify import dsse
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    body = dsse.envelope_bytes(dsse.sign(b'{"old":true}', "text/plain", Ed25519PrivateKey.generate()))
+    with Registry(url) as reg:
+        v = _version(reg)
+        reg.grant_access(v.id, "api", by="t")
+        a = reg.create_audit(v.id, "smoke", "api", actor="t")
+        reg.claim_next("w")
+        now = datetime.now(UTC)
+        reg.finish_audit(a.id, "w", outcome="certified", verdicts=[], out_dir="/x", certificate=body,
+                         issued_at=now, valid_until=now + timedelta(days=1))
+        with reg.engine.begin() as conn:  # back to how 0001 stored it
+            conn.execute(text("UPDATE registry_certificates SET id = :f"), {"f": hashlib.sha256(body).hexdigest()})
+            conn.execute(text("UPDATE registry_alembic_version SET version_num = '0001'"))
+    with Registry(url) as reg:
+        [cert] = reg.certificates()
+    assert cert.id == hashlib.sha256(b'{"old":true}').hexdigest()
