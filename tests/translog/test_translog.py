@@ -116,9 +116,9 @@ def _independent_head(envelope: dict, key: Ed25519PrivateKey) -> dict:
     return json.loads(payload)
 
 
-def test_log_store_heads_and_proofs_verify_independently(tmp_path: Path, lab_key) -> None:
+def test_log_store_heads_and_proofs_verify_independently(db_url: str, lab_key) -> None:
     heads = []
-    with TransparencyLog(str(tmp_path / "lab.sqlite")) as tlog:
+    with TransparencyLog(db_url) as tlog:
         for i in range(11):
             entry, head = tlog.append(_entry(i, "refused" if i == 5 else "certified"), lab_key)
             assert entry.index == i and head.size == i + 1
@@ -140,8 +140,8 @@ def test_log_store_heads_and_proofs_verify_independently(tmp_path: Path, lab_key
         assert [e.index for e in tlog.find(f"{5:064x}")] == [5]
 
 
-def test_a_log_with_one_entry_removed_fails_the_consistency_check(tmp_path: Path, lab_key) -> None:
-    with TransparencyLog(str(tmp_path / "honest.sqlite")) as honest:
+def test_a_log_with_one_entry_removed_fails_the_consistency_check(db_url: str, tmp_path: Path, lab_key) -> None:
+    with TransparencyLog(db_url) as honest:
         for i in range(8):
             honest.append(_entry(i, "refused" if i == 3 else "certified"), lab_key)
         saved = honest.head()  # a monitor saved this head
@@ -160,7 +160,7 @@ def test_a_log_with_one_entry_removed_fails_the_consistency_check(tmp_path: Path
     old_root = bytes.fromhex(_independent_head(saved, lab_key)["root"])
     assert not consistency_ok(saved_size, 9, old_root, mth(leaves), [bytes.fromhex(p) for p in proof])
     # and the same log, honestly extended, passes
-    with TransparencyLog(str(tmp_path / "honest.sqlite")) as honest:
+    with TransparencyLog(db_url) as honest:
         honest.append(_entry(8), lab_key)
         old, new = check_consistency(saved, honest.head(), honest.consistency(8)[1], pub)
     assert (old.size, new.size) == (8, 9)
@@ -181,19 +181,19 @@ def test_a_shrunk_log_and_a_foreign_head_are_refused(tmp_path: Path, lab_key) ->
         verify_head(forged, lab_key.public_key())
 
 
-def test_the_database_refuses_to_rewrite_the_log(tmp_path: Path, lab_key) -> None:
+def test_the_database_refuses_to_rewrite_the_log(db_url: str, lab_key) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import DatabaseError
 
-    with TransparencyLog(str(tmp_path / "l.sqlite")) as tlog:
+    with TransparencyLog(db_url) as tlog:
         tlog.append(_entry(0), lab_key)
         for sql in ("DELETE FROM translog_entries", "UPDATE translog_heads SET root = 'x'"):
             with pytest.raises(DatabaseError, match="append-only"), tlog.engine.begin() as conn:
                 conn.execute(text(sql))
 
 
-def test_the_empty_log_has_a_signed_head_a_monitor_can_start_from(tmp_path: Path, lab_key) -> None:
-    with TransparencyLog(str(tmp_path / "l.sqlite")) as tlog:
+def test_the_empty_log_has_a_signed_head_a_monitor_can_start_from(db_url: str, lab_key) -> None:
+    with TransparencyLog(db_url) as tlog:
         empty = tlog.sign_empty_head(lab_key)
         assert empty is not None and tlog.sign_empty_head(lab_key) is None  # published once
         assert verify_head(tlog.head(), lab_key.public_key()).size == 0
