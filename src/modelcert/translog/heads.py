@@ -31,9 +31,6 @@ class TreeHead:
     timestamp: str  # ISO 8601 UTC
     envelope: dict[str, Any]  # the signed DSSE envelope, as published
 
-    def to_json(self) -> dict[str, Any]:
-        return self.envelope
-
 
 def sign_head(size: int, root: bytes, key: Ed25519PrivateKey, *, timestamp: datetime | None = None) -> TreeHead:
     """Sign the head of a tree of ``size`` entries with root hash ``root``."""

@@ -124,12 +124,6 @@ def _signing_key(cfg):
     return load_private_key(cfg.private_key, passphrase=passphrase or None)
 
 
-def _log_error(exc: Exception) -> None:
-    from fastapi import HTTPException
-
-    raise HTTPException(404, str(exc)) from None
-
-
 LogSize = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
@@ -159,6 +153,8 @@ def log_find(
 
 @router.get("/log/inclusion", summary="RFC 9162 inclusion proof of entry ?index= in the tree of ?size=")
 def log_inclusion(request: Request, p: Public, index: LogSize, size: LogSize | None = None) -> dict:
+    from fastapi import HTTPException
+
     from modelcert.translog import LogError
 
     tlog = _log(request)
@@ -166,18 +162,20 @@ def log_inclusion(request: Request, p: Public, index: LogSize, size: LogSize | N
         n, proof = tlog.inclusion(index, size)
         entry = tlog.entry(index)
     except LogError as exc:
-        _log_error(exc)
+        raise HTTPException(404, str(exc)) from None
     return {"index": index, "tree_size": n, "entry": entry.data, "proof": proof}
 
 
 @router.get("/log/consistency", summary="RFC 9162 consistency proof from tree size ?first= to ?second=")
 def log_consistency(request: Request, p: Public, first: LogSize, second: LogSize | None = None) -> dict:
+    from fastapi import HTTPException
+
     from modelcert.translog import LogError
 
     try:
         n, proof = _log(request).consistency(first, second)
     except LogError as exc:
-        _log_error(exc)
+        raise HTTPException(404, str(exc)) from None
     return {"first": first, "second": n, "proof": proof}
 
 
