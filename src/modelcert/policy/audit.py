@@ -486,7 +486,24 @@ class Audit:
             decision = Decision("INCONCLUSIVE", decision.estimate, decision.lower, decision.upper, decision.n,
                                 decision.errors, f"{why}; {decision.reason}", decision.method)
         rate_result(item.result, req, decision, counts, design)
+        item.result.details["queries_looking_every_item"] = self._every_item_stop(req, design, records, item.order)
         item.result.examples = self._examples(records, req.metric)
+
+    @staticmethod
+    def _every_item_stop(req: RateRequirement, design: Any, records: list[Any], order: list[Any]) -> int:
+        """Replay: the item at which looking after every answer would have stopped, on the
+        same answers in the pre-registered order (the yardstick for the adaptive rounds)."""
+        pm, fm = design.regions()
+        pos = {repr(sid): i for i, sid in enumerate(order)}
+        bad = unresolved = 0
+        ordered = sorted(records, key=lambda x: (pos.get(repr(x.sample_id), len(pos)), x.seq))
+        for t, r in enumerate(ordered, start=1):
+            c = count([r], req.metric)
+            unresolved += c.unresolved
+            bad += c.k if req.direction == "max" else c.n - c.k
+            if bad + unresolved <= pm[t] or bad >= fm[t]:
+                return t
+        return len(records)
 
     def _run_bias(self, item: _Item, pointer: dict[str, Any]) -> dict[str, Any]:
         from modelcert.checks.bias_analysis import analyze_samples
@@ -523,6 +540,15 @@ class Audit:
         bv = bias_verdict(rows, tolerance=req.tolerance, alpha=req.alpha, scale=table.plan.scale, errors=errors)
         res.verdict, res.reason = bv.verdict, bv.reason
         res.details.update(familywise=bv.to_dict())
+        fr = getattr(table, "follows_rule", None)
+        if fr is not None:
+            res.details["follows_rule"] = fr.to_dict()
+            if fr.n and fr.ci[1] < req.min_follows_rule:
+                res.verdict = "INCONCLUSIVE"
+                res.reason = (f"decisions do not follow the stated rule, so bias cannot be separated from noise: "
+                              f"decisive-fact accuracy {fr.estimate:.2f} ({(1 - fr.alpha):.0%} CI {fr.ci[0]:.2f}–"
+                              f"{fr.ci[1]:.2f}, {fr.n} decided) is below the pre-registered floor "
+                              f"{req.min_follows_rule:g}; the effects alone: {bv.reason}")
         res.details.update(
             summary=table.summary(),
             flagged=[{"label": r.label, "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
