@@ -109,6 +109,7 @@ def test_every_forgery_fails_against_the_certificate_and_the_log_entry(audit) ->
     assert entry["evidence"][run] == verify_records(run, records).merkle_root
     forgeries = _forgeries(run, records)
     assert len(forgeries) >= 4 * len(records)
+    print(f"\n{len(forgeries)} forgeries of a {len(records)}-record run, each rejected")
     for i, (name, forged) in enumerate(forgeries.items()):
         with pytest.raises(VerificationError):
             verify_certificate(cert, pub, bundles=[_write_bundle(tmp / f"forged-{i}", run, forged)])
