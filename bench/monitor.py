@@ -250,12 +250,13 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
     ap.add_argument("--part", choices=("all", "power", "null"), default="all", help="Run one half only.")
+    ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ps = prompts.draw(25, rng=random.Random(2025))
     rows: list[tuple] = []
     null_rows: list[tuple] = []
-    for tier in ("api", "logprobs"):
+    for tier in (args.tier,) if args.tier else ("api", "logprobs"):
         run_tier(tier, args, ps, rows, null_rows)
     print("\nPower (alarm at the first check after the change; alpha 0.05, fresh e-process)")
     print(f"{'substitution':26s} {'tier':9s} {'queries':>7s} {'power':>6s} {'median p':>9s} {'by check 5':>10s}")

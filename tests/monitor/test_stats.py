@@ -71,6 +71,9 @@ def test_logprob_test_counts_mismatches_against_a_binomial_null() -> None:
     r = logprob_test(ref, other, tolerance=0.02, null_rate=0.001)
     assert r.mismatches == 2 and r.unmatched == 1
     assert r.p_value == pytest.approx(1 - 0.999**3 - 3 * 0.001 * 0.999**2)
+    # an empty reply (end of text at once) returns nothing to compare: counted, not tested
+    r = logprob_test(ref, [*other, ("p1", [])], tolerance=0.02, null_rate=0.001)
+    assert r.empty == 1 and r.queries == 3 and r.mismatches == 2
     assert noise_floor(ref, same) == pytest.approx(1e-6)
 
 

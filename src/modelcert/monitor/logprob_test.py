@@ -9,7 +9,7 @@ different model, prompt or temperature moves them far beyond that noise.
 
 Per query ``i`` the distance ``d_i`` is the largest absolute difference, over the
 positions where the query's token prefix matches a reference continuation of the same
-prompt, between the log-probabilities both sides report for the same tokens (a token
+prompt (an empty reply returns no log-probabilities and is counted but not tested), between the log-probabilities both sides report for the same tokens (a token
 in one top-k but not the other counts only by how far it rises above the other side's
 lowest reported value, the bound that side implies). A query is a *mismatch* when ``d_i > tolerance``.
 
@@ -101,8 +101,9 @@ def noise_floor(first: Iterable[tuple[str, Sequence[Position]]],
 @dataclass(frozen=True)
 class LogprobResult:
     mismatches: int
-    queries: int
-    unmatched: int  # queries with no reference position: counted as mismatches
+    queries: int  # queries tested (empty replies excluded)
+    unmatched: int  # replies whose first token has no reference position: counted as mismatches
+    empty: int  # replies with no token at all: no log-probabilities to compare, not tested
     max_distance: float
     tolerance: float
     null_rate: float
@@ -110,6 +111,7 @@ class LogprobResult:
 
     def to_dict(self) -> dict[str, float | int]:
         return {"mismatches": self.mismatches, "queries": self.queries, "unmatched": self.unmatched,
+                "empty": self.empty,
                 "max_distance": self.max_distance, "tolerance": self.tolerance, "null_rate": self.null_rate,
                 "p_value": self.p_value}
 
@@ -123,9 +125,12 @@ def logprob_test(
 ) -> LogprobResult:
     """Count mismatching queries in ``new`` against the reference; exact binomial p-value."""
     index = _index(reference)
-    mismatches = unmatched = 0
+    mismatches = unmatched = empty = 0
     worst = 0.0
     for pid, positions in new:
+        if not positions:  # an immediate end of text: nothing returned to compare (counted, reported)
+            empty += 1
+            continue
         d = query_distance(index, pid, positions)
         if d is None:  # the first position is always in the reference for a known prompt
             unmatched += 1
@@ -133,6 +138,6 @@ def logprob_test(
             continue
         worst = max(worst, d)
         mismatches += d > tolerance
-    n = len(new)
+    n = len(new) - empty
     p = float(binom.sf(mismatches - 1, n, null_rate)) if mismatches else 1.0
-    return LogprobResult(mismatches, n, unmatched, worst, tolerance, null_rate, min(1.0, p))
+    return LogprobResult(mismatches, n, unmatched, empty, worst, tolerance, null_rate, min(1.0, p))
