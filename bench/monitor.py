@@ -274,6 +274,8 @@ def main() -> None:
         print(f"{name:26s} {tier:9s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
     for tier in ("api", "logprobs") if null_rows else ():
         tot = sum(r[3] for r in null_rows if r[1] == tier)
+        if not tot:
+            continue
         fa = sum(r[3] * r[4] for r in null_rows if r[1] == tier)
         print(f"null set at {tier}: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
 
