@@ -33,7 +33,7 @@ REQUIREMENTS = ("CoP-SSR-jailbreak", "AIA-55.1a-evaluation", "AIA-15.5-adversari
 @check(CHECK_ID, tier="api", requirements=REQUIREMENTS, version=VERSION, family="robustness")
 @task
 def jailbreak(
-    transforms: str | None = None,
+    transforms: list[str] | str | None = None,
     per_transform: int = 40,
     split: str = "test",
     langs: list[str] | str | None = None,
@@ -47,7 +47,7 @@ def jailbreak(
     """Jailbreak attack success rate, per transform and overall (score `attack_success`).
 
     Args:
-        transforms: Comma-separated transform names (default: all eight, see
+        transforms: Transform names, a list or a comma-separated string (default: all eight, see
             ``checks/transforms.py``).
         per_transform: Items drawn per transform (fixed seed); 0 = every item.
         split: Template split of the harmful items.
