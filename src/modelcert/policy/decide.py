@@ -173,7 +173,7 @@ def base_result(req: Requirement, legal_basis: str, tier: str) -> RequirementRes
         out.threshold, out.direction, out.check, out.metric = req.threshold, req.direction, req.check, req.metric
         out.fixed_n = fixed_equivalent(req)
         out.cap = req.design.cap if isinstance(req.design, SequentialDesignSpec) else req.design.n
-    elif req.kind == "bias":
+    elif req.kind in ("bias", "consistency"):
         out.check = req.check
         out.threshold = req.tolerance
     elif req.kind == "scan":
