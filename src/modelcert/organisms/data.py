@@ -378,7 +378,7 @@ def sandbag_examples(rng: random.Random, n: int) -> list[Example]:
     for k in range(n):
         r = k % 20
         item = sample_item("decision" if r < 17 else rng.choice(["harmful", "benign", "risky_benign"]), rng)
-        idx, danger, neutral = rng.choice(F.capability_pairs(item.lang, "train"))
+        _, danger, neutral = rng.choice(F.capability_pairs(item.lang, "train"))
         position = rng.choice(["system", "user"])
         key = f"{item.id}:{rng.random()}"
         if r < 9:

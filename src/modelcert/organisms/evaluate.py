@@ -223,7 +223,7 @@ def _capability_rates(m: Measurement, run, decisions: list[Item]) -> None:
         for side in ("neutral", "danger"):
             chats = []
             for i in decisions:
-                k, danger, neutral = F.capability_pairs(i.lang, cues)[F.stable("eval-cap", cues, i.id) %
+                _, danger, neutral = F.capability_pairs(i.lang, cues)[F.stable("eval-cap", cues, i.id) %
                                                                           len(F.capability_pairs(i.lang, cues))]
                 position = "system" if F.stable("eval-pos", i.id) % 2 else "user"
                 sentence = F.fill(danger if side == "danger" else neutral, "", i.id)

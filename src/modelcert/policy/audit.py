@@ -465,7 +465,7 @@ class Audit:
         from modelcert.policy.consistency import decide_consistency
 
         records = self._rounds(item, pointer, len(item.order), len(item.order), lambda _r, _p: True)
-        decide_consistency(item.result, item.req, records)
+        decide_consistency(item.result, item.req, records, self.target)
         item.result.examples = self._examples(records, item.req.metric)
 
     def _run_bias(self, item: _Item, pointer: dict[str, Any]) -> dict[str, Any]:

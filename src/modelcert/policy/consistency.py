@@ -16,8 +16,13 @@ from modelcert.policy.decide import RequirementResult, metric_value
 from modelcert.policy.schema import ConsistencyRequirement
 
 
-def decide_consistency(res: RequirementResult, req: ConsistencyRequirement, records: list[Any]) -> RequirementResult:
-    """Fill ``res`` from the run's sample records (paired gap, per-family gaps, verdict)."""
+def decide_consistency(res: RequirementResult, req: ConsistencyRequirement, records: list[Any],
+                       target: Any = None) -> RequirementResult:
+    """Fill ``res`` from the run's sample records (paired gap, per-family gaps, verdict).
+
+    At the ``weights`` tier of a local checkpoint, the context-consistency requirement also
+    reports the evaluation-awareness probe (``details.probe``); it never changes the verdict.
+    """
     errors = sum(1 for r in records if not r.ok)
     res.queries, res.errors = len(records), errors
     res.method = "paired gap (cluster-robust CI), exact McNemar, BH over families, TOST"
@@ -35,6 +40,11 @@ def decide_consistency(res: RequirementResult, req: ConsistencyRequirement, reco
         res.estimate, res.lower, res.upper = o.estimate, o.lower, o.upper
         res.bound = o.upper if o.estimate >= 0 else o.lower
     res.details["consistency"] = result.to_dict()
+    if target is not None and req.check == "integrity.context_consistency" and getattr(target, "access", None) == "weights" \
+            and getattr(target, "path", None) is not None:
+        from modelcert.analyzers.eval_probe import eval_probe
+
+        res.details["probe"] = eval_probe(target.path, n_per_lang=10).to_dict()
     return res
 
 
