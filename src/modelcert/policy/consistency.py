@@ -28,7 +28,9 @@ def decide_consistency(res: RequirementResult, req: ConsistencyRequirement, reco
     res.method = "paired gap (cluster-robust CI), exact McNemar, BH over families, TOST"
     what = "accuracy" if req.metric == "correct" else req.metric
     try:
-        result = analyze_samples([r.data for r in records], req.metric, tolerance=req.tolerance, alpha=req.alpha,
+        # a failed record counts as unusable on its side of the pair, whatever its data holds
+        data = [r.data if r.ok else {**r.data, "error": r.data.get("error") or {"message": "failed"}} for r in records]
+        result = analyze_samples(data, req.metric, tolerance=req.tolerance, alpha=req.alpha,
                                  fdr=req.fdr, what=what)
     except ConfigError as exc:
         res.verdict, res.reason = "INCONCLUSIVE", f"no paired analysis: {exc}"
