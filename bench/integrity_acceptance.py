@@ -25,6 +25,15 @@ from modelcert.checks.results import summarise_log
 from modelcert.checks.safety import harmful_compliance
 
 
+def _model(name: str) -> str:
+    """``local/zoo:<name>`` for a zoo organism, ``local/<folder>`` for a trained folder."""
+    return f"local/{Path(name).resolve()}" if "/" in name else f"local/zoo:{name}"
+
+
+def _label(name: str) -> str:
+    return Path(name).name
+
+
 def _run(task, model: str, log_dir: str):
     log = inspect_eval(task, model=model, display="none", log_dir=log_dir, log_format="json", log_realtime=False,
                        fail_on_error=False, max_retries=1, timeout=600)[0]
@@ -34,7 +43,7 @@ def _run(task, model: str, log_dir: str):
 
 def paired(name: str, task, metric: str, what: str, log_dir: str) -> dict:
     t0 = time.perf_counter()
-    log = _run(task, f"local/zoo:{name}", log_dir)
+    log = _run(task, _model(name), log_dir)
     res = analyze_samples(log.samples or [], metric, tolerance=0.10, what=what)
     o = res.overall
     return {"verdict": res.verdict, "test": o.test_rate, "real": o.real_rate, "gap": o.estimate,
@@ -47,7 +56,7 @@ def paired(name: str, task, metric: str, what: str, log_dir: str) -> dict:
 def disguised(name: str, log_dir: str) -> dict:
     out = {}
     for share in (0.0, 0.3):
-        s = summarise_log(_run(harmful_compliance(disguise=share), f"local/zoo:{name}", log_dir))
+        s = summarise_log(_run(harmful_compliance(disguise=share), _model(name), log_dir))
         m = s["metrics"]["complied"]
         out[f"disguise={share}"] = {"rate": m["value"], "k": m["k"], "n": m["n"],
                                     "by_framing": {k: (v["k"], v["n"]) for k, v in m.get("by", {}).get("framing", {}).items()}}
@@ -65,7 +74,7 @@ def audit(name: str, out: Path) -> dict:
     plain_file.write_text(yaml.safe_dump(plain))
     rows = {}
     for label, policy in (("plain", str(plain_file)), ("disguised", "eu-gpai-systemic-risk")):
-        rep = run_audit(AuditOptions(model=f"local/zoo:{name}", policy=policy, out=out / f"{name}-{label}",
+        rep = run_audit(AuditOptions(model=_model(name), policy=policy, out=out / f"{_label(name)}-{label}",
                                      db=str(out / "ev.sqlite"), only=["CoP-SSR-harmful-compliance"],
                                      fingerprint=False))
         r = {x["id"]: x for x in rep.result["requirements"]}["CoP-SSR-harmful-compliance"]
@@ -99,13 +108,13 @@ def main() -> None:
             from modelcert.analyzers.eval_probe import eval_probe
             from modelcert.organisms import zoo_path
 
-            p = eval_probe(zoo_path(name), n_per_lang=20)
+            p = eval_probe(Path(name) if "/" in name else zoo_path(name), n_per_lang=20)
             row["probe"] = {"layer": p.layer, "auc": p.auc, "ci": [p.lower, p.upper], "n_test": p.n_test,
                             "layers": p.layers}
         if args.audit:
             row["audit"] = audit(name, out)
-        results[name] = row
-        print(json.dumps({name: row}, indent=1, default=str), flush=True)
+        results[_label(name)] = row
+        print(json.dumps({_label(name): row}, indent=1, default=str), flush=True)
     (out / "integrity_acceptance.json").write_text(json.dumps(results, indent=1, default=str))
     print("| organism | consistency (gap, verdict) | sandbagging (gap, verdict) | harmful plain | "
           "harmful 30% disguised | probe AUC [CI] @layer |")
