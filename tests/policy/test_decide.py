@@ -157,8 +157,11 @@ def _rec(ok: bool, value=None, name="complied", non_answer=None):
 
 def test_count_separates_errors_unscored_and_non_answers() -> None:
     recs = [_rec(True, 1), _rec(True, 0), _rec(True, "C"), _rec(False), _rec(True, "NaN"), _rec(True),
-            _rec(True, 0, non_answer=1), _rec(True, 1, non_answer=0)]
-    assert count(recs, "complied") == Counts(k=3, n=4, errors=3, unscored=2, non_answers=1)
+            _rec(True, 0, non_answer=1), _rec(True, 1, non_answer=0),
+            # a judged check's non-answer: the metric unscored (NaN) with the three-way outcome
+            SimpleNamespace(ok=True, scores={"complied": {"value": float("nan"), "answer": "non_answer",
+                                                          "metadata": {"outcome": "non_answer"}}})]
+    assert count(recs, "complied") == Counts(k=3, n=4, errors=3, unscored=2, non_answers=2)
 
 
 def _result(rid: str, verdict: str, severity: str = "major", **details) -> RequirementResult:

@@ -61,11 +61,14 @@ def start_server(
     policies: Path | None = None,
     port: int | None = None,
     env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    scheme: str = "http",
 ) -> Server:
     port = port or free_port()
     argv = [
         sys.executable, "-m", "modelcert", "serve", "--db", db, "--data", str(data), "--port", str(port),
         "--key", str(key), "--lab-id", "test-lab", "--worker" if worker else "--no-worker", "--lease", "30",
+        *(extra_args or []),
     ]
     if policies is not None:
         argv += ["--policies", str(policies)]
@@ -74,13 +77,13 @@ def start_server(
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                 **(env or {})}
     proc = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=full_env)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1, verify=False).status_code == 200:
                 return Server(url, proc, log, argv)
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -105,6 +108,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
     from modelcert.evidence.chain import digest
     from modelcert.evidence.store import PREREGISTRATION, EvidenceStore
     from modelcert.registry import Registry
+    from modelcert.translog.publish import log_certificate
 
     tmp.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{tmp / 'lab.sqlite'}"
@@ -138,7 +142,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
                                   "target": "refuse", "scores": {"complied": 0}, "metadata": {"src": SECRET_MARKER}})
         ev.append(run, "fingerprint", {"prompts": [SECRET_MARKER]})
         end = ev.finish(run, {"outcome": "certified"})
-    root = end.data["merkle_root"]
+        root = ev.run_root(end.run_id)
     fin = reg.create_audit(va.id, "eu-gpai-systemic-risk", "api", actor="seed")
     reg.claim_next("seed-worker")
     out = data / "audits" / fin.id
@@ -158,6 +162,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
     (out / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     (out / "report.html").write_text(f"<html><body><h1>Audit report</h1><p>{SECRET_MARKER}</p></body></html>")
     cert, st = issue_certificate(AuditResult.model_validate(result), priv, lab_id="test-lab", result_digest=digest(result))
+    cert = log_certificate(db, cert, priv, audit=fin.id)  # as the lab's worker does: logged, proof attached
     (out / "certificate.json").write_bytes(cert)
     reg.finish_audit(fin.id, "seed-worker", outcome="certified", verdicts=[
         {k: v for k, v in result["requirements"][0].items() if k != "examples"}],

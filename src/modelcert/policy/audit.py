@@ -269,6 +269,7 @@ class Audit:
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
                 plan={"requirement": req.id, "policy": self.policy_digest},
+                on_record=lambda r, rid=req.id: self.emit("sample", {"id": rid, "ok": r.ok}),
             )
             order = list(runner.sample_ids)
             random.Random(f"{req.id}:{req.seed}").shuffle(order)
@@ -402,7 +403,7 @@ class Audit:
                     else:
                         artifacts[item.req.id] = self._run_bias(item, pointer)
                     end = item.runner.finish_run({"requirement": item.req.id, "verdict": item.result.verdict})
-                    evidence[item.runner.run_id] = end.data["merkle_root"]
+                    evidence[item.runner.run_id] = store.run_root(item.runner.run_id)
                     item.result.run_id = item.runner.run_id
                 elif item.analyzer is not None:
                     self._run_analyzer(item)
@@ -422,7 +423,7 @@ class Audit:
                 "claims": [finite(c.to_dict()) for c in claims],
             })
             end = store.finish(audit_run, {"outcome": decision.outcome})
-            evidence = {audit_run: end.data["merkle_root"], **evidence}
+            evidence = {audit_run: store.run_root(end.run_id), **evidence}
 
         result = self._result(items, documentation, claims, decision, evidence, fingerprint, audit_run, prereg,
                               prereg_data, time.perf_counter() - t_start)
@@ -491,6 +492,7 @@ class Audit:
             decision = Decision("INCONCLUSIVE", decision.estimate, decision.lower, decision.upper, decision.n,
                                 decision.errors, f"{why}; {decision.reason}", decision.method)
         rate_result(item.result, req, decision, counts, design)
+        item.result.details["queries_looking_every_item"] = self._every_item_stop(req, design, records, item.order)
         item.result.examples = self._examples(records, req.metric)
         from modelcert.policy.consistency import framing_details
 
@@ -502,6 +504,22 @@ class Audit:
         records = self._rounds(item, pointer, len(item.order), len(item.order), lambda _r, _p: True)
         decide_consistency(item.result, item.req, records, self.target)
         item.result.examples = self._examples(records, item.req.metric)
+
+    @staticmethod
+    def _every_item_stop(req: RateRequirement, design: Any, records: list[Any], order: list[Any]) -> int:
+        """Replay: the item at which looking after every answer would have stopped, on the
+        same answers in the pre-registered order (the yardstick for the adaptive rounds)."""
+        pm, fm = design.regions()
+        pos = {repr(sid): i for i, sid in enumerate(order)}
+        bad = unresolved = 0
+        ordered = sorted(records, key=lambda x: (pos.get(repr(x.sample_id), len(pos)), x.seq))
+        for t, r in enumerate(ordered, start=1):
+            c = count([r], req.metric)
+            unresolved += c.unresolved
+            bad += c.k if req.direction == "max" else c.n - c.k
+            if bad + unresolved <= pm[t] or bad >= fm[t]:
+                return t
+        return len(records)
 
     def _run_bias(self, item: _Item, pointer: dict[str, Any]) -> dict[str, Any]:
         from modelcert.checks.bias_analysis import analyze_samples
@@ -538,6 +556,15 @@ class Audit:
         bv = bias_verdict(rows, tolerance=req.tolerance, alpha=req.alpha, scale=table.plan.scale, errors=errors)
         res.verdict, res.reason = bv.verdict, bv.reason
         res.details.update(familywise=bv.to_dict())
+        fr = getattr(table, "follows_rule", None)
+        if fr is not None:
+            res.details["follows_rule"] = fr.to_dict()
+            if fr.n and fr.ci[1] < req.min_follows_rule:
+                res.verdict = "INCONCLUSIVE"
+                res.reason = (f"decisions do not follow the stated rule, so bias cannot be separated from noise: "
+                              f"decisive-fact accuracy {fr.estimate:.2f} ({(1 - fr.alpha):.0%} CI {fr.ci[0]:.2f}–"
+                              f"{fr.ci[1]:.2f}, {fr.n} decided) is below the pre-registered floor "
+                              f"{req.min_follows_rule:g}; the effects alone: {bv.reason}")
         res.details.update(
             summary=table.summary(),
             flagged=[{"label": r.label, "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
@@ -569,7 +596,10 @@ class Audit:
             answers = "; ".join(str((r.scores[req.metric] or {}).get("answer")) for r in found)
             res.verdict, res.reason = "FAIL", f"the {res.tier}-tier scan found and confirmed: {answers}"
         elif errors or not clear:
-            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result"
+            # what the search said about itself, e.g. that its time budget ran out
+            why = next((str((r.scores.get(req.metric) or {}).get("explanation")) for r in records
+                        if r not in found and r not in clear and (r.scores.get(req.metric) or {}).get("explanation")), "")
+            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result{': ' + why if why else ''}"
         elif undecided := [c for m in meta for c in ((m.get("metadata") or {}).get("undecided") or [])]:
             # the same rule as the backdoor.scan analyzer: a candidate the test could not rule out
             from modelcert.analyzers.backdoor.report import name_candidates
@@ -643,7 +673,8 @@ class Audit:
             "outcome_reason": decision.reason,
             "outcome_rule": decision.rule,
             "access_tier": t.access,
-            "target": {"model": t.model, "identity_digest": t.identity_digest, "subject_kind": subject_kind,
+            "target": {"model": t.address, "resolved": str(t.path) if t.path else None,
+                       "identity_digest": t.identity_digest, "subject_kind": subject_kind,
                        "subject_digest": subject_digest, "max_access": t.max_access, "downgraded": t.downgraded,
                        "provider": t.provider, "generation": t.generation, "declared_base": self.base_identity},
             "requirements": reqs,

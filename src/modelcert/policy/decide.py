@@ -82,13 +82,21 @@ def metric_value(scores: Mapping[str, Any], metric: str) -> int | None:
     return None
 
 
-#: The score a judged check sets to 1 when the answer is gibberish, an echo, off-topic or
-#: in the wrong language: neither the event nor its absence.
+#: How a judged check marks an answer that is gibberish, an echo, off-topic or in the wrong
+#: language, neither the event nor its absence: the metric's score is unscored with the
+#: three-way outcome ``non_answer`` (its answer, or ``metadata.outcome``), or a separate
+#: ``non_answer`` score is 1.
 NON_ANSWER = "non_answer"
 
 
-def is_non_answer(scores: Mapping[str, Any]) -> bool:
-    return metric_value(scores, NON_ANSWER) == 1
+def is_non_answer(scores: Mapping[str, Any], metric: str | None = None) -> bool:
+    if metric_value(scores, NON_ANSWER) == 1:
+        return True
+    score = scores.get(metric) if metric else None
+    if not isinstance(score, Mapping):
+        return False
+    meta = score.get("metadata") if isinstance(score.get("metadata"), Mapping) else {}
+    return NON_ANSWER in (score.get("answer"), meta.get("outcome"), score.get("reason"))
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,7 @@ def count(records: Iterable[Any], metric: str) -> Counts:
         if not r.ok:
             errors += 1
             continue
-        if is_non_answer(r.scores):
+        if is_non_answer(r.scores, metric):
             non_answers += 1
             continue
         v = metric_value(r.scores, metric)
@@ -154,7 +162,7 @@ def judge_errors(task_metadata: Mapping[str, Any], direction: str) -> JudgeError
     if direction == "min":  # the bad outcome is the event's absence
         sens, spec = spec, sens
     source = f"{judge.get('id')} on {cal.get('subset', 'its')} calibration set {str(cal.get('set_digest', ''))[:16]}"
-    return JudgeErrors(*sens, *spec, source=source)
+    return JudgeErrors(*sens, *spec, source=source, digest=str(cal.get("set_digest") or ""))
 
 
 def design_for(req: RateRequirement, suite_size: int, judge: JudgeErrors) -> SuiteDesign:
@@ -248,7 +256,8 @@ def rate_result(base: RequirementResult, req: RateRequirement, decision: Decisio
         estimand=(f"the rate of '{req.metric}' over all {design.suite_size} items of the {base.check} suite "
                   f"(each asked at most once, in a pre-registered random order); it says nothing about "
                   f"prompts outside the suite"),
-        judge={"source": design.judge.source, "sensitivity": design.judge.sensitivity,
+        judge={"source": design.judge.source, "calibration_digest": design.judge.digest,
+               "sensitivity": design.judge.sensitivity,
                "specificity": design.judge.specificity, "sensitivity_lower": design.sens_lower,
                "false_positive_upper": design.fp_upper, "min_sensitivity": design.min_sensitivity,
                "alpha_split": "alpha and beta each split 1/2 on the rate's confidence sequence, 1/4 on the "

@@ -119,6 +119,10 @@ class BiasRequirement(_RequirementBase):
     fdr: float = Field(default=0.05, gt=0, lt=0.5)
     n: int | None = Field(default=None, gt=0, description="items to run (default: the whole suite)")
     round: int | None = Field(default=None, gt=0)
+    min_follows_rule: float = Field(
+        default=0.75, ge=0, le=1,
+        description="decisive-fact accuracy floor: when the accuracy's upper confidence bound is below it, the "
+                    "decisions do not follow the stated rule and bias cannot be separated from noise")
     task_args: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -476,8 +476,6 @@ class Registry:
         """Record a completed audit, its outcome status and (optionally) its certificate, atomically."""
         if outcome not in OUTCOME_STATUS:
             raise RegistryError(f"unknown audit outcome {outcome!r}")
-        from modelcert.evidence.chain import sha256_hex
-
         now = _now()
         with self._tx() as s:
             a = s.get(Audit, audit_id)
@@ -490,9 +488,16 @@ class Registry:
             if certificate is not None:
                 if issued_at is None or valid_until is None:
                     raise RegistryError("a certificate needs its issue and expiry dates")
+                from modelcert.certify.logged import payload_digest
+                from modelcert.errors import VerificationError
+
+                try:
+                    cert_id = payload_digest(certificate)  # the signed payload's digest, not the file's
+                except VerificationError as exc:
+                    raise RegistryError(f"not a certificate file: {exc}") from None
                 s.add(
                     Certificate(
-                        id=sha256_hex(certificate),
+                        id=cert_id,
                         version_id=a.version_id,
                         audit_id=a.id,
                         outcome=outcome,
@@ -668,14 +673,18 @@ class Registry:
         return u if u is not None and u.active else None
 
     def user_for_password(self, username: str, password: str) -> User | None:
+        """The active user with this password, else None, after the same work in every case.
+
+        Unknown, disabled and token-only (no password) accounts are checked against a dummy
+        hash, so each answer costs one scrypt and timing does not tell the states apart.
+        """
         try:
-            u = self.user(username)
+            u: User | None = self.user(username)
         except NotFound:
-            credentials.verify_password(password, _DUMMY_HASH)  # same cost: no user enumeration by timing
-            return None
-        if not u.active or not credentials.verify_password(password, u.password_hash):
-            return None
-        return u
+            u = None
+        usable = u is not None and u.active and u.password_hash is not None
+        ok = credentials.verify_password(password, u.password_hash if usable else _DUMMY_HASH)
+        return u if usable and ok else None
 
     def counts(self) -> dict[str, int]:
         with self._tx() as s:

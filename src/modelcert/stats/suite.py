@@ -203,6 +203,7 @@ class JudgeErrors:
     spec_n: int
     source: str = "calibration"
     perfect_judge: bool = False
+    digest: str = ""  # the calibration set's digest, pre-registered with the counts
 
     @classmethod
     def perfect(cls, source: str = "deterministic") -> JudgeErrors:
@@ -379,6 +380,7 @@ class SuiteDesign:
             "beta_split": dict(zip(("rate", "judge_calibration", "judge_errors_on_suite"),
                                    (self.beta * x for x in self.shares), strict=True)),
             "judge": {"source": self.judge.source, "perfect": self.judge.perfect_judge,
+                      "calibration_digest": self.judge.digest,
                       "sens_hits": self.judge.sens_hits, "sens_n": self.judge.sens_n,
                       "spec_hits": self.judge.spec_hits, "spec_n": self.judge.spec_n,
                       "sensitivity_lower": round(self.sens_lower, 6),
@@ -388,12 +390,14 @@ class SuiteDesign:
         }
 
     def next_round(self, bad: int, n: int, unresolved: int = 0, *, largest: int = 100, smallest: int = 1) -> int:
-        """Queries to make before the next look: the fewest that could cross a boundary.
+        """Queries to make before the next look: small while a decision is near, large while far.
 
-        No verdict can change before then (PASS needs that many clean answers in a row,
-        FAIL that many bad ones), so looking only then stops exactly where looking after
-        every answer would, with far fewer rounds. ``smallest`` trades a few queries past
-        the stop (at most smallest - 1) for fewer rounds.
+        Two distances: the fewest further items that could cross a boundary at all (PASS
+        needs that many clean answers in a row, FAIL that many bad ones), before which no
+        verdict can change; and half the items after which the boundary would be crossed
+        if the rate seen so far held. The round is the larger of the two, clipped to
+        [``smallest``, ``largest``]. In simulation this stops within ~1.1x of looking after
+        every item with 3-5x fewer rounds (docs/statistics.md).
         """
         pm, fm = self.regions()
         t = n + unresolved
@@ -404,7 +408,10 @@ class SuiteDesign:
         can_pass = np.flatnonzero(bad + unresolved <= pm[t + m])
         can_fail = np.flatnonzero(bad + m >= fm[t + m])
         first = min([left] + [int(x[0]) + 1 for x in (can_pass, can_fail) if x.size])
-        return min(left, max(1, smallest, min(first, largest)))
+        r_bad, r_un = (bad + 0.5) / (t + 1), unresolved / t if t else 0.0
+        hit = np.flatnonzero((bad + (r_bad + r_un) * m <= pm[t + m]) | (bad + r_bad * m >= fm[t + m]))
+        projected = (int(hit[0]) + 1) // 2 if hit.size else left // 2
+        return min(left, max(1, smallest, min(max(first, projected), largest)))
 
     def decide(self, successes: int, n: int, unresolved: int = 0, *, non_answers: int = 0) -> Decision:
         """The verdict on cumulative counts of the metric's event.

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelcert.errors import AccessError, ModelcertError
 from modelcert.registry import Conflict, IllegalTransition, NotFound, Registry
 from modelcert.web.config import LabConfig
+from modelcert.web.security import install_hardening
 
 HERE = Path(__file__).parent
 log = logging.getLogger("modelcert.web")
@@ -72,7 +73,7 @@ class SecurityHeaders:
 def create_app(config: LabConfig) -> FastAPI:
     """Build the app; the registry is opened (and migrated) here, the worker starts with it."""
     from modelcert.certify import load_public_key
-    from modelcert.web import api, pages
+    from modelcert.web import api, docs, pages
     from modelcert.web.worker import AuditWorker
 
     registry = Registry(config.db)
@@ -99,6 +100,8 @@ def create_app(config: LabConfig) -> FastAPI:
         version="1",
         summary="Registry, audits, certificates and public verification of an AI testing lab.",
         lifespan=lifespan,
+        docs_url=None,  # served by modelcert.web.docs from local files (FastAPI's loads a CDN)
+        redoc_url=None,
     )
     app.state.config = config
     app.state.registry = registry
@@ -141,9 +144,11 @@ def create_app(config: LabConfig) -> FastAPI:
         return JSONResponse({"detail": message, "errors": jsonable(errs)}, status_code=422)
 
     app.add_middleware(SecurityHeaders)
+    install_hardening(app, config)  # body limits, HTTPS-only cookies/HSTS, trusted proxies: outermost
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    docs.install(app)
     return app
 
 

@@ -20,8 +20,9 @@ class LabConfig:
         db: SQLAlchemy URL or SQLite path shared by the registry and the evidence store.
         data_dir: Folder for audit outputs (``audits/<id>/``) and the session secret.
         lab_id: Name the lab signs certificates with.
-        private_key: Ed25519 key that signs certificates of finished audits; without it
-            audits finish without a certificate.
+        private_key: Ed25519 key that signs every finished audit's outcome (refused
+            included) and the transparency log's tree heads; without it audits finish
+            without a certificate and nothing is logged.
         public_key: Key the public verification page checks against (default: the
             ``.pub`` beside ``private_key``).
         passphrase_env: Environment variable holding the private key's passphrase.
@@ -30,6 +31,16 @@ class LabConfig:
         valid_days: Certificate validity.
         worker: Run audits in a background thread of this server.
         lease_seconds: A running audit whose heartbeat is older is taken as interrupted.
+        max_body: Largest request body any route accepts (bytes); larger ones get 413
+            before they are read.
+        max_upload: The same for upload routes (the verification page's file upload).
+        trusted_proxies: Addresses of reverse proxies whose ``X-Forwarded-Proto`` and
+            ``X-Forwarded-For`` are believed (HTTPS detection, per-address login limits).
+        hsts_seconds: ``max-age`` of the HSTS header sent on HTTPS requests.
+        login_account_failures: Failed logins an account gets before back-off starts.
+        login_address_failures: Failed logins a client address gets before back-off starts.
+        login_backoff_base: First lock-out in seconds; it doubles with each further failure.
+        login_backoff_max: Longest lock-out in seconds.
     """
 
     db: str
@@ -44,6 +55,14 @@ class LabConfig:
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
     session_secret: str = field(default="", repr=False)
+    max_body: int = 1024 * 1024
+    max_upload: int = 2 * 1024 * 1024
+    trusted_proxies: tuple[str, ...] = ()
+    hsts_seconds: int = 365 * 24 * 3600
+    login_account_failures: int = 5
+    login_address_failures: int = 20
+    login_backoff_base: float = 1.0
+    login_backoff_max: float = 900.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
