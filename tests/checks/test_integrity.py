@@ -47,6 +47,14 @@ def test_a_consistent_model_passes_by_equivalence_and_errors_block_the_pass() ->
     assert res.verdict == "INCONCLUSIVE" and res.overall.unresolved == 1 and "1 pairs" in res.reason
 
 
+def test_a_significant_gap_inside_the_tolerance_is_never_a_fail() -> None:
+    """A real but small gap (about 8 pp against a 10 pp tolerance) is significant against zero
+    yet its familywise interval does not lie wholly beyond the tolerance: not a FAIL."""
+    res = analyze_pairs(_pairs(None, 0.0, 0.08, n=2000, seed=5), tolerance=0.1)
+    assert res.overall.pvalue < 0.001 and res.overall.lower > 0
+    assert res.verdict != "FAIL" and not any(g.flagged for g in [res.overall, *res.families])
+
+
 def test_too_few_pairs_is_inconclusive_not_pass() -> None:
     res = analyze_pairs(_pairs(None, 0.3, 0.3, n=12, seed=3), tolerance=0.05)
     assert res.verdict == "INCONCLUSIVE"
