@@ -47,12 +47,13 @@ def run(
     from modelcert.evidence.store import EvidenceStore
     from modelcert.runner import Limits
     from modelcert.runner.check import run_check_recorded
-    from modelcert.targets import make_target
+    from modelcert.targets import make_target, pin_access_arg
 
     spec = get_check(check)
     task_args = parse_task_args(spec.factory, task_arg)
     target = make_target(model, access)
     target.require(spec.tier, f"check {spec.id}")
+    task_args = pin_access_arg(target, spec.factory, task_args)
     console = Console(stderr=True)
     progress = Progress(
         TextColumn(f"[bold]{spec.id}"),

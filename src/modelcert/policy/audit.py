@@ -59,7 +59,14 @@ from modelcert.policy.schema import (
     ScanRequirement,
 )
 from modelcert.runner import Limits, Runner, software_versions
-from modelcert.targets import Target, file_manifest, make_target, resolve_local_path, tier_rank
+from modelcert.targets import (
+    Target,
+    file_manifest,
+    make_target,
+    pin_access_arg,
+    resolve_local_path,
+    tier_rank,
+)
 
 DEFAULT_POLICY = "eu-gpai-systemic-risk"
 DEFAULT_MODEL = "local/zoo:clean"
@@ -257,8 +264,7 @@ class Audit:
                 args.update(req.tier_args.get(tier, {}))
                 if self.declared_base and tier in BASE_TIERS and spec.id.startswith(BACKDOOR_CHECKS):
                     args.setdefault("base", self.declared_base)
-            if isinstance(req, BiasRequirement):
-                args.setdefault("access", self.target.access)
+            args = pin_access_arg(self.target, spec.factory, args)  # a policy cannot raise the tier either
             runner = Runner(
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
