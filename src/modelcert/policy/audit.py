@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelcert.checks.settings import measurement
 from modelcert.errors import ConfigError
 from modelcert.evidence.chain import digest
 from modelcert.evidence.store import PREREGISTRATION, EvidenceStore
@@ -284,6 +285,7 @@ class Audit:
                 "order_digest": digest(order),
                 "seed": req.seed,
                 "task_args": args,
+                **measurement(self.target, runner),
             }
             if isinstance(req, ScanRequirement):
                 item.plan.update(metric=req.metric, tier=tier, pass_at=req.pass_at)
