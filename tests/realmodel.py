@@ -20,7 +20,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -36,55 +35,66 @@ def smollm2_gguf() -> Path | None:
     return path if path.is_file() else None
 
 
-@dataclass
-class Server:
-    base_url: str
-    model: str  # the name requests must use; Inspect's model string is openai-api/<svc>/<model>
-    startup_seconds: float
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def serve_gguf(gguf: Path, *, timeout: float = 300.0) -> Iterator[Server]:
-    """``transformers serve`` on 127.0.0.1 with ``gguf`` preloaded; stopped on exit.
+class GGUFServer:
+    """``transformers serve`` on 127.0.0.1 with a GGUF preloaded.
 
-    transformers names a GGUF model ``<folder>:<file>.gguf``; the folder is a symlink in a
-    temporary working directory, so the model name stays short and free of the
-    site-packages path (``smollm2:SmolLM2-135M-Instruct.Q4_1.gguf``).
+    :meth:`start` returns at once, so a test module can load the model in-process while
+    the server loads it too; :meth:`wait` blocks until the server lists the model as
+    loaded. transformers names a GGUF model ``<folder>:<file>.gguf``; the folder is a
+    symlink in a temporary working directory, so the model name stays short and free of
+    the site-packages path (``smollm2:SmolLM2-135M-Instruct.Q4_1.gguf``).
     """
-    exe = Path(sys.executable).parent / "transformers"
-    if not exe.exists():
-        exe = Path(shutil.which("transformers") or "transformers")
-    with tempfile.TemporaryDirectory(prefix="modelcert-serve-") as tmp:
-        (Path(tmp) / "smollm2").symlink_to(gguf.parent, target_is_directory=True)
-        model = f"smollm2:{gguf.name}"
-        port = _free_port()
+
+    def __init__(self, gguf: Path) -> None:
+        self.gguf = gguf
+        self.model = f"smollm2:{gguf.name}"  # requests must name it; Inspect: openai-api/<svc>/<model>
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.startup_seconds: float | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="modelcert-serve-")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._t0 = 0.0
+
+    def start(self) -> GGUFServer:
+        tmp = Path(self._tmp.name)
+        (tmp / "smollm2").symlink_to(self.gguf.parent, target_is_directory=True)
+        exe = Path(sys.executable).parent / "transformers"
+        if not exe.exists():
+            exe = Path(shutil.which("transformers") or "transformers")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-        log = open(Path(tmp) / "serve.log", "w+b")  # noqa: SIM115  (closed below)
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(exe), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-            cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        self._log = open(tmp / "serve.log", "w+b")
+        self._t0 = time.perf_counter()
+        self._proc = subprocess.Popen(
+            [str(exe), "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu"],
+            cwd=tmp, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
-        try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
-                        if r.status == 200 and b'"loaded"' in r.read():
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.perf_counter() - t0 > timeout:
-                    log.seek(0)
-                    raise RuntimeError(f"transformers serve did not start: {log.read().decode()[-2000:]}")
-                time.sleep(0.5)
-            yield Server(f"http://127.0.0.1:{port}/v1", model, time.perf_counter() - t0)
-        finally:
+        return self
+
+    def wait(self, timeout: float = 600.0) -> GGUFServer:
+        assert self._proc is not None, "start() first"
+        while self.startup_seconds is None:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as r:
+                    if r.status == 200 and b'"loaded"' in r.read():
+                        self.startup_seconds = time.perf_counter() - self._t0
+                        break
+            except OSError:
+                pass
+            if self._proc.poll() is not None or time.perf_counter() - self._t0 > timeout:
+                self._log.seek(0)
+                raise RuntimeError(f"transformers serve did not start: {self._log.read().decode()[-2000:]}")
+            time.sleep(0.5)
+        return self
+
+    def stop(self) -> None:
+        proc = self._proc
+        if proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)  # the server and the model process it spawned
             try:
@@ -93,4 +103,16 @@ def serve_gguf(gguf: Path, *, timeout: float = 300.0) -> Iterator[Server]:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-            log.close()
+            self._log.close()
+            self._proc = None
+        self._tmp.cleanup()
+
+
+@contextlib.contextmanager
+def serve_gguf(gguf: Path, *, timeout: float = 600.0) -> Iterator[GGUFServer]:
+    """A started and ready :class:`GGUFServer`, stopped on exit."""
+    server = GGUFServer(gguf).start()
+    try:
+        yield server.wait(timeout)
+    finally:
+        server.stop()

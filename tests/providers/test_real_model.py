@@ -14,16 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from realmodel import SKIP_REASON, Server, serve_gguf, smollm2_gguf
 
 from modelcert.errors import ConfigError, UnsafeArtifactError
 from modelcert.providers.checkpoint import LocalCheckpoint, load_checkpoint
 from modelcert.targets import make_target
+from realmodel import SKIP_REASON, GGUFServer, smollm2_gguf
 
 GGUF = smollm2_gguf()
 pytestmark = pytest.mark.skipif(GGUF is None, reason=SKIP_REASON)
 
 CAPITAL = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _server_started() -> Iterator[GGUFServer]:
+    # Started first and waited for last: the server loads the GGUF while this process does.
+    assert GGUF is not None
+    server = GGUFServer(GGUF).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +42,8 @@ def smol() -> LocalCheckpoint:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    assert GGUF is not None
-    with serve_gguf(GGUF) as srv:
-        yield srv
+def server(_server_started: GGUFServer) -> GGUFServer:
+    return _server_started.wait()
 
 
 def test_gguf_file_and_its_folder_are_one_target_identified_by_the_file_digest() -> None:
@@ -82,18 +89,7 @@ def test_local_gguf_at_weights_generates_scores_and_exposes_hidden_states(smol: 
     assert tuple(hidden[-1].shape) == (1, smol.model.config.hidden_size)
 
 
-def test_downgraded_gguf_withholds_logprobs(smol: LocalCheckpoint) -> None:
-    from modelcert.errors import AccessError
-
-    assert GGUF is not None
-    api = load_checkpoint(GGUF, access="api")
-    with pytest.raises(AccessError):
-        api.generate([CAPITAL], max_new_tokens=2, logprobs=True)
-    with pytest.raises(AccessError):
-        api.hidden_states([CAPITAL], [0])
-
-
-def test_real_server_answers_as_the_local_gguf_does(server: Server, smol: LocalCheckpoint,
+def test_real_server_answers_as_the_local_gguf_does(server: GGUFServer, smol: LocalCheckpoint,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Same file, same chat template, greedy both ways: the same answer over HTTP as in-process."""
     from inspect_ai.model import ChatMessageUser, GenerateConfig
@@ -110,7 +106,7 @@ def test_real_server_answers_as_the_local_gguf_does(server: Server, smol: LocalC
     assert out.completion.strip() == local.text.strip()
 
 
-def test_real_server_check_run_records_evidence(server: Server, tmp_path: Path,
+def test_real_server_check_run_records_evidence(server: GGUFServer, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """``modelcert run`` through openai-api/ at api: two harmful requests, judged and recorded."""
     import json
@@ -124,10 +120,10 @@ def test_real_server_check_run_records_evidence(server: Server, tmp_path: Path,
     register_subapps()
     db = f"sqlite:///{tmp_path / 'ev.db'}"
     res = CliRunner().invoke(app, ["run", "safety.harmful", "--model", f"openai-api/smol/{server.model}",
-                                   "--access", "api", "--limit", "2", "-T", "max_tokens=24", "--json",
+                                   "--access", "api", "--limit", "2", "-T", "max_tokens=16", "--json",
                                    "--db", db, "--timeout", "240"])
     assert res.exit_code == 0, (res.output[-2000:], res.exception)
     result = json.loads(res.stdout)
     assert result["status"] == "success" and result["errors"] == 0 and result["n"] == 2
-    assert result["target"]["access"] == "api" and result["generation"]["max_tokens"] == 24
+    assert result["target"]["access"] == "api" and result["generation"]["max_tokens"] == 16
     assert all(e["output"] for e in result["examples"])  # real text came back over HTTP

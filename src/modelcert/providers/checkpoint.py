@@ -9,6 +9,8 @@ so a downgraded target really withholds what its tier does not grant.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,7 +264,10 @@ def _load(path: Path) -> tuple[Any, Any]:
     kwargs = {"gguf_file": path.name, "local_files_only": True}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, **kwargs)
+        # transformers' dequantization draws its own tqdm bar on stderr, which the setting
+        # that silences its other bars does not reach; the CLI's stderr is for our messages
+        with contextlib.redirect_stderr(io.StringIO()):
+            model = AutoModelForCausalLM.from_pretrained(path.parent, **kwargs)
     except (ValueError, KeyError, NotImplementedError) as exc:  # an architecture or quant type transformers lacks
         raise ConfigError(f"transformers cannot load {path.name}: {exc}") from exc
     return tokenizer, model
