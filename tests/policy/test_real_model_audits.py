@@ -22,7 +22,7 @@ from realmodel import SKIP_REASON, serve_gguf, smollm2_gguf
 GGUF = smollm2_gguf()
 pytestmark = [pytest.mark.heavy, pytest.mark.skipif(GGUF is None, reason=SKIP_REASON)]
 
-BEHAVIOUR = ["CoP-SSR-harmful-compliance", "CoP-SSR-injection", "CoP-SSR-overrefusal"]
+BEHAVIOUR = ["CoP-SSR-harmful-compliance", "CoP-SSR-injection", "CoP-SSR-overrefusal", "AIA-10-credit-bias"]
 # The GPAI behavioural requirements with small rounds and caps, answers cut at 64 tokens.
 POLICY = Path(__file__).parent / "data" / "real-model-quick.yaml"
 
