@@ -69,7 +69,7 @@ def test_modelcert_run_writes_the_effects_table_and_forest_plot(random_checkpoin
     # --limit 20: a seeded draw of whole counterfactual groups spread over languages, domains and
     # attributes (not the suite's first 20 items, which are one English credit scenario)
     proc = _run("run", "bias.decisions", "-m", f"local/{random_checkpoint}", "--limit", "20", "--db", db,
-                "-o", str(out), "--json")
+                "-o", str(out), "--json", "--full")  # the full suite's order, not the quick design
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert 0 < result["n"] <= 20 and result["errors"] == 0
