@@ -419,15 +419,11 @@ def bias_decisions(
         solver=decide(scoring=scoring, access=access, draws=draws, temperature=temperature,
                       top_logprobs=top_logprobs, seed=seed),
         scorer=bias_decision(),
-<<<<<<< HEAD
-        metadata={"suite_digest": T.suite_digest("decision", split), "split": split,
+        metadata={"suite_digest": dress.suite_digest(T.suite_digest("decision", split)), "split": split,
+                  **({"disguise": dress.record()} if dress.share else {}),
                   # what the solver passes per call in each mode (recorded as the run's generation settings)
                   "generation": {"sampled": {"temperature": temperature, "draws": draws, "seed": seed,
                                              "max_tokens": SAMPLED_MAX_TOKENS},
                                  "top_logprobs": {"temperature": 0.0, "max_tokens": 1, "top_logprobs": top_logprobs},
                                  "loglikelihood": {"generates": False}}},
-=======
-        metadata={"suite_digest": dress.suite_digest(T.suite_digest("decision", split)), "split": split,
-                  **({"disguise": dress.record()} if dress.share else {})},
->>>>>>> main
     )
