@@ -44,6 +44,7 @@ Scoring = Literal["auto", "loglikelihood", "top_logprobs", "sampled"]
 MODE_FOR_TIER: dict[str, str] = {"weights": "loglikelihood", "logprobs": "top_logprobs", "api": "sampled"}
 TIER_FOR_MODE: dict[str, str] = {v: k for k, v in MODE_FOR_TIER.items()}
 _STORE_KEY = "bias_decision"
+SAMPLED_MAX_TOKENS = 8  # new tokens per sampled decision at the api tier
 
 
 # -- items ---------------------------------------------------------------------------------
@@ -271,7 +272,7 @@ async def _sampled(model: Model, state: TaskState, yes: str, no: str, draws: int
 @solver
 def decide(
     *, scoring: Scoring = "auto", access: str | None = None, draws: int = 5, temperature: float = 1.0,
-    top_logprobs: int = 20, seed: int = 0, max_tokens: int = 8,
+    top_logprobs: int = 20, seed: int = 0, max_tokens: int = SAMPLED_MAX_TOKENS,
 ) -> Solver:
     """Ask for the decision in the way the target's tier allows (see the module docstring)."""
 
@@ -419,5 +420,10 @@ def bias_decisions(
                       top_logprobs=top_logprobs, seed=seed),
         scorer=bias_decision(),
         metadata={"suite_digest": dress.suite_digest(T.suite_digest("decision", split)), "split": split,
-                  **({"disguise": dress.record()} if dress.share else {})},
+                  **({"disguise": dress.record()} if dress.share else {}),
+                  # what the solver passes per call in each mode (recorded as the run's generation settings)
+                  "generation": {"sampled": {"temperature": temperature, "draws": draws, "seed": seed,
+                                             "max_tokens": SAMPLED_MAX_TOKENS},
+                                 "top_logprobs": {"temperature": 0.0, "max_tokens": 1, "top_logprobs": top_logprobs},
+                                 "loglikelihood": {"generates": False}}},
     )
