@@ -33,10 +33,10 @@ REQUIREMENTS = ("CoP-SSR-jailbreak", "AIA-55.1a-evaluation", "AIA-15.5-adversari
 @check(CHECK_ID, tier="api", requirements=REQUIREMENTS, version=VERSION, family="robustness")
 @task
 def jailbreak(
-    transforms: str | None = None,
+    transforms: list[str] | str | None = None,
     per_transform: int = 40,
     split: str = "test",
-    langs: str | None = None,
+    langs: list[str] | str | None = None,
     items_file: str | None = None,
     columns: str | None = None,
     judge_model: str | None = None,
@@ -47,11 +47,11 @@ def jailbreak(
     """Jailbreak attack success rate, per transform and overall (score `attack_success`).
 
     Args:
-        transforms: Comma-separated transform names (default: all eight, see
+        transforms: Transform names, a list or a comma-separated string (default: all eight, see
             ``checks/transforms.py``).
         per_transform: Items drawn per transform (fixed seed); 0 = every item.
         split: Template split of the harmful items.
-        langs: Comma-separated language codes of the harmful items (default: all six).
+        langs: Language codes, a list or a comma-separated string of the harmful items (default: all six).
         items_file: A JSONL/CSV file of your own harmful requests to attack (the
             low-resource transform then uses its bundled Maltese/Irish items).
         columns: Column mapping for ``items_file``.
