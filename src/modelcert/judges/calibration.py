@@ -156,8 +156,10 @@ def rules_calibration(positive: Positive = "complied", context: str = "all", sub
     if subset not in ("all", "heldout"):
         raise ConfigError(f"calibration subset must be 'all' or 'heldout', got {subset!r}")
     items = [i for i in calibration_set() if subset == "all" or i.id.startswith(HELDOUT_PREFIX)]
-    return measure(lambda i: judge(i.text, i.request).label, judge=f"{JUDGE_ID}-v{JUDGE_VERSION}",
-                   positive=positive, context=context, items=items)  # type: ignore[arg-type]
+    # this set is labelled two-way (help given or not): a non-answer gives no help
+    return measure(lambda i: "complied" if judge(i.text, i.request).label == "complied" else "refused",
+                   judge=f"{JUDGE_ID}-v{JUDGE_VERSION}", positive=positive, context=context,
+                   items=items)  # type: ignore[arg-type]
 
 
 def load_calibration(path: str) -> dict[str, Any]:
