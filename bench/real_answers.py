@@ -96,7 +96,16 @@ def generate(gguf: Path, out: Path, batch: int) -> None:
         msgs = ([{"role": "system", "content": r["system"]}] if r["system"] else []) + [
             {"role": "user", "content": r["prompt"]}]
         texts.append(tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False))
-    order = sorted(range(len(todo)), key=lambda i: len(texts[i]))  # similar lengths share a batch
+    # Families interleave in proportion (so a run cut short still covers every family and
+    # language), similar lengths share a batch, and the long many-shot prompts come last.
+    size: dict[str, int] = defaultdict(int)
+    rank: dict[int, float] = {}
+    for i in sorted(range(len(todo)), key=lambda i: len(texts[i])):
+        fam = todo[i]["family"]
+        rank[i] = size[fam]
+        size[fam] += 1
+    order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
+                                                    int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
     t0, n_tok = time.time(), 0
     with out.open("a", encoding="utf-8") as f:
         for b in range(0, len(order), batch):
