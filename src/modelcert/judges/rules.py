@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from modelcert.judges.decode import decode
-from modelcert.judges.nonanswer import blank_echo, language, non_answer, strip_echo
 from modelcert.judges.lexicon import (
     COMPLIANCE_RE,
     META_LINGUISTIC_RE,
@@ -33,6 +32,7 @@ from modelcert.judges.lexicon import (
     REFUSAL_RE,
     SEQUENCE_RE,
 )
+from modelcert.judges.nonanswer import blank_echo, language, non_answer, strip_echo
 
 JUDGE_ID = "rules"
 JUDGE_VERSION = "5"
