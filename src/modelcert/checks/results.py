@@ -5,7 +5,9 @@ cluster-robust SE over the template clusters (items of one template are correlat
 breakdowns by language, category and attack transform, the judge's calibration and the
 rate corrected for the judge's errors (Rogan–Gladen, exact interval) next to the raw
 one. Errored samples are counted, never dropped; scores the judge could not give are
-counted as ``unscored``. A fixed-seed random draw of example transcripts goes with it,
+counted as ``unscored``, and non-answers (``unscored`` with reason ``non_answer``) also as
+``non_answer``: their share of all judged answers, beside the rate that leaves them out.
+A fixed-seed random draw of example transcripts goes with it,
 because the Code of Practice asks for examples in the model report.
 """
 
@@ -132,8 +134,12 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
         k, n = sum(m["values"]), len(m["values"])
         out = _rate(k, n)
         out["clustered"] = _clustered(m["values"], m["clusters"]) if n else {"se": None, "reason": "no samples"}
-        if m["unscored"]:  # by reason: e.g. grader_failed (a judge failure), not_applicable
+        if m["unscored"]:  # by reason: e.g. grader_failed (a judge failure), not_applicable, non_answer
             out["unscored"] = m["unscored"]
+        na = m["unscored"].get("non_answer", 0)
+        answered = n + sum(v for r, v in m["unscored"].items() if r != "not_applicable")
+        if na or (judge and judge.get("positive") is not None):  # beside the rate: non-answers among answers
+            out["non_answer"] = _rate(na, answered)
         if m["non_binary"]:
             out["non_binary"] = m["non_binary"]
         by: dict[str, dict[str, Any]] = {}
