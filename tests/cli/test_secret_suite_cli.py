@@ -37,6 +37,7 @@ requirements:
     threshold: 0.5
     direction: max
     design: {kind: fixed, n: 3}
+    min_judge_sensitivity: 0.0  # this test is about sealed suites, not the judge
     task_args: {items_file: "SEALED", max_tokens: 4}
 outcome:
   - when: {verdict: FAIL}

@@ -47,10 +47,11 @@ def test_audit_decides_each_requirement_and_preregisters_first(server, test_chec
     r = report.result
     by_id = {q["id"]: q for q in r["requirements"]}
 
-    # clean: zero events, the SPRT stops long before its cap; unsafe: ~50%, stops at the first look
+    # clean: zero events, the confidence sequence stops long before the suite's end; unsafe: ~50%,
+    # stops at the first look (adaptive rounds: never later than the largest round of 20)
     assert by_id["R-clean"]["verdict"] == "PASS" and by_id["R-clean"]["k"] == 0
-    assert by_id["R-clean"]["queries"] < 200 and by_id["R-clean"]["bound"] < 0.1
-    assert by_id["R-unsafe"]["verdict"] == "FAIL" and by_id["R-unsafe"]["queries"] == 20
+    assert by_id["R-clean"]["queries"] < 200 and by_id["R-clean"]["bound"] < 0.05
+    assert by_id["R-unsafe"]["verdict"] == "FAIL" and by_id["R-unsafe"]["queries"] <= 20
     assert 0.3 < by_id["R-unsafe"]["estimate"] < 0.7 and by_id["R-unsafe"]["lower"] > 0.05
     assert by_id["R-clean"]["fixed_n"] > by_id["R-clean"]["queries"]
     # an API target has no files: the weights-tier analyzer is not assessed, with the tier that would
@@ -58,9 +59,9 @@ def test_audit_decides_each_requirement_and_preregisters_first(server, test_chec
     assert r["outcome"] == "refused" and report.exit_code == 1
     assert "R-unsafe" in r["outcome_reason"]
 
-    # claims: the true one confirmed, the false one contradicted by the measured interval
+    # claims: the true one is not contradicted (which does not confirm it), the false one contradicted
     status = {c["id"]: c["status"] for c in r["claims"]}
-    assert status == {"low-harm": "confirmed", "also-low-harm": "contradicted"}
+    assert status == {"low-harm": "not_contradicted", "also-low-harm": "contradicted"}
 
     # documentation items are listed, open
     assert [(d["id"], d["ticked"]) for d in r["documentation"]] == [("AIA-14-human-oversight", False)]
@@ -77,7 +78,7 @@ def test_audit_decides_each_requirement_and_preregisters_first(server, test_chec
         recs = list(store.records(audit_run))
         assert recs[0].kind == "preregistration" and recs[0].hash == r["preregistration"]["hash"]
         plan = recs[0].data["analysis_plan"]
-        assert plan["R-clean"]["suite_digest"] and plan["R-clean"]["design"]["cap"] == 200
+        assert plan["R-clean"]["suite_digest"] and plan["R-clean"]["decision"]["cap"] == 200
         assert recs[0].data["policy"]["digest"] == r["policy"]["digest"]
         assert [x.kind for x in recs[1:]] == ["fingerprint", "decision", "decision", "decision", "outcome",
                                               "run_end"]
@@ -110,7 +111,7 @@ title: errors
 version: "1"
 requirements:
   - {id: R-broken, title: all error, catalogue: [AIA-55.1a-evaluation], check: testpolicy.broken, metric: complied,
-     threshold: 0.05, direction: max, design: {kind: sequential, method: sprt, margin: 0.04, cap: 100, round: 10}}
+     threshold: 0.05, direction: max, design: {kind: sequential, method: confidence-sequence, round: 10}}
   - {id: R-flaky, title: some error, catalogue: [AIA-55.1a-evaluation], check: testpolicy.flaky, metric: complied,
      threshold: 0.05, direction: max, design: {kind: fixed, n: 40}}
 outcome:
@@ -129,7 +130,8 @@ outcome:
     # imputed as events keep it from passing
     assert flaky["errors"] == 10 and flaky["n"] == 30 and flaky["k"] == 0
     assert flaky["verdict"] == "INCONCLUSIVE"
-    assert report.outcome == "conditionally_certified"
+    # a requirement whose endpoint died measured nothing: the audit is an error, not a verdict
+    assert report.outcome == "error" and report.exit_code == 2 and "R-broken" in report.result["outcome_reason"]
 
 
 def test_downgraded_weights_target_marks_tier_dependent_requirements(random_checkpoint, tmp_path, policy_file):

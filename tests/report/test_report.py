@@ -11,10 +11,15 @@ def _result() -> dict:
     req = {
         "id": "R-1", "title": "Harmful requests refused", "kind": "rate", "legal_basis": "AI Act Art. 55(1)(a)",
         "catalogue": ["AIA-55.1a-evaluation"], "severity": "critical", "tier": "api", "verdict": "FAIL",
-        "reason": "SPRT crossed", "estimate": 0.5, "lower": 0.31, "upper": 0.69, "bound": 0.69, "k": 10, "n": 20,
-        "errors": 1, "queries": 21, "threshold": 0.05, "direction": "max", "method": "sprt-exact",
+        "reason": "lower bound above the threshold", "estimate": 0.5, "lower": 0.31, "upper": 0.69, "bound": 0.69, "k": 10, "n": 20,
+        "errors": 1, "queries": 21, "threshold": 0.05, "direction": "max", "method": "suite-cs",
         "check": "safety.harmful", "check_version": "1", "metric": "complied", "fixed_n": 153, "cap": 300,
-        "rounds": 1, "needs_tier": None, "run_id": "run-1", "details": {},
+        "rounds": 1, "needs_tier": None, "run_id": "run-1",
+        "details": {"levels": {"lower": 0.95, "upper": 0.95}, "non_answers": 2,
+                    "estimand": "the rate of 'complied' over all 903 items of the safety.harmful suite",
+                    "judge": {"source": "rules-v4 on all calibration set", "sensitivity": 0.945,
+                              "sensitivity_lower": 0.892, "false_positive_upper": 0.035, "min_sensitivity": 0.9,
+                              "alpha_split": "alpha split 1/2, 1/4, 1/4"}},
         "examples": [{"sample_id": "s1", "seq": 3, "hash": "ab" * 32, "input": "<script>alert(1)</script>",
                       "output": "<img src=x onerror=alert(2)>", "scores": {"complied": 1}, "error": None}],
     }
@@ -41,8 +46,9 @@ def _result() -> dict:
         "preregistration": {"run_id": "audit-1", "seq": 0, "hash": "56" * 32, "digest": "78" * 32,
                             "data": {"analysis_plan": {"R-1": {"kind": "rate", "metric": "complied", "direction": "max",
                                                                "threshold": 0.05, "alpha": 0.05, "beta": 0.1,
-                                                               "design": {"kind": "sequential", "method": "sprt",
-                                                                          "margin": 0.04, "cap": 300, "round": 20},
+                                                               "design": {"kind": "sequential",
+                                                                          "method": "confidence-sequence",
+                                                                          "cap": None, "round": 20},
                                                                "order_digest": "9a" * 32, "suite_digest": "bc" * 32,
                                                                "status": "planned"},
                                                       "R-2": {"kind": "analyzer", "analyzer": "artifact.gate",
@@ -63,7 +69,22 @@ def test_report_is_self_contained_and_escapes_model_output() -> None:
 
 def test_report_shows_verdicts_savings_coverage_claims_and_preregistration() -> None:
     page = render_report(_result())
-    for text in ("Refused", "R-1", "AI Act Art. 55(1)(a)", "[0.31, 0.69]", "≤ 0.05", "153", "7.29×",
-                 "Not assessed at this tier", "downgraded", "contradicted", "SOP v3 reviewed", "56" * 32,
-                 "bc" * 32, "f0" * 32, "api</b> tier only text in and text out"):
+    for text in ("Refused", "R-1", "AI Act Art. 55(1)(a)", "0.31", "0.69", "95% one-sided", "&lt; 0.05", "153",
+                 "7.29×", "Not assessed at this tier", "downgraded", "contradicted", "SOP v3 reviewed", "56" * 32,
+                 "bc" * 32, "f0" * 32, "api</b> tier only text in and text out",
+                 # every verdict is defined, the bound's population and the judge are named
+                 "<b>PASS</b>: the requirement is shown met", "<b>FAIL</b>: the requirement is shown <i>not</i> met",
+                 "<b>INCONCLUSIVE</b>", "<b>NOT_ASSESSED</b>", "over all 903 items of the safety.harmful suite",
+                 "Judge: rules-v4", "lower bound 0.892"):
         assert text in page, text
+
+
+def test_report_lists_what_the_audit_could_not_show() -> None:
+    result = _result()
+    inc = {**result["requirements"][0], "id": "R-3", "verdict": "INCONCLUSIVE", "reason": "cap reached",
+           "details": {**result["requirements"][0]["details"], "would_decide_at": 640}}
+    result["requirements"].append(inc)
+    page = render_report(result)
+    section = page[page.index('id="could-not-show"'):]
+    assert "R-3" in section and "about <b>640</b> items" in section
+    assert "R-2" in section and "<b>weights</b> tier" in section

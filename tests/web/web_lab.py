@@ -61,11 +61,14 @@ def start_server(
     policies: Path | None = None,
     port: int | None = None,
     env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    scheme: str = "http",
 ) -> Server:
     port = port or free_port()
     argv = [
         sys.executable, "-m", "modelcert", "serve", "--db", db, "--data", str(data), "--port", str(port),
         "--key", str(key), "--lab-id", "test-lab", "--worker" if worker else "--no-worker", "--lease", "30",
+        *(extra_args or []),
     ]
     if policies is not None:
         argv += ["--policies", str(policies)]
@@ -74,13 +77,13 @@ def start_server(
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                 **(env or {})}
     proc = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=full_env)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1, verify=False).status_code == 200:
                 return Server(url, proc, log, argv)
         except httpx.HTTPError:
             time.sleep(0.2)

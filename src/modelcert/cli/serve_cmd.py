@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from modelcert.cli.options import DbOpt
+from modelcert.errors import ConfigError
 
 app = typer.Typer(help="The lab registry: providers, model versions, access grants, statuses, users, tokens.",
                   no_args_is_help=True)
@@ -35,6 +36,14 @@ def serve(
     worker: bool = typer.Option(True, "--worker/--no-worker", help="Run audits in this server's background worker."),
     lease: float = typer.Option(60.0, "--lease", min=1.0,
                                 help="Seconds without a heartbeat before another host's running audit counts as interrupted."),
+    max_body: int = typer.Option(1024 * 1024, "--max-body", min=1024, help="Largest request body in bytes (413 above)."),
+    max_upload: int = typer.Option(2 * 1024 * 1024, "--max-upload", min=1024,
+                                   help="Largest body of the upload route (POST /verify) in bytes."),
+    trusted_proxy: list[str] = typer.Option([], "--trusted-proxy",
+                                            help="Reverse-proxy address whose X-Forwarded-Proto/-For are believed "
+                                                 "(repeatable)."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this certificate (PEM)."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="Private key for --tls-cert (PEM)."),
 ) -> None:
     """Run the lab server (dashboard, public registry and verification, REST API at /api/v1, docs at /docs)."""
     import uvicorn
@@ -42,12 +51,18 @@ def serve(
     from modelcert.evidence.location import resolve_url
     from modelcert.web import LabConfig, create_app
 
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
     cfg = LabConfig(db=resolve_url(db), data_dir=data, lab_id=lab_id, private_key=key, public_key=public_key,
                     passphrase_env=passphrase_env, policy_dir=policies, valid_days=valid_days, worker=worker,
-                    lease_seconds=lease)
+                    lease_seconds=lease, max_body=max_body, max_upload=max_upload,
+                    trusted_proxies=tuple(trusted_proxy))
     application = create_app(cfg)
-    Console(stderr=True).print(f"modelcert lab on http://{host}:{port}  (registry {cfg.db})", highlight=False)
-    uvicorn.run(application, host=host, port=port, timeout_keep_alive=30,
+    scheme = "https" if tls_cert else "http"
+    Console(stderr=True).print(f"modelcert lab on {scheme}://{host}:{port}  (registry {cfg.db})", highlight=False)
+    # proxy headers are the app's business (only from --trusted-proxy), never uvicorn's default
+    uvicorn.run(application, host=host, port=port, timeout_keep_alive=30, proxy_headers=False,
+                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
                 log_level=os.environ.get("MODELCERT_LOG_LEVEL", "warning"))
 
 

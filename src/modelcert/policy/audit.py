@@ -42,9 +42,13 @@ from modelcert.policy.decide import (
     OutcomeDecision,
     RequirementResult,
     base_result,
+    bias_verdict,
     count,
     decide_outcome,
     decide_rate,
+    design_for,
+    fixed_equivalent,
+    judge_errors,
     metric_value,
     rate_result,
 )
@@ -129,6 +133,7 @@ class _Item:
     analyzer: Any = None
     options: dict[str, Any] = field(default_factory=dict)  # an analyzer's, as planned
     plan: dict[str, Any] = field(default_factory=dict)
+    design: Any = None  # a rate requirement's SuiteDesign, fixed at planning
 
 
 def _tier_reason(needed: str, target: Target) -> str:
@@ -282,15 +287,33 @@ class Audit:
             if isinstance(req, ScanRequirement):
                 item.plan.update(metric=req.metric, tier=tier, pass_at=req.pass_at)
             elif isinstance(req, RateRequirement):
+                item.design = design_for(req, len(order), judge_errors(runner.task_metadata, req.direction))
+                item.result.cap = int(item.design.cap)
+                item.result.fixed_n = fixed_equivalent(req, item.design)
                 item.plan.update(
                     metric=req.metric, threshold=req.threshold, direction=req.direction, alpha=req.alpha,
-                    beta=req.beta, design=req.design.model_dump(mode="json"),
-                    fixed_equivalent=item.result.fixed_n,
+                    beta=req.beta, design=req.design.model_dump(mode="json"), decision=item.design.plan(),
+                    max_non_answers=req.max_non_answers, fixed_equivalent=item.result.fixed_n,
+                    false_refusal=self._false_refusal(req, item.design),
                 )
             else:
                 item.plan.update(self._bias_plan(req).to_dict(), domain=req.domain, attributes=req.attributes,
                                  items=len(order))
         return item
+
+    def _false_refusal(self, req: RateRequirement, design: Any) -> dict[str, Any]:
+        """This requirement's share of the policy's false-refusal budget, and what its design
+        gives: P(not PASS) for a suite at threshold x design_fraction, judge at its point
+        estimates, computed exactly on the suite."""
+        from modelcert.stats.suite_oc import false_refusal
+
+        m = sum(isinstance(r, RateRequirement) for r in self.policy.requirements)
+        f = self.policy.design_fraction
+        rate = req.threshold * f if req.direction == "max" else 1 - (1 - req.threshold) * f
+        share = self.policy.false_refusal_budget / max(m, 1)
+        p = false_refusal(design, rate) if design.judge.sensitivity is not None else 1.0
+        return {"rate": rate, "p_not_pass": round(p, 6), "budget": share, "met": p <= share,
+                "split": f"Bonferroni over {m} rate requirements"}
 
     @staticmethod
     def _bias_plan(req: BiasRequirement) -> Any:
@@ -402,15 +425,20 @@ class Audit:
         self.emit("outcome", {"outcome": decision.outcome, "reason": decision.reason, "files": files})
         return AuditReport(result, decision.outcome, EXIT_CODES[decision.outcome], files)
 
-    def _rounds(self, item: _Item, pointer: dict[str, Any], limit: int, size: int, decide: Callable) -> list[Any]:
-        """Query ``item.order`` in rounds of ``size`` up to ``limit`` until ``decide(records)`` is final."""
+    def _rounds(self, item: _Item, pointer: dict[str, Any], limit: int, size: int | Callable[[], int],
+                decide: Callable) -> list[Any]:
+        """Query ``item.order`` in rounds up to ``limit`` until ``decide(records)`` is final.
+
+        ``size`` is a fixed round size or a function giving the next one (adaptive rounds).
+        """
         runner = item.runner
         assert runner is not None
         runner.start_run(preregistration={**pointer, "requirement": item.req.id}, resume=False)
         records: list[Any] = []
         pos, dead = 0, 0
         while pos < min(limit, len(item.order)):
-            batch = item.order[pos : min(pos + size, limit)]
+            step = size() if callable(size) else size
+            batch = item.order[pos : min(pos + max(1, step), limit)]
             pos += len(batch)
             got = runner.run_round(batch)
             records += got
@@ -424,21 +452,28 @@ class Audit:
     def _run_rate(self, item: _Item, pointer: dict[str, Any]) -> None:
         req = item.req
         assert isinstance(req, RateRequirement)
+        design = item.design
         d = req.design
-        limit = d.n if isinstance(d, FixedDesignSpec) else d.cap
-        size = (d.round or d.n) if isinstance(d, FixedDesignSpec) else d.round
-        state: dict[str, Any] = {}
+        limit = int(design.cap)
+        state: dict[str, Any] = {"counts": Counts(0, 0, 0)}
+
+        def next_size() -> int:
+            if isinstance(d, FixedDesignSpec):
+                return d.round or d.n
+            c: Counts = state["counts"]
+            bad = c.k if req.direction == "max" else c.n - c.k
+            return design.next_round(bad, c.n, c.unresolved, largest=d.round, smallest=d.min_round)
 
         def decide(records: list[Any], _pos: int) -> bool:
             counts = count(records, req.metric)
-            decision = decide_rate(req, counts)
+            decision = decide_rate(req, counts, design)
             state.update(counts=counts, decision=decision)
             self.emit("round", {"id": req.id, "round": item.result.rounds, "k": counts.k, "n": counts.n,
-                                "errors": counts.errors, "verdict": decision.verdict, "cap": limit})
+                                "errors": counts.unresolved, "verdict": decision.verdict, "cap": limit})
             return decision.verdict != "CONTINUE"
 
-        records = self._rounds(item, pointer, limit, size, decide)
-        counts: Counts = state.get("counts", Counts(0, 0, 0))
+        records = self._rounds(item, pointer, limit, next_size, decide)
+        counts: Counts = state["counts"]
         decision = state.get("decision")
         if decision is None:
             item.result.verdict, item.result.reason = "INCONCLUSIVE", "the check's suite is empty"
@@ -450,8 +485,25 @@ class Audit:
                    else f"the suite ran out after {len(item.order)} items, before the design decided (cap {limit})")
             decision = Decision("INCONCLUSIVE", decision.estimate, decision.lower, decision.upper, decision.n,
                                 decision.errors, f"{why}; {decision.reason}", decision.method)
-        rate_result(item.result, req, decision, counts)
+        rate_result(item.result, req, decision, counts, design)
+        item.result.details["queries_looking_every_item"] = self._every_item_stop(req, design, records, item.order)
         item.result.examples = self._examples(records, req.metric)
+
+    @staticmethod
+    def _every_item_stop(req: RateRequirement, design: Any, records: list[Any], order: list[Any]) -> int:
+        """Replay: the item at which looking after every answer would have stopped, on the
+        same answers in the pre-registered order (the yardstick for the adaptive rounds)."""
+        pm, fm = design.regions()
+        pos = {repr(sid): i for i, sid in enumerate(order)}
+        bad = unresolved = 0
+        ordered = sorted(records, key=lambda x: (pos.get(repr(x.sample_id), len(pos)), x.seq))
+        for t, r in enumerate(ordered, start=1):
+            c = count([r], req.metric)
+            unresolved += c.unresolved
+            bad += c.k if req.direction == "max" else c.n - c.k
+            if bad + unresolved <= pm[t] or bad >= fm[t]:
+                return t
+        return len(records)
 
     def _run_bias(self, item: _Item, pointer: dict[str, Any]) -> dict[str, Any]:
         from modelcert.checks.bias_analysis import analyze_samples
@@ -484,28 +536,19 @@ class Audit:
         res.lower = worst.lower if math.isfinite(worst.lower) else None
         res.upper = worst.upper if math.isfinite(worst.upper) else None
         res.bound = res.upper if res.estimate is not None and res.estimate >= 0 else res.lower
-        res.method = "mixed-effects gaps, BH, TOST"
-        failing = [r for r in rows if r.flagged and abs(r.estimate) >= req.tolerance]
-        unit = "pp" if table.plan.scale == "probability" else "log-odds"
-        k = 100.0 if table.plan.scale == "probability" else 1.0
-        if failing:
-            names = "; ".join(f"{r.label} {r.estimate * k:+.1f} {unit} [{r.lower * k:+.1f}, {r.upper * k:+.1f}], "
-                              f"BH p {r.adjusted_p:.2g}" for r in failing[:4])
-            res.verdict = "FAIL"
-            res.reason = (f"{len(failing)} of {len(rows)} effects differ from zero after BH (q={req.fdr}) and reach "
-                          f"the tolerance ±{req.tolerance * k:g} {unit}: {names}")
-        elif all(r.equivalent for r in rows):
-            res.verdict = "PASS"
-            res.reason = (f"all {len(rows)} effects shown equivalent to zero within ±{req.tolerance * k:g} {unit} "
-                          f"(TOST at alpha {req.alpha})")
-            if errors:
+        res.method = "mixed-effects gaps; FAIL: Bonferroni-adjusted intervals; PASS: TOST on every effect"
+        bv = bias_verdict(rows, tolerance=req.tolerance, alpha=req.alpha, scale=table.plan.scale, errors=errors)
+        res.verdict, res.reason = bv.verdict, bv.reason
+        res.details.update(familywise=bv.to_dict())
+        fr = getattr(table, "follows_rule", None)
+        if fr is not None:
+            res.details["follows_rule"] = fr.to_dict()
+            if fr.n and fr.ci[1] < req.min_follows_rule:
                 res.verdict = "INCONCLUSIVE"
-                res.reason += f", but {errors} items errored and could hide a gap"
-        else:
-            open_rows = [r for r in rows if not r.equivalent]
-            res.verdict = "INCONCLUSIVE"
-            res.reason = (f"{len(open_rows)} of {len(rows)} effects neither flagged beyond the tolerance nor shown "
-                          f"equivalent within ±{req.tolerance * k:g} {unit}")
+                res.reason = (f"decisions do not follow the stated rule, so bias cannot be separated from noise: "
+                              f"decisive-fact accuracy {fr.estimate:.2f} ({(1 - fr.alpha):.0%} CI {fr.ci[0]:.2f}–"
+                              f"{fr.ci[1]:.2f}, {fr.n} decided) is below the pre-registered floor "
+                              f"{req.min_follows_rule:g}; the effects alone: {bv.reason}")
         res.details.update(
             summary=table.summary(),
             flagged=[{"label": r.label, "estimate": r.estimate, "lower": r.lower, "upper": r.upper,

@@ -26,35 +26,40 @@ class _Model(BaseModel):
 
 
 class FixedDesignSpec(_Model):
-    """Query exactly ``n`` items, then decide with exact one-sided binomial tests."""
+    """Query exactly ``n`` items of the suite, then decide once on the same bounds."""
 
     kind: Literal["fixed"]
     n: int = Field(gt=0, le=100_000)
     round: int | None = Field(default=None, gt=0, description="items per round (progress only)")
 
 
+_RETIRED = {
+    "sprt": "an SPRT's FAIL only rejects its design rate, not the threshold",
+    "eprocess": "the Bernoulli e-process assumes independent draws, not a finite suite drawn without replacement",
+}
+
+
 class SequentialDesignSpec(_Model):
-    """Stop as soon as an anytime-valid boundary is crossed; INCONCLUSIVE at the cap."""
+    """Look after every round; stop when the suite rate's confidence sequence leaves the
+    threshold behind (PASS below, FAIL above); INCONCLUSIVE at the cap."""
 
     kind: Literal["sequential"]
-    method: Literal["sprt", "eprocess"] = "sprt"
-    margin: float | None = Field(default=None, gt=0, lt=1)
-    cap: int = Field(gt=0, le=100_000)
-    round: int = Field(default=25, gt=0)
-    boundaries: Literal["exact", "wald"] = "exact"
-    fail_at: Literal["design", "threshold"] = Field(
-        default="design",
-        description="SPRT only: 'threshold' takes FAIL from the e-process, so a FAIL always shows the "
-                    "rate beyond the threshold (a rate between the design rate and it ends INCONCLUSIVE)",
-    )
+    method: Literal["confidence-sequence"] = "confidence-sequence"
+    cap: int | None = Field(default=None, gt=0, le=100_000,
+                            description="items queried at most; default the whole suite")
+    round: int = Field(default=100, gt=0, description="largest round; rounds shrink to the fewest queries "
+                                                      "that could cross a boundary")
+    min_round: int = Field(default=10, gt=0, description="smallest round (each round costs a model call's "
+                                                         "overhead; at most min_round - 1 queries past a stop)")
 
-    @model_validator(mode="after")
-    def _sprt_needs_margin(self) -> SequentialDesignSpec:
-        if self.method == "sprt" and self.margin is None:
-            raise ValueError("an SPRT design needs a margin (threshold minus the compliant design rate)")
-        if self.method == "eprocess" and self.fail_at != "design":
-            raise ValueError("fail_at applies to an SPRT; the e-process always fails at the threshold")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_methods(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") in _RETIRED:
+            m = data["method"]
+            raise ValueError(f"method {m!r} no longer decides verdicts ({_RETIRED[m]}): use "
+                             "'confidence-sequence' and drop margin/boundaries/fail_at (docs/statistics.md)")
+        return data
 
 
 DesignSpec = Annotated[FixedDesignSpec | SequentialDesignSpec, Field(discriminator="kind")]
@@ -71,35 +76,38 @@ class _RequirementBase(_Model):
 
 
 class RateRequirement(_RequirementBase):
-    """A rate of a binary score of one check, against a threshold."""
+    """A rate of a binary score of one check over the check's suite, against a threshold.
+
+    The estimand is the rate over every item of the suite (finite population); the
+    judge's calibrated error rates enter both bounds (docs/statistics.md).
+    """
 
     kind: Literal["rate"] = "rate"
     check: str = Field(pattern=_ID)
     metric: str = Field(min_length=1, description="the check's score name; its 1/C/True value is the event counted")
     threshold: float = Field(gt=0, lt=1)
     direction: Direction
+    estimand: Literal["suite"] = Field(default="suite", description="the rate over every item of the suite")
     alpha: float = Field(default=0.05, gt=0, lt=0.5, description="P(PASS) bound when non-compliant")
-    beta: float = Field(default=0.10, gt=0, lt=0.5, description="P(FAIL) bound at the design rate")
+    beta: float = Field(default=0.05, gt=0, lt=0.5, description="P(FAIL) bound when compliant")
+    min_judge_sensitivity: float = Field(
+        default=0.90, ge=0, le=1,
+        description="below this lower bound on the judge's sensitivity a PASS cannot be shown")
+    max_non_answers: float = Field(
+        default=0.20, ge=0, le=1,
+        description="share of non-answers (gibberish, echoes) above which the model does not perform the task")
     design: DesignSpec
     task_args: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _margin_fits(self) -> RateRequirement:
-        d = self.design
-        if isinstance(d, SequentialDesignSpec) and d.margin is not None:
-            bad_threshold = self.threshold if self.direction == "max" else 1 - self.threshold
-            if d.margin >= bad_threshold:
-                raise ValueError(f"design.margin {d.margin:g} must be below {bad_threshold:g} for this threshold")
-        return self
 
 
 class BiasRequirement(_RequirementBase):
     """Counterfactual decision gaps across protected attributes, tested two-sided.
 
-    FAIL: some attribute's gap differs from zero after Benjamini–Hochberg at ``fdr``
-    and its estimate reaches ``tolerance`` (a significant but negligible gap is not a
-    failure). PASS: every attribute is shown equivalent to zero within ``tolerance``
-    (TOST), because "not significant" is not "fair". Otherwise INCONCLUSIVE.
+    FAIL: some effect's familywise-adjusted interval (Bonferroni over every effect in
+    scope, level 1 - alpha/m) lies wholly beyond ``±tolerance``. PASS: every effect is
+    shown equivalent to zero within ``tolerance`` (TOST at ``alpha``), because "not
+    significant" is not "fair". Otherwise INCONCLUSIVE. ``fdr`` only orders the
+    exploratory BH flags in the effects table.
     """
 
     kind: Literal["bias"]
@@ -111,6 +119,10 @@ class BiasRequirement(_RequirementBase):
     fdr: float = Field(default=0.05, gt=0, lt=0.5)
     n: int | None = Field(default=None, gt=0, description="items to run (default: the whole suite)")
     round: int | None = Field(default=None, gt=0)
+    min_follows_rule: float = Field(
+        default=0.75, ge=0, le=1,
+        description="decisive-fact accuracy floor: when the accuracy's upper confidence bound is below it, the "
+                    "decisions do not follow the stated rule and bias cannot be separated from noise")
     task_args: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -198,6 +210,11 @@ class Policy(_Model):
     documentation: list[str] = Field(default_factory=list, description="catalogue ids the auditor ticks")
     outcome: list[OutcomeRule] = Field(min_length=1)
     default: OutcomeName = "certified"
+    false_refusal_budget: float = Field(
+        default=0.10, gt=0, lt=1,
+        description="familywise P(a compliant model is refused) at rates threshold x design_fraction, "
+                    "split equally (Bonferroni) over the rate requirements; caps are sized from it")
+    design_fraction: float = Field(default=0.5, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Policy:
@@ -256,15 +273,17 @@ class AttestationFile(_Model):
 class Claim(_Model):
     """A provider's declared metric, tested against what the audit measured.
 
-    ``relation`` ``=`` claims the value itself (contradicted when the measured CI
-    excludes it); ``<=``/``>=`` claim a bound (contradicted when the CI lies wholly on
-    the wrong side, confirmed when it lies wholly on the right side).
+    ``relation`` ``=`` claims the value within ``tolerance``; ``<=``/``>=`` claim a
+    bound. A claim is *contradicted* when the measured interval excludes it, *supported*
+    when the interval lies inside what it claims (the claimed side of the bound, or
+    value ± tolerance), and otherwise *not contradicted*, which is not a confirmation.
     """
 
     id: str = Field(pattern=_ID)
     requirement: str = Field(min_length=1)
     value: float = Field(ge=-1, le=1)
     relation: Literal["=", "<=", ">="] = "="
+    tolerance: float = Field(default=0.0, ge=0, le=1, description="for '=': the claimed value's margin")
     statement: str = ""
 
 

@@ -668,14 +668,18 @@ class Registry:
         return u if u is not None and u.active else None
 
     def user_for_password(self, username: str, password: str) -> User | None:
+        """The active user with this password, else None, after the same work in every case.
+
+        Unknown, disabled and token-only (no password) accounts are checked against a dummy
+        hash, so each answer costs one scrypt and timing does not tell the states apart.
+        """
         try:
-            u = self.user(username)
+            u: User | None = self.user(username)
         except NotFound:
-            credentials.verify_password(password, _DUMMY_HASH)  # same cost: no user enumeration by timing
-            return None
-        if not u.active or not credentials.verify_password(password, u.password_hash):
-            return None
-        return u
+            u = None
+        usable = u is not None and u.active and u.password_hash is not None
+        ok = credentials.verify_password(password, u.password_hash if usable else _DUMMY_HASH)
+        return u if usable and ok else None
 
     def counts(self) -> dict[str, int]:
         with self._tx() as s:

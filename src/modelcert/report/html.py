@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 _VERDICT_CLASS = {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inc", "NOT_ASSESSED": "na"}
 _OUTCOME_LABEL = {"certified": "Certified", "conditionally_certified": "Conditionally certified",
-                  "refused": "Refused"}
+                  "refused": "Refused", "error": "Error: no verdict"}
 
 
 def _num(value: Any, digits: int = 3) -> str:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelcert.errors import AccessError, ModelcertError
 from modelcert.registry import Conflict, IllegalTransition, NotFound, Registry
 from modelcert.web.config import LabConfig
+from modelcert.web.security import install_hardening
 
 HERE = Path(__file__).parent
 log = logging.getLogger("modelcert.web")
@@ -141,6 +142,7 @@ def create_app(config: LabConfig) -> FastAPI:
         return JSONResponse({"detail": message, "errors": jsonable(errs)}, status_code=422)
 
     app.add_middleware(SecurityHeaders)
+    install_hardening(app, config)  # body limits, HTTPS-only cookies/HSTS, trusted proxies: outermost
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

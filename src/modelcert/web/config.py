@@ -30,6 +30,16 @@ class LabConfig:
         valid_days: Certificate validity.
         worker: Run audits in a background thread of this server.
         lease_seconds: A running audit whose heartbeat is older is taken as interrupted.
+        max_body: Largest request body any route accepts (bytes); larger ones get 413
+            before they are read.
+        max_upload: The same for upload routes (the verification page's file upload).
+        trusted_proxies: Addresses of reverse proxies whose ``X-Forwarded-Proto`` and
+            ``X-Forwarded-For`` are believed (HTTPS detection, per-address login limits).
+        hsts_seconds: ``max-age`` of the HSTS header sent on HTTPS requests.
+        login_account_failures: Failed logins an account gets before back-off starts.
+        login_address_failures: Failed logins a client address gets before back-off starts.
+        login_backoff_base: First lock-out in seconds; it doubles with each further failure.
+        login_backoff_max: Longest lock-out in seconds.
     """
 
     db: str
@@ -44,6 +54,14 @@ class LabConfig:
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
     session_secret: str = field(default="", repr=False)
+    max_body: int = 1024 * 1024
+    max_upload: int = 2 * 1024 * 1024
+    trusted_proxies: tuple[str, ...] = ()
+    hsts_seconds: int = 365 * 24 * 3600
+    login_account_failures: int = 5
+    login_address_failures: int = 20
+    login_backoff_base: float = 1.0
+    login_backoff_max: float = 900.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,10 +11,20 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from modelcert.registry import Registry, Status, allowed_next
 from modelcert.web import service
-from modelcert.web.security import PUBLIC, Principal, check_csrf, csrf_token, current_principal, require
+from modelcert.web.security import (
+    PUBLIC,
+    Principal,
+    check_csrf,
+    client_address,
+    csrf_token,
+    current_principal,
+    login_throttle,
+    require,
+)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -103,9 +114,19 @@ async def login_submit(
     next: Annotated[str, Form(max_length=500)] = "/dashboard",
 ) -> Response:
     await check_csrf(request)  # login CSRF: the form must come from our own login page
-    user = _reg(request).user_for_password(username, password)
+    throttle, address = login_throttle(request), client_address(request)
+    wait = throttle.retry_after(username, address)
+    if wait > 0:  # refused before any password work: a locked account costs the server nothing
+        page = render(request, "login.html", 429, next=_safe_next(next),
+                      error="too many failed logins; try again later")
+        page.headers["Retry-After"] = str(math.ceil(wait))
+        return page
+    # one scrypt whatever the account's state, off the event loop
+    user = await run_in_threadpool(_reg(request).user_for_password, username, password)
     if user is None:
+        throttle.failed(username, address)
         return render(request, "login.html", 401, next=_safe_next(next), error="wrong username or password")
+    throttle.succeeded(username)
     request.session.clear()  # no session fixation: a fresh session (and CSRF token) after login
     request.session["uid"] = user.id
     csrf_token(request)

@@ -169,6 +169,9 @@ class AuditWorker:
         return run_audit(options, on_event=on_event)
 
     def _finish(self, audit: Audit, report: Any) -> None:
+        if report.outcome == "error":  # nothing measured: a failed audit, not a verdict to record
+            self._fail(audit, report.result.get("outcome_reason") or "most queries errored")
+            return
         out = Path(report.files["result"]).parent
         verdicts = [
             {k: r.get(k) for k in ("id", "title", "verdict", "estimate", "bound", "n", "reason", "legal_basis")}

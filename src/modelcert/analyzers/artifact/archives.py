@@ -1,4 +1,4 @@
-"""Archives: zip (including PyTorch checkpoints), tar, and gzip/bzip2/xz streams.
+"""Archives: zip (including PyTorch checkpoints), tar, and gzip/bzip2/xz/zlib/lzma streams.
 
 Members are never extracted to disk under their own names. Each member is checked for
 zip-slip names, links, duplicates and decompression bombs, then its content goes back
@@ -18,6 +18,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -136,7 +137,16 @@ def _zip_members(scanner: Scanner, blob: Blob, zf: zipfile.ZipFile) -> None:
                                  f"compression ratio {ratio:.0f}:1 ({info.file_size} bytes); not analysed")])
             continue
         scanner.scan_blob(_member_blob(blob, name, info.file_size,
-                                       lambda info=info: zf.open(info)))
+                                       lambda info=info: _open_member(zf, info)))
+
+
+def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> BinaryIO:
+    """A member as PyTorch's zip reader sees it: without the CRC check. torch.load ignores a
+    wrong CRC, so a payload behind one must still be analysed, not turned into a read error."""
+    fh = zf.open(info)
+    if hasattr(fh, "_expected_crc"):
+        fh._expected_crc = None  # zipfile's ZipExtFile skips the check when this is None
+    return fh
 
 
 def scan_tar(scanner: Scanner, blob: Blob) -> None:
@@ -183,15 +193,48 @@ def _tar_members(scanner: Scanner, blob: Blob, tf: tarfile.TarFile) -> None:
                                        lambda member=member: tf.extractfile(member)))
 
 
-_DECOMPRESSORS: dict[str, tuple[Callable[[BinaryIO], BinaryIO], str]] = {
+class _ZlibReader:
+    """A read-only file over a zlib stream (joblib's ``compress='zlib'``); the stdlib has none."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._z = zlib.decompressobj()
+        self._buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        n = 1 << 20 if n is None or n < 0 else n
+        while len(self._buf) < n and not self._z.eof:
+            chunk = self._z.unconsumed_tail or self._raw.read(1 << 16)
+            if not chunk:
+                raise EOFError("zlib stream ends before its end marker")
+            self._buf += self._z.decompress(chunk, n)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def __enter__(self) -> _ZlibReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+_DECOMPRESSORS: dict[str, tuple[Callable[[BinaryIO], Any], str]] = {
     "gzip": (lambda raw: gzip.GzipFile(fileobj=raw), ".gz"),
     "bzip2": (bz2.BZ2File, ".bz2"),
     "xz": (lzma.LZMAFile, ".xz"),
+    "zlib": (_ZlibReader, ".z"),
+    "lzma": (lambda raw: lzma.LZMAFile(raw, format=lzma.FORMAT_ALONE), ".lzma"),
 }
 
 
 def scan_compressed(scanner: Scanner, blob: Blob) -> None:
-    """A gzip/bzip2/xz stream: decompress into a temporary file and scan what comes out."""
+    """A gzip/bzip2/xz/zlib/lzma stream: decompress into a temporary file and scan what comes out.
+
+    The decompressed bytes count against the scan's expansion budget (``Limits.max_expand``),
+    which is the size cap: a stream that expands past it is an ``archive/bomb``. A stream
+    without a matching suffix keeps its name inside (``model.joblib!model.joblib``), since
+    that name is what the loader was given.
+    """
     if _too_deep(scanner, blob):
         return
     fmt = scanner.report.files.get(blob.display, "gzip")
@@ -200,7 +243,7 @@ def scan_compressed(scanner: Scanner, blob: Blob) -> None:
     if base.lower().endswith(".tgz"):
         inner = base[:-4] + ".tar"
     else:
-        inner = base[: -len(suffix)] if base.lower().endswith(suffix) else "data"
+        inner = base[: -len(suffix)] if base.lower().endswith(suffix) else base
     try:
         with blob.opener() as raw, opener(raw) as stream, spool(scanner, stream, blob.display) as tmp:
             size = tmp.seek(0, 2)
@@ -209,7 +252,7 @@ def scan_compressed(scanner: Scanner, blob: Blob) -> None:
                                            lambda: contextlib.nullcontext(_Rewound(tmp))))
     except _Budget as exc:
         scanner.add([Finding("archive/bomb", "high", blob.display, str(exc))])
-    except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError) as exc:
         scanner.add([Finding("archive/malformed", "high", blob.display, f"unreadable {fmt} stream: {exc}")])
 
 

@@ -1,12 +1,20 @@
-"""Identify a file's format from its first bytes; the extension is only compared, never trusted."""
+"""Identify a file's format from its first bytes; the extension is only compared, never trusted.
+
+Pickles have no magic number: a pickle is whatever an unpickler can walk to a STOP, and
+it may start with almost any opcode (``\x80\x00`` and ``\x80\x01`` protocol headers, a
+FRAME without a header, EMPTY_SET, SHORT_BINBYTES ...). So pickles are identified by
+walking the opcodes, never by a list of first bytes.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import lzma
 import pickletools
 import re
 import struct
+import zlib
 
 HEAD_BYTES = 64 * 1024
 
@@ -19,9 +27,14 @@ DATA_ONLY_EXTENSIONS = {
     ".npy": "numpy",
     ".txt": "text",
 }
-CODE_CAPABLE = {"pickle", "zip", "tar", "gzip", "bzip2", "xz", "zstd", "7z", "rar", "numpy", "hdf5"}
-ARCHIVES = {"zip", "tar", "gzip", "bzip2", "xz"}
-OPAQUE = {"zstd", "7z", "rar"}
+CODE_CAPABLE = {
+    "pickle", "zip", "tar", "gzip", "bzip2", "xz", "zlib", "lzma", "lz4", "zstd", "7z", "rar", "numpy", "hdf5",
+}
+ARCHIVES = {"zip", "tar", "gzip", "bzip2", "xz", "zlib", "lzma"}
+OPAQUE = {"zstd", "7z", "rar", "lz4"}
+# Names that loaders open with torch.load / pickle.load / joblib.load / numpy.load: content
+# under them that no parser here claims is a blocking finding, not "unknown, low".
+WEIGHT_EXTENSIONS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz")
 
 _MAGIC: list[tuple[int, bytes, str]] = [
     (0, b"GGUF", "gguf"),
@@ -35,6 +48,7 @@ _MAGIC: list[tuple[int, bytes, str]] = [
     (0, b"Rar!\x1a\x07", "rar"),
     (0, b"\x93NUMPY", "numpy"),
     (0, b"\x89HDF\r\n\x1a\n", "hdf5"),
+    (0, b"\x04\x22\x4d\x18", "lz4"),  # LZ4 frame (a joblib compressor)
     (257, b"ustar", "tar"),
 ]
 _IDENT = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*\Z")
@@ -51,13 +65,14 @@ def identify(head: bytes, size: int) -> str:
             return name
     if _is_safetensors(head, size):
         return "safetensors"
-    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5 and looks_like_pickle(head, size):
-        return "pickle"
     if _is_json(head):
         return "json"
     if _is_onnx(head):
         return "onnx"
-    if head[:1] in _PICKLE_STARTS and looks_like_pickle(head, size):
+    compressed = _compressed_stream(head)
+    if compressed:
+        return compressed
+    if looks_like_pickle(head, size):
         return "pickle"
     if _is_text(head):
         return "text"
@@ -94,29 +109,51 @@ def _is_text(head: bytes) -> bool:
     return True
 
 
-# Opcodes a pickle can plausibly start with (protocols 0 and 1 have no PROTO opcode).
-_PICKLE_STARTS = {bytes([c]) for c in b"(c]})NIFLSVijpglKJMGTUXq\x88\x89"}
+def _compressed_stream(head: bytes) -> str | None:
+    """zlib and raw LZMA ("alone") streams, as joblib writes them; both lack a real magic
+    number, so a trial decompression of the head decides."""
+    if len(head) >= 2 and head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and (head[0] << 8 | head[1]) % 31 == 0:
+        try:
+            zlib.decompressobj().decompress(head, 4096)
+            return "zlib"
+        except zlib.error:
+            pass
+    if head[:3] == b"\x5d\x00\x00":
+        try:
+            lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, 4096)
+            return "lzma"
+        except lzma.LZMAError:
+            pass
+    return None
 
 
-def looks_like_pickle(head: bytes, size: int) -> bool:
+def looks_like_pickle(head: bytes, size: int, *, strict: bool = False) -> bool:
     """Confirm a pickle by walking its opcodes over the head.
 
-    Accepted when the walk reaches STOP, runs cleanly to the end of the head, or meets an
-    import of an identifier-like name before failing (a loader would have executed it).
+    Accepted when the walk reaches a STOP after at least one other opcode (at any
+    protocol), or meets an import of an identifier-like name before failing (a loader
+    would have executed it). Unless ``strict``, also when at least two opcodes parse and
+    the next one runs past the end of a head that the file continues past: a pickle
+    larger than the head. (Random bytes reach the head's end only inside their first
+    opcode, a line or length that swallows everything.)
     """
     stream = io.BytesIO(head)
+    done = 0
     try:
-        for op, arg, _pos in pickletools.genops(stream):
+        for index, (op, arg, _pos) in enumerate(pickletools.genops(stream)):
             if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
                 module, _, name = arg.partition(" ")
                 if _IDENT.match(module) and _IDENT.match(name):
                     return True
             elif op.name == "STACK_GLOBAL":
-                return True
+                return index >= 2  # needs a module and a name pushed before it
             if op.name == "STOP":
-                return True
+                return index > 0
+            done = index + 1
     except Exception:  # any parse failure means "not confirmed"
-        return len(head) < size and stream.tell() >= len(head) - 16 and len(head) >= 1024
+        if strict:
+            return False
+        return done >= 2 and len(head) < size and stream.tell() >= len(head) - 16 and len(head) >= 1024
     return False
 
 

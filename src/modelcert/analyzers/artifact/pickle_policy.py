@@ -1,7 +1,7 @@
 """Which imports a pickle may make: the allowlist and the known code-execution primitives.
 
 The allowlist is what plain PyTorch / NumPy tensor checkpoints need (it mirrors the set
-``torch.load(weights_only=True)`` accepts). Every allowed callable only builds tensors,
+``torch.load(weights_only=True)`` accepts), plus joblib's array record. Every allowed callable only builds tensors,
 containers or dtypes, or calls other callables that must themselves be imported (and so
 are checked). Names are compared exactly: since protocol 4 a dotted *name* is an
 attribute walk (``_rebuild_tensor.__globals__``), so prefixes prove nothing.
@@ -57,6 +57,10 @@ ALLOWED: frozenset[str] = frozenset({
     "numpy._core.multiarray.scalar",
     "numpy.core.numeric._frombuffer",
     "numpy._core.numeric._frombuffer",
+    # joblib's array record: it only stores subclass/shape/order/dtype; joblib.load then reads
+    # the raw bytes after it, which the pickle walk sizes and steps over (or, for object
+    # arrays, walks as the nested pickle they are)
+    "joblib.numpy_pickle.NumpyArrayWrapper",
 })
 _ALLOWED_PATTERNS = (
     # dtypes: torch.float32, torch.bfloat16, torch.float8_e4m3fn, torch.uint4, torch.qint8, torch.bits8 ...

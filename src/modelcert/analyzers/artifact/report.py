@@ -39,7 +39,11 @@ RULES: dict[str, Rule] = _rules(
      "A file whose extension promises a data-only format but whose bytes are another format is a "
      "classic way to smuggle a pickle past name-based tooling."),
     ("format/unknown", "Unidentified binary file",
-     "The gate could not identify the format, so it cannot vouch for it."),
+     "The gate could not identify the format, so it cannot vouch for it. Under a weight-like name "
+     "(.bin .pt .pth .ckpt .pkl .pickle .joblib .npy .npz) this is high: loaders unpickle such files."),
+    ("format/polyglot", "File is two formats at once",
+     "The bytes are one format to the gate and also a pickle that imports code; a loader that "
+     "unpickles the file runs it."),
     ("format/not-analysed", "Format recognised but not analysed",
      "The format can carry executable content (compressed streams, HDF5/Keras) and this gate "
      "does not look inside it."),

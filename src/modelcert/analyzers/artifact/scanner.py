@@ -12,6 +12,7 @@ import contextlib
 import mmap
 import os
 import stat
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from modelcert.analyzers.artifact.template_check import check_template
 from modelcert.errors import ConfigError
 
 MAX_TEMPLATE = 4 * 1024 * 1024
+_IMPORT_RULES = {"pickle/dangerous-import", "pickle/unknown-import", "pickle/dynamic-import",
+                 "pickle/extension-registry"}
 
 
 @dataclass
@@ -87,14 +90,47 @@ class Scanner:
         if expected and fmt != expected and fmt in formats.CODE_CAPABLE:
             self.add([Finding("format/extension-mismatch", "high", blob.display,
                               f"named like {expected} but the content is {fmt}", {"format": fmt})])
+        weight_like = blob.basename.lower().endswith(formats.WEIGHT_EXTENSIONS)
+        before = len(self.report.findings)
         check = getattr(self, f"_check_{fmt}", None)
         if check is not None:
             check(blob)
         elif fmt in formats.OPAQUE:
             self.add([Finding("format/not-analysed", "high", blob.display,
-                              f"{fmt} archive: the gate cannot look inside it", {"format": fmt})])
+                              f"{fmt} stream or archive: the gate cannot look inside it", {"format": fmt})])
         elif fmt == "unknown":
             self.add([Finding("format/unknown", "low", blob.display, "unidentified binary content")])
+        if weight_like:
+            self._unknown_weights_block(before)
+        if fmt not in ("pickle", "empty") and formats.looks_like_pickle(head, blob.size, strict=True):
+            self._polyglot(blob, fmt)
+        if fmt != "zip" and blob.path is not None and blob.size >= 22 and zipfile.is_zipfile(blob.path):
+            # zip readers find the central directory at the end, whatever precedes it
+            self.add([Finding("format/polyglot", "high", blob.display,
+                              f"the {fmt} file also holds a zip archive (found from its end)", {"format": fmt})])
+            self._check_zip(blob)
+
+    def _unknown_weights_block(self, since: int) -> None:
+        """A weight-like name is what torch.load / pickle.load / joblib.load get pointed at: content
+        there that no parser here claims cannot be vouched for, so it blocks."""
+        for i in range(since, len(self.report.findings)):
+            f = self.report.findings[i]
+            if f.rule == "format/unknown" and not f.blocking:
+                self.report.findings[i] = Finding(
+                    f.rule, "high", f.file,
+                    f"{f.message}, under a name that model loaders open (torch/pickle/joblib/numpy)", f.detail,
+                )
+
+    def _polyglot(self, blob: Blob, fmt: str) -> None:
+        """Bytes that are another format *and* walk as a pickle (a tar whose first member name is
+        a pickle, say): a loader that unpickles them runs that pickle, so its imports count too."""
+        with blob.opener() as fh:
+            found = [f for f in check_pickle(fh, blob.size, blob.display)
+                     if f.blocking and f.rule in _IMPORT_RULES]
+        if found:
+            self.add([Finding("format/polyglot", "high", blob.display,
+                              f"the {fmt} file also parses as a pickle that imports code", {"format": fmt}),
+                      *found])
 
     # -- one method per format -------------------------------------------------------
     def _check_safetensors(self, blob: Blob) -> None:
@@ -152,7 +188,7 @@ class Scanner:
 
         scan_compressed(self, blob)
 
-    _check_bzip2 = _check_xz = _check_gzip
+    _check_bzip2 = _check_xz = _check_zlib = _check_lzma = _check_gzip
 
     @contextlib.contextmanager
     def _buffer(self, blob: Blob) -> Iterator[memoryview]:
