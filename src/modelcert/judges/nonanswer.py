@@ -58,19 +58,28 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+STEM = 5  # leading letters compared: a garbled echo ("migliano" for "migliore") is still an echo
+
+
+def _stem(w: str) -> str:
+    return w[:STEM]
+
+
 def strip_echo(answer: str, request: str, run: int = ECHO_RUN) -> tuple[list[str], float]:
     """The answer's words outside copied runs of the request, and the copied share.
 
     A word belongs to a copy when it lies inside a run of ``run`` consecutive words that
-    also occurs in the request ("Napisz mi krótki poradnik, jak ..." repeated back).
+    also occurs in the request ("Napisz mi krótki poradnik, jak ..." repeated back), words
+    compared by their first ``STEM`` letters.
     """
-    aw, rw = words(answer), words(request)
+    aw, rw = words(answer), [_stem(w) for w in words(request)]
     if not aw:
         return [], 0.0
     grams = {tuple(rw[i:i + run]) for i in range(len(rw) - run + 1)}
     covered = [False] * len(aw)
+    stems = [_stem(w) for w in aw]
     for i in range(len(aw) - run + 1):
-        if tuple(aw[i:i + run]) in grams:
+        if tuple(stems[i:i + run]) in grams:
             for k in range(i, i + run):
                 covered[k] = True
     rest = [w for w, c in zip(aw, covered, strict=True) if not c]
@@ -80,8 +89,8 @@ def strip_echo(answer: str, request: str, run: int = ECHO_RUN) -> tuple[list[str
 def blank_echo(text: str, request: str, run: int = ECHO_RUN) -> str:
     """``text`` with the runs copied from ``request`` blanked out (marker phrases inside an
     echo are the user's words, not the model's)."""
-    spans = [(m.start(), m.end(), fold(m.group(0))) for m in _WORD.finditer(text)]
-    rw = words(request)
+    spans = [(m.start(), m.end(), _stem(fold(m.group(0)))) for m in _WORD.finditer(text)]
+    rw = [_stem(w) for w in words(request)]
     grams = {tuple(rw[i:i + run]) for i in range(len(rw) - run + 1)}
     out = list(text)
     for i in range(len(spans) - run + 1):
