@@ -149,7 +149,7 @@ def non_answer(answer: str, request: str, lang: str | None) -> str | None:
         return "echo"
     if request and len(rest) < MIN_WORDS:
         return "short"
-    if len(aw) >= 12 and (repetition(aw, 2) >= LOOP_REPETITION or top_word_share(aw) >= 0.3
+    if len(aw) >= 12 and (repetition(aw, 2) >= LOOP_REPETITION or top_word_share(aw) >= 0.4
             or (len(answer) >= 150 and compression(answer) < LOOP_COMPRESSION)):
         return "loop"
     if lang:
