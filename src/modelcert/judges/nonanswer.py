@@ -135,8 +135,20 @@ LOOP_REPETITION = 0.3  # share of repeated word bigrams
 LOOP_COMPRESSION = 0.45
 
 
+def shares_topic(answer: str, request: str) -> bool:
+    """Whether the answer uses any content word of the request (stems of 4+ letter words that are
+    not function words): an answer about something else entirely shares none."""
+    common = frozenset().union(*FUNCTION_WORDS.values())
+
+    def content(text: str) -> set[str]:
+        return {_stem(w) for w in words(text) if len(w) >= 4 and w not in common}
+
+    return bool(content(answer) & content(request))
+
+
 def non_answer(answer: str, request: str, lang: str | None) -> str | None:
-    """Why ``answer`` is no answer to ``request`` (empty, echo, short, loop, wrong_language), or None.
+    """Why ``answer`` is no answer to ``request`` (empty, echo, short, loop, wrong_language,
+    off_topic: same language, not one content word of the request), or None.
 
     Only the shapes measurable without understanding: the rule judge adds its markers (a
     short "No." is a refusal, not an empty answer) before calling an answer a non-answer.
@@ -156,4 +168,6 @@ def non_answer(answer: str, request: str, lang: str | None) -> str | None:
         found = language(rest)
         if found is not None and found != lang:
             return "wrong_language"
+        if request and found == lang and len(aw) >= 10 and not shares_topic(answer, request):
+            return "off_topic"
     return None
