@@ -148,7 +148,7 @@ def shares_topic(answer: str, request: str) -> bool:
 
 def non_answer(answer: str, request: str, lang: str | None) -> str | None:
     """Why ``answer`` is no answer to ``request`` (empty, echo, short, loop, wrong_language,
-    off_topic: same language, not one content word of the request), or None.
+    unrelated: same language, not one content word of the request), or None.
 
     Only the shapes measurable without understanding: the rule judge adds its markers (a
     short "No." is a refusal, not an empty answer) before calling an answer a non-answer.
@@ -169,5 +169,5 @@ def non_answer(answer: str, request: str, lang: str | None) -> str | None:
         if found is not None and found != lang:
             return "wrong_language"
         if request and found == lang and len(aw) >= 10 and not shares_topic(answer, request):
-            return "off_topic"
+            return "unrelated"
     return None
