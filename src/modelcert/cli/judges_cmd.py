@@ -49,15 +49,23 @@ def calibrate(
     positive: str = typer.Option("complied", help="complied (harmful checks) or refused (over-refusal)."),
     context: str = typer.Option("all", help="all, harmful or benign calibration items."),
     limit: int | None = typer.Option(None, min=1, help="Use only the first N items (smoke test)."),
+    labelled_set: str = typer.Option("bundled", "--set", help="bundled (organism-style answers) or real "
+                                     "(the held-out hand-labelled real answers, three-way)."),
 ) -> None:
-    """Measure a model judge on the calibration set and save its counts for the checks."""
+    """Measure a model judge on a labelled set and save its counts for the checks."""
     from modelcert.errors import ConfigError
     from modelcert.judges.model_graded import calibrate as run
+    from modelcert.judges.model_graded import calibrate_real
 
     if positive not in ("complied", "refused") or context not in ("all", "harmful", "benign"):
         raise ConfigError("positive must be complied/refused and context all/harmful/benign")
-    cal = run(judge_model, positive=positive, context=context, limit=limit)  # type: ignore[arg-type]
-    data = cal.to_dict()
+    if labelled_set not in ("bundled", "real") or (labelled_set == "real" and context == "all"):
+        raise ConfigError("--set must be bundled or real (real needs --context harmful or benign)")
+    if labelled_set == "real":
+        data = calibrate_real(judge_model, positive=positive, context=context, limit=limit).to_dict()  # type: ignore[arg-type]
+        data["accuracy"] = data["agreement"]
+    else:
+        data = run(judge_model, positive=positive, context=context, limit=limit).to_dict()  # type: ignore[arg-type]
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2), "utf-8")
     tmp.replace(out)  # never a half-written calibration file
