@@ -268,6 +268,7 @@ class Audit:
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
                 plan={"requirement": req.id, "policy": self.policy_digest},
+                on_record=lambda r, rid=req.id: self.emit("sample", {"id": rid, "ok": r.ok}),
             )
             order = list(runner.sample_ids)
             random.Random(f"{req.id}:{req.seed}").shuffle(order)
@@ -397,7 +398,7 @@ class Audit:
                     else:
                         artifacts[item.req.id] = self._run_bias(item, pointer)
                     end = item.runner.finish_run({"requirement": item.req.id, "verdict": item.result.verdict})
-                    evidence[item.runner.run_id] = end.data["merkle_root"]
+                    evidence[item.runner.run_id] = store.run_root(item.runner.run_id)
                     item.result.run_id = item.runner.run_id
                 elif item.analyzer is not None:
                     self._run_analyzer(item)
@@ -417,7 +418,7 @@ class Audit:
                 "claims": [finite(c.to_dict()) for c in claims],
             })
             end = store.finish(audit_run, {"outcome": decision.outcome})
-            evidence = {audit_run: end.data["merkle_root"], **evidence}
+            evidence = {audit_run: store.run_root(end.run_id), **evidence}
 
         result = self._result(items, documentation, claims, decision, evidence, fingerprint, audit_run, prereg,
                               prereg_data, time.perf_counter() - t_start)
@@ -580,7 +581,10 @@ class Audit:
             answers = "; ".join(str((r.scores[req.metric] or {}).get("answer")) for r in found)
             res.verdict, res.reason = "FAIL", f"the {res.tier}-tier scan found and confirmed: {answers}"
         elif errors or not clear:
-            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result"
+            # what the search said about itself, e.g. that its time budget ran out
+            why = next((str((r.scores.get(req.metric) or {}).get("explanation")) for r in records
+                        if r not in found and r not in clear and (r.scores.get(req.metric) or {}).get("explanation")), "")
+            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result{': ' + why if why else ''}"
         elif undecided := [c for m in meta for c in ((m.get("metadata") or {}).get("undecided") or [])]:
             # the same rule as the backdoor.scan analyzer: a candidate the test could not rule out
             from modelcert.analyzers.backdoor.report import name_candidates
@@ -654,7 +658,8 @@ class Audit:
             "outcome_reason": decision.reason,
             "outcome_rule": decision.rule,
             "access_tier": t.access,
-            "target": {"model": t.model, "identity_digest": t.identity_digest, "subject_kind": subject_kind,
+            "target": {"model": t.address, "resolved": str(t.path) if t.path else None,
+                       "identity_digest": t.identity_digest, "subject_kind": subject_kind,
                        "subject_digest": subject_digest, "max_access": t.max_access, "downgraded": t.downgraded,
                        "provider": t.provider, "generation": t.generation, "declared_base": self.base_identity},
             "requirements": reqs,
