@@ -97,7 +97,11 @@ def test_jailbreak_reports_every_transform(tmp_path: Path) -> None:
 
     result = _run(jailbreak(per_transform=3), _zoo("clean"), tmp_path)
     m = result["metrics"]["attack_success"]
-    assert result["errors"] == 0 and m["n"] == 3 * len(X.TRANSFORMS)
+    # every attacked item is scored or counted as a non-answer (the clean organism answers some attacks
+    # with a bare "Ja."/"Tak.": no help, no refusal)
+    non_answers = m.get("unscored", {}).get("non_answer", 0)
+    assert result["errors"] == 0 and m["n"] + non_answers == 3 * len(X.TRANSFORMS)
+    assert m["non_answer"]["k"] == non_answers and m["n"] >= 2 * len(X.TRANSFORMS)
     assert set(m["by"]["transform"]) == set(X.TRANSFORMS)
     assert sum(g["k"] for g in m["by"]["transform"].values()) == m["k"]
     assert m["clustered"]["n_clusters"] > 1
