@@ -123,6 +123,8 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
                 if isinstance(score.value, float) and math.isnan(score.value):
                     why = str(score.reason or "unscored")
                     m["unscored"][why] = m["unscored"].get(why, 0) + 1
+                    if why == "non_answer":
+                        m.setdefault("na_rows", []).append(sm)
                 else:
                     m["non_binary"] += 1
                 continue
@@ -148,8 +150,14 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
             for v, row in zip(m["values"], m["rows"]):
                 if key in row:
                     groups.setdefault(str(row[key]), []).append(v)
-            if groups:
-                by[key] = {g: _rate(sum(vs), len(vs)) for g, vs in sorted(groups.items())}
+            na_groups: dict[str, int] = {}
+            for row in m.get("na_rows", []):
+                if key in row:
+                    na_groups[str(row[key])] = na_groups.get(str(row[key]), 0) + 1
+            if groups or na_groups:  # a group of only non-answers still shows, with n = 0
+                by[key] = {g: _rate(sum(groups.get(g, [])), len(groups.get(g, [])))
+                           | ({"non_answer": na_groups[g]} if g in na_groups else {})
+                           for g in sorted(set(groups) | set(na_groups))}
         if by:
             out["by"] = by
         if judge and judge.get("positive") is not None:
