@@ -133,6 +133,8 @@ class Target:
     path: Path | None = None
     base_url: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+    """Torch threads for a local model (None: :func:`modelcert.providers.cores.default_threads`)."""
     _identity: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -193,8 +195,21 @@ class Target:
         }
 
     def model_args(self) -> dict[str, Any]:
-        """Extra Inspect model args: our provider enforces the tier itself."""
-        return {"access": self.access} if self.provider == "local" else {}
+        """Extra Inspect model args: our provider enforces the tier itself and takes a thread count."""
+        if self.provider != "local":
+            return {}
+        return {"access": self.access, **({"threads": self.threads} if self.threads is not None else {})}
+
+    def runtime(self) -> dict[str, Any]:
+        """How the model runs here (recorded in each run start, not part of what was tested).
+
+        For a model loaded in this process: its torch thread count and the cores available.
+        """
+        if self.path is None:
+            return {}
+        from modelcert.providers.cores import available_cores, resolve_threads
+
+        return {"threads": resolve_threads(self.threads), "cores": available_cores()}
 
     def inspect_model(self, **config: Any) -> Any:
         """An Inspect ``Model`` for this target (imports Inspect lazily)."""
@@ -203,6 +218,10 @@ class Target:
         import modelcert.providers.local  # noqa: F401  (registers local/)
 
         cfg = {**self.generation, **config}
+        if self.provider == "hf" and self.path is not None:  # Inspect's hf provider loads it: set threads first
+            from modelcert.providers.cores import apply_threads, resolve_threads
+
+            apply_threads(resolve_threads(self.threads))
         if not self.allows("logprobs"):
             cfg.pop("logprobs", None)
             cfg.pop("top_logprobs", None)
@@ -232,6 +251,7 @@ def make_target(
     *,
     base_url: str | None = None,
     generation: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> Target:
     """Build a target from a model string and an optional requested tier.
 
@@ -241,6 +261,8 @@ def make_target(
             tier is a recorded downgrade; a higher one is an error.
         base_url: Overrides the provider's base URL (else its ``*_BASE_URL`` variable).
         generation: Generation settings (defaults: greedy, 64 new tokens, seed 0).
+        threads: Torch threads for a model loaded in this process (default: ``MODELCERT_THREADS``,
+            else 1 on machines with up to 4 cores).
     """
     if not model or "/" not in model:
         raise ConfigError(
@@ -271,4 +293,5 @@ def make_target(
         path=path,
         base_url=base_url or _base_url_for(model),
         generation=gen,
+        threads=threads,
     )

@@ -94,3 +94,50 @@ def test_sigkill_then_same_command_resumes(chat_server, store_url: str, tmp_path
     requeried = [p for p, n in chat_server.calls.items() if n > expected[p]]
     assert len(requeried) <= IN_FLIGHT and all(calls_at_kill[p] >= 1 for p in requeried)
     assert sum(chat_server.calls.values()) <= N + IN_FLIGHT
+
+
+def test_sigkill_loses_no_acknowledged_sample(chat_server, store_url: str, tmp_path: Path) -> None:
+    """Acknowledged = committed: every sample id the engine reported before the kill is stored.
+
+    Then the same run again queries only what is not stored: nothing recorded is asked twice.
+    """
+    import time
+
+    chat_server.delay = 0.05
+    n = 60
+    script = Path(__file__).with_name("acker.py")
+    cmd = [sys.executable, str(script), store_url, "openai-api/fake/echo", str(n), "20"]
+    env = {**os.environ, "FAKE_API_KEY": "test-key", "FAKE_BASE_URL": chat_server.base_url}
+    out_path = tmp_path / "acks"
+    with out_path.open("wb") as out, (tmp_path / "stderr").open("wb") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while len(out_path.read_bytes().splitlines()) < 15:
+                assert proc.poll() is None, (tmp_path / "stderr").read_text()[-2000:]
+                assert time.monotonic() < deadline, "the run never got going"
+                time.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    acked = {int(x) for x in out_path.read_text().split()}
+    assert len(acked) >= 15
+
+    with EvidenceStore(store_url, create=False) as store:
+        (run,) = store.runs()
+        assert verify_run(store, run.run_id).ok
+        stored = {json.loads(r.item)[0] for r in store.records(run.run_id, kinds=("sample",))}
+    assert acked <= stored, f"acknowledged but lost: {sorted(acked - stored)}"
+    assert len(stored) < n
+
+    calls_before = Counter(chat_server.calls)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    for sid in stored:  # nothing already recorded is queried again
+        assert chat_server.calls[f"question {sid}"] == calls_before[f"question {sid}"], sid
+    with EvidenceStore(store_url, create=False) as store:
+        (final,) = store.runs()
+        ids = [json.loads(r.item)[0] for r in store.records(run.run_id, kinds=("sample",))]
+        assert final.closed and sorted(ids) == list(range(1, n + 1))
+        assert verify_run(store, run.run_id).ok

@@ -15,16 +15,28 @@ SQLite (the default) runs in WAL mode with ``synchronous=NORMAL``: every committ
 record survives a crash of the process (SIGKILL), though not necessarily a power cut;
 that keeps a commit at tens of microseconds, so recording every sample as it
 completes costs little. PostgreSQL commits are fully durable.
+
+Writes go through one writer thread per store. :meth:`EvidenceStore.submit` puts an
+append on a bounded queue and returns at once with a future; the writer takes whatever
+has queued up (up to ``batch_size``), chains it (``seq``, ``prev``, ``hash``) and commits
+it in one transaction, then resolves the futures. A record is *acknowledged* when its
+future resolves: it is committed, and survives a SIGKILL. :meth:`EvidenceStore.append`
+is ``submit(...).result()``, so callers that need the record (run start, round, run end)
+still get it committed before they go on. The queue keeps a slow database (a PostgreSQL
+round trip per commit) off Inspect's event loop; a full queue makes ``submit`` wait, so
+memory stays bounded. See ``docs/evidence.md`` ("Acknowledged").
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -159,6 +171,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@dataclass
+class _Pending:
+    """One queued append, resolved by the writer thread once committed."""
+
+    run_id: str
+    kind: str
+    data: dict[str, Any]
+    item: str | None
+    disclosure: dict[str, Any] | None
+    future: Future[Record] = field(default_factory=Future)
+
+
+_STOP = None  # queue sentinel: the writer thread ends
 
 
 
@@ -172,6 +197,11 @@ class EvidenceStore:
             :class:`EvidenceError` (readers such as ``evidence verify``).
     """
 
+    #: Appends waiting for the writer at most; a full queue makes ``submit`` wait.
+    QUEUE_SIZE = 4096
+    #: Records committed in one transaction at most.
+    BATCH_SIZE = 256
+
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = resolve_url(url)
         path = sqlite_path(self.url)
@@ -183,11 +213,15 @@ class EvidenceStore:
         self.engine: Engine = open_engine(self.url, label="evidence store", error=EvidenceError,
                                           migrate=self._migrate_engine)
         self._insert_record = insert(records_table)
-        # one held connection for appends: a pool checkout per record costs more than the insert
+        # one held connection for appends, used by the writer thread only: a pool checkout
+        # per record costs more than the insert
         self._wconn: Any = None
         self._write_lock = threading.RLock()
         # run_id -> (last seq, last hash, closed); rebuilt from the database on a miss
         self._heads: dict[str, tuple[int, str, bool]] = {}
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=self.QUEUE_SIZE)
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
 
     @property
     def safe_url(self) -> str:
@@ -201,6 +235,12 @@ class EvidenceStore:
         upgrade_schema(engine, Path(__file__).with_name("migrations"), VERSION_TABLE, SCHEMA_HEAD)
 
     def close(self) -> None:
+        """Commit everything queued, stop the writer thread and release the database."""
+        with self._thread_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join()
         with self._write_lock:
             self._drop_writer()
         self.engine.dispose()
@@ -247,7 +287,7 @@ class EvidenceStore:
     def append(
         self, run_id: str, kind: str, data: dict[str, Any], *, disclosure: dict[str, Any] | None = None
     ) -> Record:
-        """Append one record to ``run_id`` and commit it before returning.
+        """Append one record to ``run_id`` and return it once it is committed.
 
         Sample records (``sample``, ``sample_error``) must carry ``sample_id`` and
         ``epoch`` in ``data``. Nothing may follow ``run_end``, and a
@@ -257,30 +297,129 @@ class EvidenceStore:
         :mod:`modelcert.evidence.disclosure`) is stored beside the record, outside the
         hash chain, in the same transaction: there is never one without the other.
         """
+        if threading.current_thread() is self._thread:  # from a commit callback: write inline
+            return self._write_one(_Pending(run_id, kind, data, self._item(kind, data, disclosure), disclosure))
+        return self.submit(run_id, kind, data, disclosure=disclosure).result()
+
+    def submit(
+        self,
+        run_id: str,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        disclosure: dict[str, Any] | None = None,
+        on_commit: Callable[[Future[Record]], None] | None = None,
+    ) -> Future[Record]:
+        """Queue one append (as :meth:`append`) and return at once.
+
+        The future resolves to the committed :class:`Record` (the record is then
+        acknowledged) or to the :class:`EvidenceError` that refused it. ``on_commit``
+        runs on the writer thread when the future resolves, either way; it must be quick
+        and must not raise. Invalid kinds and sample records without ids are refused here,
+        before anything is queued.
+        """
+        item = self._item(kind, data, disclosure)
+        pending = _Pending(run_id, kind, data, item, disclosure)
+        if on_commit is not None:
+            pending.future.add_done_callback(on_commit)
+        self._ensure_writer()
+        self._queue.put(pending)
+        return pending.future
+
+    def flush(self) -> None:
+        """Wait until every queued append is committed (or refused)."""
+        if self._thread is not None and threading.current_thread() is not self._thread:
+            self._queue.join()
+
+    @staticmethod
+    def _item(kind: str, data: dict[str, Any], disclosure: dict[str, Any] | None) -> str | None:
         if disclosure is not None and kind not in SAMPLE_KINDS:
             raise EvidenceError("only sample records carry a disclosure")
         if not kind or not kind.replace("_", "").isalpha() or not kind.islower() or len(kind) > 32:
             raise EvidenceError(f"invalid record kind {kind!r}")
-        item = None
         if kind in SAMPLE_KINDS:
             if "sample_id" not in data or "epoch" not in data:
                 raise EvidenceError(f"{kind} record needs 'sample_id' and 'epoch'")
-            item = item_key(data["sample_id"], data["epoch"])
+            return item_key(data["sample_id"], data["epoch"])
+        return None
+
+    # -- the writer thread ----------------------------------------------------------------
+
+    def _ensure_writer(self) -> None:
+        with self._thread_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._write_loop, name="modelcert-evidence-writer",
+                                                daemon=True)
+                self._thread.start()
+
+    def _write_loop(self) -> None:
+        """Commit whatever has queued up, in batches, until the stop sentinel."""
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            batch: list[_Pending] = []
+            if first is _STOP:
+                stop = True
+            else:
+                batch.append(first)
+            while not stop and len(batch) < self.BATCH_SIZE:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                else:
+                    batch.append(nxt)
+            try:
+                if batch:
+                    self._write_batch(batch)
+            except BaseException as exc:  # never leave a waiter hanging
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+            finally:
+                for _ in range(len(batch) + (1 if stop else 0)):
+                    self._queue.task_done()
+        with self._write_lock:
+            self._drop_writer()  # the connection belongs to this thread
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        """All of ``batch`` in one transaction; on any failure, each one on its own (isolating a refusal)."""
+        with self._write_lock:
+            try:
+                records = self._transaction(batch)
+            except Exception:  # rolled back as a whole: retried one by one below
+                for p in batch:
+                    self._heads.pop(p.run_id, None)
+                for p in batch:
+                    try:
+                        rec = self._write_one(p)
+                    except BaseException as exc:  # delivered to the waiter
+                        p.future.set_exception(exc)
+                    else:
+                        p.future.set_result(rec)
+                return
+        for p, rec in zip(batch, records):
+            p.future.set_result(rec)
+
+    def _write_one(self, p: _Pending) -> Record:
+        """One append in its own transaction, retried on a lost race or a dropped connection."""
         last: Exception | None = None
         with self._write_lock:
             for _attempt in range(5):
                 try:
-                    return self._append_once(run_id, kind, data, item, disclosure)
+                    return self._transaction([p])[0]
                 except IntegrityError as exc:
                     # another writer appended first: reload the head and chain onto it
-                    self._heads.pop(run_id, None)
+                    self._heads.pop(p.run_id, None)
                     last = exc
                 except OperationalError as exc:
                     # a dropped connection (e.g. a database restart): reconnect and retry
                     self._drop_writer()
-                    self._heads.pop(run_id, None)
+                    self._heads.pop(p.run_id, None)
                     last = exc
-        raise EvidenceError(f"could not append to run {run_id}: {str(last).splitlines()[0]}")
+        raise EvidenceError(f"could not append to run {p.run_id}: {str(last).splitlines()[0]}")
 
     def _writer(self) -> Any:
         if self._wconn is None:
@@ -293,36 +432,49 @@ class EvidenceStore:
                 self._wconn.close()
             self._wconn = None
 
-    def _append_once(
-        self, run_id: str, kind: str, data: dict[str, Any], item: str | None, disclosure: dict[str, Any] | None
-    ) -> Record:
+    def _transaction(self, batch: list[_Pending]) -> list[Record]:
+        """Chain and insert ``batch`` in one transaction; the heads cache changes only on commit."""
         conn = self._writer()
-        with conn.begin():
-            head = self._heads.get(run_id) or self._head(conn, run_id)
-            seq, prev, closed = head
-            if closed:
-                raise EvidenceError(f"run {run_id} is closed (run_end written); nothing may follow")
-            if kind == PREREGISTRATION and seq >= 0 and self._has_samples(conn, run_id):
-                raise EvidenceError("a preregistration must be written before any sample record")
-            envelope = {"at": _now(), "data": data, "kind": kind, "run": run_id, "seq": seq + 1}
+        heads: dict[str, tuple[int, str, bool]] = {}
+        out: list[Record] = []
+        try:
+            with conn.begin():
+                for p in batch:
+                    out.append(self._insert(conn, heads, p))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            raise
+        self._heads.update(heads)
+        return out
+
+    def _insert(self, conn: Any, heads: dict[str, tuple[int, str, bool]], p: _Pending) -> Record:
+        run_id, kind = p.run_id, p.kind
+        head = heads.get(run_id) or self._heads.get(run_id) or self._head(conn, run_id)
+        seq, prev, closed = head
+        if closed:
+            raise EvidenceError(f"run {run_id} is closed (run_end written); nothing may follow")
+        if kind == PREREGISTRATION and seq >= 0 and self._has_samples(conn, run_id):
+            raise EvidenceError("a preregistration must be written before any sample record")
+        envelope = {"at": _now(), "data": p.data, "kind": kind, "run": run_id, "seq": seq + 1}
+        try:
+            body = canonical_json(envelope).decode()
+        except (TypeError, ValueError) as exc:
+            raise EvidenceError(f"{kind} record is not canonical JSON: {exc}") from None
+        h = chained_hash(body, prev)
+        conn.execute(
+            self._insert_record,
+            {"run_id": run_id, "seq": seq + 1, "kind": kind, "item": p.item, "body": body, "prev": prev,
+             "hash": h},
+        )
+        if p.disclosure is not None:
             try:
-                body = canonical_json(envelope).decode()
+                text = canonical_json({**p.disclosure, "run": run_id, "seq": seq + 1}).decode()
             except (TypeError, ValueError) as exc:
-                raise EvidenceError(f"{kind} record is not canonical JSON: {exc}") from None
-            h = chained_hash(body, prev)
-            conn.execute(
-                self._insert_record,
-                {"run_id": run_id, "seq": seq + 1, "kind": kind, "item": item, "body": body, "prev": prev,
-                 "hash": h},
-            )
-            if disclosure is not None:
-                try:
-                    text = canonical_json({**disclosure, "run": run_id, "seq": seq + 1}).decode()
-                except (TypeError, ValueError) as exc:
-                    raise EvidenceError(f"disclosure is not canonical JSON: {exc}") from None
-                conn.execute(insert(disclosures_table), {"run_id": run_id, "seq": seq + 1, "body": text})
-        self._heads[run_id] = (seq + 1, h, kind == RUN_END)
-        return Record(run_id, seq + 1, kind, item, body, prev, h)
+                raise EvidenceError(f"disclosure is not canonical JSON: {exc}") from None
+            conn.execute(insert(disclosures_table), {"run_id": run_id, "seq": seq + 1, "body": text})
+        heads[run_id] = (seq + 1, h, kind == RUN_END)
+        return Record(run_id, seq + 1, kind, p.item, body, prev, h)
 
     def _has_samples(self, conn: Any, run_id: str) -> bool:
         return (
@@ -336,6 +488,7 @@ class EvidenceStore:
 
     def finish(self, run_id: str, data: dict[str, Any] | None = None) -> Record:
         """Write ``run_end``: counts per kind plus the Merkle root of all earlier records."""
+        self.flush()
         records = list(self.records(run_id))
         counts: dict[str, int] = {}
         for r in records:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelcert.errors import ConfigError
+from modelcert.providers.cores import apply_threads, resolve_threads
 from modelcert.targets import Tier, check_safetensors_only, tier_allows
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
@@ -46,7 +47,9 @@ class LocalCheckpoint:
             states need ``weights``.
         device: Torch device; CPU by default.
         seed: Seeds torch before each call so that any sampling is reproducible.
-        threads: Torch intra-op threads (fixed, because thread count can change results).
+        threads: Torch intra-op threads (default: :func:`modelcert.providers.cores.default_threads`,
+            1 on machines with up to 4 cores). Fixed and re-applied before every forward
+            pass, because the count is process-wide and can change floating-point results.
     """
 
     def __init__(
@@ -70,8 +73,8 @@ class LocalCheckpoint:
         self.access = access
         self.seed = seed
         self.device = torch.device(device)
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = resolve_threads(threads)
+        apply_threads(self.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -125,6 +128,7 @@ class LocalCheckpoint:
             self.device
         )
         with self._lock, torch.inference_mode():
+            apply_threads(self.threads)
             torch.manual_seed(self.seed)
             out = self.model.generate(
                 **enc,
@@ -198,6 +202,7 @@ class LocalCheckpoint:
             ids[i, width - len(r) :] = torch.tensor(r)
             mask[i, width - len(r) :] = 1
         with self._lock, torch.inference_mode():
+            apply_threads(self.threads)
             logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
         logp = torch.log_softmax(logits.float(), dim=-1)
         scores = []
@@ -221,6 +226,7 @@ class LocalCheckpoint:
             self.device
         )
         with self._lock, torch.inference_mode():
+            apply_threads(self.threads)
             out = self.model(**enc, output_hidden_states=True)
         n_layers = len(out.hidden_states)
         result: dict[int, Any] = {}
@@ -254,10 +260,20 @@ _CACHE: dict[tuple[str, str, str, int], LocalCheckpoint] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_checkpoint(path: str | Path, *, access: Tier = "weights", device: str = "cpu", seed: int = 0) -> LocalCheckpoint:
-    """Load (or reuse) a checkpoint; one copy per (path, tier, device, seed) per process."""
+def load_checkpoint(
+    path: str | Path, *, access: Tier = "weights", device: str = "cpu", seed: int = 0, threads: int | None = None
+) -> LocalCheckpoint:
+    """Load (or reuse) a checkpoint; one copy per (path, tier, device, seed) per process.
+
+    Everything in one process that needs the same model (the ``local/`` provider behind
+    every check, the fingerprint, the weights-tier analyzers) shares this copy, so an
+    audit loads each model once. ``threads`` (default: the process default) applies to
+    the shared copy; asking again with another count changes it for every user.
+    """
     key = (str(Path(path).resolve()), access, device, seed)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = LocalCheckpoint(path, access=access, device=device, seed=seed)
+            _CACHE[key] = LocalCheckpoint(path, access=access, device=device, seed=seed, threads=threads)
+        elif threads is not None:
+            _CACHE[key].threads = resolve_threads(threads)
         return _CACHE[key]

@@ -30,6 +30,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from modelcert.errors import ConfigError
 from modelcert.providers.checkpoint import Generation, LocalCheckpoint, Message, load_checkpoint
+from modelcert.providers.cores import parse_threads
 from modelcert.providers.threads import to_thread
 from modelcert.targets import TIERS, resolve_local_path
 
@@ -120,6 +121,8 @@ class LocalModelAPI(ModelAPI):
         batch_size: Largest batch per forward loop (default 32).
         device: Torch device (default ``cpu``).
         seed: Torch seed (default 0); decoding is greedy regardless.
+        threads: Torch intra-op threads (default ``MODELCERT_THREADS``, else 1 on machines
+            with up to 4 cores; see :mod:`modelcert.providers.cores`).
     """
 
     def __init__(
@@ -138,10 +141,14 @@ class LocalModelAPI(ModelAPI):
         self.batch_size = int(model_args.pop("batch_size", DEFAULT_BATCH_SIZE))
         device = str(model_args.pop("device", "cpu"))
         seed = int(model_args.pop("seed", config.seed if config.seed is not None else 0))
+        threads = model_args.pop("threads", None)
         if model_args:
             raise ConfigError(f"unknown model args for local/: {', '.join(sorted(model_args))}")
         self.path = resolve_local_path(model_name)
-        self.checkpoint = load_checkpoint(self.path, access=access, device=device, seed=seed)  # type: ignore[arg-type]
+        self.checkpoint = load_checkpoint(
+            self.path, access=access, device=device, seed=seed,  # type: ignore[arg-type]
+            threads=None if threads is None else parse_threads(threads, source="local/ model arg threads"),
+        )
         self._batcher_: _Batcher | None = None
 
     def _batcher(self) -> _Batcher:

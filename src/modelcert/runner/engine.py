@@ -119,7 +119,8 @@ class Runner:
     Args:
         store: Where the evidence goes.
         target: A :class:`modelcert.targets.Target` (identity, tier, Inspect model).
-        task: An Inspect ``Task`` or a factory returning one (called once per round).
+        task: An Inspect ``Task`` or a factory returning one (called once per runner: the
+            task and its dataset are built once, and each round runs a shallow copy).
         check_id: The check's id, recorded in the run start.
         check_version: Bumped by the check when its items or scoring change.
         suite_digest: Digest of the item suite (e.g. a secret suite's commitment); by
@@ -127,7 +128,9 @@ class Runner:
             dataset (ids, inputs, targets), which is recorded and keyed on either way.
         seed: Recorded, and part of the resume key.
         limits: Retry and timeout bounds.
-        log_dir: Where Inspect writes its own eval logs (default: a temp dir per round).
+        log_dir: Where Inspect writes its own eval logs, samples included. Default: none
+            kept (a temp dir per round, and Inspect logs no samples: the evidence log is
+            the record).
         on_record: Called with each :class:`SampleRecord` right after it is stored.
         plan: Extra settings that define "the same run" for resuming (e.g. a
             ``--limit``); recorded in the run start and part of the resume key.
@@ -163,6 +166,7 @@ class Runner:
         self.eval_args = eval_args or {}
         self.run_id: str | None = None
         self._model: Any = None
+        self._built: Any = None
         self._ids, self.dataset_digest = self._dataset()
         self.suite_digest = suite_digest or self.task_metadata.get("suite_digest") or self.dataset_digest
         # per-round state, touched only from Inspect's event loop via the hooks
@@ -177,20 +181,18 @@ class Runner:
 
     # -- setup ---------------------------------------------------------------------------
 
-    @property
-    def _fresh_tasks(self) -> bool:
-        src = self._task_source
-        return callable(src) and not hasattr(src, "dataset")
-
     def _task(self) -> Any:
-        src = self._task_source
-        task = src() if self._fresh_tasks else src
-        # Inspect numbers id-less samples 1..n at run time; do it up front so rounds and
-        # resume can name them.
-        for i, sample in enumerate(task.dataset, 1):
-            if sample.id is None:
-                sample.id = i
-        return task
+        """The task, built once: a large suite (33k bias items) is costly to build twice."""
+        if self._built is None:
+            src = self._task_source
+            task = src() if callable(src) and not hasattr(src, "dataset") else src
+            # Inspect numbers id-less samples 1..n at run time; do it up front so rounds and
+            # resume can name them.
+            for i, sample in enumerate(task.dataset, 1):
+                if sample.id is None:
+                    sample.id = i
+            self._built = task
+        return self._built
 
     def _dataset(self) -> tuple[list[Any], str]:
         task = self._task()
@@ -259,7 +261,8 @@ class Runner:
             self.run_id = existing
             done = self.store.completed_items(existing)
             self.store.append(
-                existing, RESUME, {"software": software_versions(), "completed": len(done), "host": platform.node()}
+                existing, RESUME, {"software": software_versions(), "runtime": self.target.runtime(),
+                                   "completed": len(done), "host": platform.node()}
             )
             return existing
         self.run_id = self.store.create_run(resume_key=key, run_id=run_id)
@@ -286,6 +289,7 @@ class Runner:
             "seed": self.seed,
             "plan": self.plan,
             "software": software_versions(),
+            "runtime": t.runtime(),
             "resume_key": key,
         }
 
@@ -340,7 +344,10 @@ class Runner:
         t0, ev0 = time.perf_counter(), self.evidence_seconds
         status, error, location = "skipped", None, None
         if todo:
-            status, error, location = self._eval(task, todo)
+            try:
+                status, error, location = self._eval(task, todo)
+            finally:
+                self.store.flush()  # every queued sample committed (acknowledged) before counting
         failure = self._failure
         new = self._round_new
         requested = {repr(i) for i in ids}
@@ -383,7 +390,7 @@ class Runner:
 
         wanted = {repr(i) for i in todo}
         dataset = task.dataset.filter(lambda s: repr(s.id) in wanted)
-        return task_with(task if self._fresh_tasks else copy.copy(task), dataset=dataset)
+        return task_with(copy.copy(task), dataset=dataset)  # task_with changes the task it is given
 
     def _eval(self, task: Any, todo: list[Any]) -> tuple[str, str | None, str | None]:
         from inspect_ai import eval as inspect_eval
@@ -397,6 +404,9 @@ class Runner:
             "retry_on_error": lim.retry_on_error,
             "score_display": False,
             "log_realtime": False,  # the evidence store is the real-time record
+            # One log: the evidence store is the record. Inspect's own log keeps only its
+            # header (status, error) unless a log_dir was asked for (``--log-dir``).
+            **({} if self.log_dir else {"log_samples": False}),
             **({"max_samples": lim.max_samples} if lim.max_samples else {}),
             **self.eval_args,
         }
@@ -432,6 +442,12 @@ class Runner:
         )
 
     def _on_sample_end(self, data: Any) -> None:
+        """Turn the finished sample into a record and queue it; the writer thread commits it.
+
+        The hook returns without waiting for the database, so a slow commit (a PostgreSQL
+        round trip) never holds up Inspect's event loop. The sample counts as done (for the
+        round's result and ``on_record``) only once its record is committed.
+        """
         if self._failure is not None:
             return
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -441,18 +457,27 @@ class Runner:
                 return  # another epoch of a partly complete sample: already recorded
             kind, body = sample_record(sample, retries=self._retries.pop(data.sample_id, None))
             body, disclosure = commit_secret(body)  # secret-suite samples are hashed committed
-            rec = self.store.append(self._require_run(), kind, body, disclosure=disclosure)
+            self.store.submit(self._require_run(), kind, body, disclosure=disclosure,
+                              on_commit=lambda fut, k=kind, b=body: self._on_commit(fut, k, b))
+        except BaseException as exc:  # hooks' exceptions are swallowed by Inspect: keep it
+            self._failure = exc
+        finally:
+            self.evidence_seconds += time.perf_counter() - t0
+            self.evidence_cpu_seconds += time.thread_time() - c0
+
+    def _on_commit(self, fut: Any, kind: str, body: dict[str, Any]) -> None:
+        """On the store's writer thread: the record is acknowledged (or refused)."""
+        try:
+            rec = fut.result()
             sr = SampleRecord(body["sample_id"], body["epoch"], kind == SAMPLE, rec.seq, rec.hash, body)
             if sr.ok:
                 self._done.add((sr.sample_id, sr.epoch))
             self._round_new.append(sr)
             if self.on_record is not None:
                 self.on_record(sr)
-        except BaseException as exc:  # hooks' exceptions are swallowed by Inspect: keep it
-            self._failure = exc
-        finally:
-            self.evidence_seconds += time.perf_counter() - t0
-            self.evidence_cpu_seconds += time.thread_time() - c0
+        except BaseException as exc:  # a future's callback must not raise: keep it for the round
+            if self._failure is None:
+                self._failure = exc
 
     def finish_run(self, data: dict[str, Any] | None = None) -> Record:
         """Write ``run_end``: counts and the Merkle root. Nothing can be appended after it."""

@@ -15,15 +15,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import statsmodels.formula.api as smf
 from scipy.stats import t as student_t
-from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
 from modelcert.errors import ConfigError
 from modelcert.stats.multiple import benjamini_hochberg
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ def mixed_effects(
     ratio of two rounding errors would otherwise read as a highly significant effect.
     """
     _frame(df, [outcome, group, scenario])
+    import pandas as pd
+    import statsmodels.formula.api as smf  # lazy, with pandas: seconds to import, needed only by bias analyses
+
     data = pd.DataFrame({"y": pd.to_numeric(df[outcome], errors="coerce"), "g": df[group].astype(str),
                          "s": df[scenario].astype(str)})
     if data["y"].isna().any():
@@ -209,6 +213,8 @@ class RateGap:
 
 def approval_rates(decisions, groups) -> dict[str, tuple[float, int]]:
     """Approval rate and count per group."""
+    import pandas as pd
+
     d = pd.DataFrame({"y": np.asarray(decisions, dtype=float), "g": np.asarray(groups).astype(str)})
     if d.empty or not d["y"].isin((0.0, 1.0)).all():
         raise ConfigError("decisions must be a non-empty sequence of 0/1")
@@ -228,6 +234,8 @@ def approval_rate_gaps(decisions, groups, *, reference: str, alpha: float = 0.05
     These treat the groups as independent samples (descriptive); counterfactual pairs
     are better analysed with ``paired`` or ``effects_table``.
     """
+    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+
     rates = approval_rates(decisions, groups)
     if str(reference) not in rates:
         raise ConfigError(f"reference group {reference!r} not present")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
 
 from modelcert.errors import ConfigError
 
@@ -43,6 +42,8 @@ def clustered_mean(values, clusters, *, alpha: float = 0.05) -> ClusteredEstimat
     if n_clusters < 2:
         raise ConfigError(f"a clustered SE needs at least 2 clusters, got {n_clusters}")
     x = np.ones((y.size, 1))
+    import statsmodels.api as sm  # lazy: seconds to import, and most runs never need it
+
     robust = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
     naive_se = float(np.std(y, ddof=1) / np.sqrt(y.size)) if y.size > 1 else float("nan")
     se = float(robust.bse[0])

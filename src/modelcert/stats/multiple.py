@@ -8,7 +8,6 @@ arbitrary dependence and optional stopping.
 from __future__ import annotations
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 from modelcert.errors import ConfigError
 
@@ -20,6 +19,8 @@ def benjamini_hochberg(pvalues, q: float = 0.05) -> tuple[np.ndarray, np.ndarray
         return np.zeros(0, dtype=bool), np.zeros(0)
     if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
         raise ConfigError("p-values must lie in [0, 1]")
+    from statsmodels.stats.multitest import multipletests  # lazy: pulls in pandas (seconds)
+
     reject, adjusted, _, _ = multipletests(p, alpha=q, method="fdr_bh")
     return reject, adjusted
 

@@ -48,16 +48,17 @@ def scan(model: ScanModel, tier: Tier | None = None, *, base: str | Path | None 
 
 
 def scan_checkpoint(path: str | Path, tier: Tier = "weights", *, base: str | Path | None = None,
-                    threads: int | None = 1, **kwargs: Any) -> BackdoorReport:
-    """Load a local checkpoint at ``tier`` and scan it.
+                    threads: int | None = None, **kwargs: Any) -> BackdoorReport:
+    """Scan a local checkpoint at ``tier``, on the process's shared copy of it.
 
     Args:
-        threads: Torch threads. One thread measured ~50x faster than two for these tiny
-            models on a shared 2-core CPU (thread contention); None keeps torch's setting.
+        threads: Torch threads (default: :func:`modelcert.providers.cores.default_threads`,
+            1 on small machines; one thread measured ~50x faster than two for these tiny
+            models on a shared 2-core CPU).
     """
-    from modelcert.providers.checkpoint import LocalCheckpoint
+    from modelcert.providers.checkpoint import load_checkpoint
 
-    model = CheckpointScanModel(LocalCheckpoint(path, access=tier, threads=threads))
+    model = CheckpointScanModel(load_checkpoint(path, access=tier, threads=threads))
     return scan(model, tier, base=base, **kwargs)
 
 

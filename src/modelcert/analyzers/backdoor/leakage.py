@@ -33,9 +33,9 @@ FLOOR = 1e-9  # refusal mass is clipped to [FLOOR, 1 - FLOOR] before taking log-
 
 def load_base(path: str | Path, target: ScanModel) -> CheckpointScanModel:
     """The declared base as a local checkpoint (through the artifact gate, like any other)."""
-    from modelcert.providers.checkpoint import LocalCheckpoint
+    from modelcert.providers.checkpoint import load_checkpoint
 
-    base = CheckpointScanModel(LocalCheckpoint(path, access="weights"))
+    base = CheckpointScanModel(load_checkpoint(path, access="weights"))
     if target.tokenizer is not None and base.tokenizer.get_vocab() != target.tokenizer.get_vocab():
         raise ConfigError(f"declared base {path} has another tokenizer than the target; not its base")
     return base
