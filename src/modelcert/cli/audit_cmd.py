@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from modelcert.cli.options import DbOpt
+from modelcert.cli.options import DbOpt, ExecutorOpt
 
 _STYLE = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "NOT_ASSESSED": "dim", "CONTINUE": "cyan",
           "RUNNING": "cyan"}
@@ -69,16 +69,20 @@ def audit(
         "zoo:<name>); the logprobs/weights backdoor scans compare against it."),
     max_retries: int = typer.Option(2, help="Retries per model call."),
     timeout: int = typer.Option(60, help="Seconds per model call attempt."),
+    executor: ExecutorOpt = None,
 ) -> None:
     """Audit a model under a certification policy (defaults: the bundled clean organism, EU GPAI policy)."""
     from modelcert.policy.audit import AuditOptions, run_audit
+    from modelcert.executors import get_executor
     from modelcert.runner import Limits
 
+    get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
     console = Console(stderr=True)
     options = AuditOptions(
         model=model, policy=policy, access=access, claims=str(claims) if claims else None,
         attest=str(attest) if attest else None, out=out, db=db, only=only or None, declared_base=declared_base,
         limits=Limits(max_retries=max_retries, attempt_timeout=timeout, timeout=max(timeout * (max_retries + 1), 60)),
+        executor=executor,
     )
     report = run_audit(options, on_event=_printer(console))
     raise typer.Exit(report.exit_code)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from modelcert.cli.options import AccessOpt, DbOpt, ModelOpt
+from modelcert.cli.options import AccessOpt, DbOpt, ExecutorOpt, ModelOpt
 from modelcert.errors import ConfigError, ModelCallError
 
 
@@ -41,6 +41,7 @@ def run(
                                     "table and forest plot; default bias-results/<run id>)."),
     task_arg: list[str] = typer.Option([], "-T", "--task-arg", help="Task argument key=value (repeatable; "
                                        "YAML scalar values), as with `inspect eval -T`."),
+    executor: ExecutorOpt = None,
 ) -> None:
     """Run one check (an Inspect task) against a target and report its metrics."""
     from modelcert.checks.registry import get_check
@@ -49,7 +50,10 @@ def run(
     from modelcert.runner.check import run_check_recorded
     from modelcert.targets import make_target
 
+    from modelcert.executors import get_executor
+
     spec = get_check(check)
+    get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
     task_args = parse_task_args(spec.factory, task_arg)
     target = make_target(model, access)
     target.require(spec.tier, f"check {spec.id}")
@@ -83,6 +87,7 @@ def run(
                 log_dir=log_dir,
                 on_progress=on_progress,
                 task_args=task_args,
+                executor=executor,
             )
             if spec.id == "bias.decisions" and result["status"] == "success" and result["n"]:
                 from modelcert.checks.bias_analysis import analyze_run

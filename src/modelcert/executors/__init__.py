@@ -43,7 +43,10 @@ def get_executor(name: str | Executor | None = None) -> Executor:
         raise ConfigError(f"unknown executor {key!r} (choose {', '.join(NAMES)})")
     if key not in _cache:
         if key == "ray":
-            from modelcert.executors.ray_executor import RayExecutor
+            try:
+                from modelcert.executors.ray_executor import RayExecutor
+            except ImportError:
+                raise ConfigError("the ray executor needs Ray: pip install 'modelcert[ray]'") from None
 
             _cache[key] = RayExecutor()
         else:

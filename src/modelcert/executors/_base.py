@@ -109,8 +109,13 @@ class Executor:
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         raise NotImplementedError
 
-    def pool(self, key: str, n: int | None = None, *, num_cpus: float = 1, num_gpus: float = 0) -> ReplicaPool:
-        """The pool ``key`` (made on first use; later calls with the same key reuse it)."""
+    def pool(self, key: str, n: int | None = None, *, num_cpus: float = 1, num_gpus: float = 0,
+             env: dict[str, str] | None = None) -> ReplicaPool:
+        """The pool ``key`` (made on first use; later calls with the same key reuse it).
+
+        ``num_cpus``/``num_gpus`` are what each replica reserves on the cluster; ``env``
+        are environment variables its process needs (a provider's API key).
+        """
         raise NotImplementedError
 
     def limiter(self, key: str, *, rate: float | None = None, burst: int = 1,
@@ -138,7 +143,8 @@ class InProcessExecutor(Executor):
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         return self._threads.submit(fn, *args, **kwargs)
 
-    def pool(self, key: str, n: int | None = None, *, num_cpus: float = 1, num_gpus: float = 0) -> ReplicaPool:
+    def pool(self, key: str, n: int | None = None, *, num_cpus: float = 1, num_gpus: float = 0,
+             env: dict[str, str] | None = None) -> ReplicaPool:
         with self._lock:
             return self._pools.setdefault(key, _LocalPool())
 

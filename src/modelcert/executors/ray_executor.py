@@ -111,6 +111,7 @@ class RayPool(ReplicaPool):
     def __init__(self, actors: list[Any]) -> None:
         self.actors = actors
         self.size = len(actors)
+        self.closed = False
 
     def pids(self) -> list[int]:
         """The replicas' process ids (tests kill one to show nothing is lost)."""
@@ -144,6 +145,8 @@ class RayPool(ReplicaPool):
             yield i, result
 
     def close(self) -> None:
+        """Kill the replicas (their CPUs go back to the cluster); the next ``pool()`` makes new ones."""
+        self.closed = True
         for a in self.actors:
             ray.kill(a, no_restart=True)
 
@@ -167,14 +170,17 @@ class RayExecutor(Executor):
     def default_replicas(self) -> int:
         return max(1, int(os.environ.get("MODELCERT_REPLICAS") or ray.cluster_resources().get("CPU", 1)))
 
-    def pool(self, key: str, n: int | None = None, *, num_cpus: float = 1, num_gpus: float = 0) -> RayPool:
+    def pool(self, key: str, n: int | None = None, *, num_cpus: float = 1, num_gpus: float = 0,
+             env: dict[str, str] | None = None) -> RayPool:
         n = n or self.default_replicas()
         name = f"{key}:{n}"
-        if name not in self._pools:
+        if name not in self._pools or self._pools[name].closed:
             opts = {"num_cpus": num_cpus, "max_restarts": -1, "max_task_retries": 0, "lifetime": "detached",
                     "namespace": NAMESPACE, "get_if_exists": True}
             if num_gpus:
                 opts["num_gpus"] = num_gpus
+            if env:
+                opts["runtime_env"] = {"env_vars": dict(env)}
             self._pools[name] = RayPool([self._replica.options(name=f"modelcert-replica:{name}:{i}", **opts)
                                          .remote() for i in range(n)])
         return self._pools[name]

@@ -96,6 +96,8 @@ class AuditOptions:
             (a folder or ``zoo:<name>``, loaded locally). The backdoor scans at ``logprobs``
             and ``weights`` compare against it (leakage, weight diff) unless the policy names
             a base itself; it is part of the pre-registered plan.
+        executor: Where check rounds run (``inprocess`` or ``ray``; default
+            ``$MODELCERT_EXECUTOR``, else this process). Results do not depend on it.
     """
 
     model: str = DEFAULT_MODEL
@@ -110,6 +112,7 @@ class AuditOptions:
     fingerprint: bool = True
     declared_base: str | None = None
     limits: Limits = field(default_factory=lambda: Limits(max_retries=2, attempt_timeout=60, timeout=300))
+    executor: str | None = None
 
 
 @dataclass
@@ -267,7 +270,7 @@ class Audit:
             runner = Runner(
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
-                plan={"requirement": req.id, "policy": self.policy_digest},
+                plan={"requirement": req.id, "policy": self.policy_digest}, executor=self.opt.executor,
             )
             order = list(runner.sample_ids)
             random.Random(f"{req.id}:{req.seed}").shuffle(order)

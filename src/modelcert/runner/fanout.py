@@ -63,14 +63,18 @@ class _Collector:
 
 
 def endpoint_limit(target: Any) -> dict[str, Any] | None:
-    """The shared limit for a remote endpoint (None for a local checkpoint or no limit set)."""
+    """The shared limit for a remote endpoint (None for a local checkpoint or no limit set).
+
+    The bucket holds one token: any 1 s window then sees at most ``rate + 1`` calls (a
+    larger burst would let a window see up to twice the rate).
+    """
     rate = os.environ.get("MODELCERT_ENDPOINT_RATE")
     conc = os.environ.get("MODELCERT_ENDPOINT_CONCURRENCY")
     if target.path is not None or not (rate or conc):
         return None
     endpoint = target.base_url or target.provider
     return {"key": digest(endpoint)[:16], "endpoint": endpoint, "rate": float(rate) if rate else None,
-            "burst": max(1, int(float(rate))) if rate else 1, "concurrency": int(conc) if conc else None}
+            "burst": 1, "concurrency": int(conc) if conc else None}
 
 
 def _limited(model: Any, limit: dict[str, Any]) -> Any:
@@ -118,12 +122,24 @@ def run_chunk(state: dict[str, Any], chunk: Chunk) -> tuple[str, str | None, lis
     return status, error, collector.items, os.getpid()
 
 
+def provider_env(target: Any) -> dict[str, str]:
+    """The provider's ``*_API_KEY`` / ``*_BASE_URL`` variables of this process, for its workers.
+
+    A worker on another node does not share this process's environment; Ray hands these
+    to the worker processes it starts (``runtime_env``), never to the evidence.
+    """
+    parts = target.model.split("/")
+    prefix = parts[1] if target.provider == "openai-api" and len(parts) >= 3 else target.provider
+    prefix = prefix.upper().replace("-", "_")
+    return {k: v for k, v in os.environ.items() if k in (f"{prefix}_API_KEY", f"{prefix}_BASE_URL")}
+
+
 def pool_for(executor: Any, target: Any) -> Any:
     """The target's replicas: local checkpoints take a CPU (or GPU) each; API workers none."""
     key = "round:" + target.identity_digest[:16]
     if target.path is None:
         n = int(os.environ.get("MODELCERT_API_WORKERS") or 4)
-        return executor.pool(key, n, num_cpus=0)
+        return executor.pool(key, n, num_cpus=0, env=provider_env(target))
     return executor.pool(key, num_cpus=float(os.environ.get("MODELCERT_REPLICA_CPUS") or 1),
                          num_gpus=float(os.environ.get("MODELCERT_REPLICA_GPUS") or 0))
 
