@@ -1,0 +1,63 @@
+"""The in-process executor: today's behaviour, no Ray needed (the quick start's path)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from modelcert.errors import ConfigError
+from modelcert.executors import InProcessExecutor, ThreadLimiter, get_executor
+
+
+def _square(state: dict, x: int) -> int:
+    state["calls"] = state.get("calls", 0) + 1
+    return x * x
+
+
+def test_default_is_in_process_and_unknown_names_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODELCERT_EXECUTOR", raising=False)
+    ex = get_executor()
+    assert isinstance(ex, InProcessExecutor) and not ex.distributed
+    with pytest.raises(ConfigError, match="unknown executor"):
+        get_executor("dask")
+    monkeypatch.setenv("MODELCERT_EXECUTOR", "spark")
+    with pytest.raises(ConfigError, match="spark"):
+        get_executor()
+
+
+def test_pool_keeps_state_per_key_and_submit_returns_futures() -> None:
+    ex = InProcessExecutor()
+    pool = ex.pool("k")
+    assert sorted(pool.map(_square, [1, 2, 3])) == [(0, 1), (1, 4), (2, 9)]
+    assert ex.pool("k") is pool and pool.state["calls"] == 3  # one replica, loaded once
+    assert ex.submit(pow, 2, 10).result(timeout=5) == 1024
+
+
+def test_thread_limiter_holds_rate_and_concurrency() -> None:
+    lim = ThreadLimiter(rate=20, burst=1, concurrency=2)
+    stamps: list[float] = []
+    inflight, peak = [0], [0]
+    lock = threading.Lock()
+
+    def call() -> None:
+        with lim:
+            with lock:
+                stamps.append(time.monotonic())
+                inflight[0] += 1
+                peak[0] = max(peak[0], inflight[0])
+            time.sleep(0.05)
+            with lock:
+                inflight[0] -= 1
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stamps.sort()
+    assert peak[0] <= 2
+    # 12 calls at 20/s with a one-token bucket: no 1 s window holds more than 21
+    assert all(sum(1 for s in stamps if a <= s < a + 1.0) <= 21 for a in stamps)
+    assert stamps[-1] - stamps[0] >= 11 / 20 * 0.9
