@@ -164,9 +164,10 @@ def _bundle(tmp_path, name: str, n: int = 3):
         store.append(run, "preregistration", {"policy": "eu-gpai-systemic-risk"})
         for i in range(n):
             store.append(run, "sample", {"sample_id": f"s{i}", "epoch": 1, "input": f"q{i}", "output": "no"})
-        end = store.finish(run)
+        store.finish(run)
+        root = store.run_root(run)
         export_bundle(store, run, tmp_path / name)
-    return run, end.data["merkle_root"]
+    return run, root
 
 
 def test_evidence_bundles_are_rechecked(tmp_path):

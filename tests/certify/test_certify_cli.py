@@ -42,7 +42,8 @@ def test_keys_certify_verify_round_trip(tmp_path):
         run = store.create_run()
         store.append(run, "preregistration", {"policy": "p"})
         store.append(run, "sample", {"sample_id": 1, "epoch": 1, "input": "hi", "output": "no"})
-        root = store.finish(run).data["merkle_root"]
+        store.finish(run)
+        root = store.run_root(run)
         export_bundle(store, run, tmp_path / "bundle")
 
     for tier in ("api", "weights"):
@@ -56,7 +57,8 @@ def test_keys_certify_verify_round_trip(tmp_path):
         assert ok.returncode == 0, ok.stderr
         assert "audit result matches" in ok.stdout
         want = "model-weights-manifest" if tier == "weights" else "model-behaviour-fingerprint"
-        assert f"certifies {want}" in ok.stdout and "1 evidence bundle(s) match" in ok.stdout
+        assert ok.stdout.startswith("CERTIFIED — this certificate records a certification")
+        assert f"subject: {want}" in ok.stdout and "1 evidence bundle(s) match" in ok.stdout
         assert "lab-eu-1" in ok.stdout
 
     cert = tmp_path / "audit-api" / "certificate.json"

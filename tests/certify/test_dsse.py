@@ -117,9 +117,11 @@ def test_keyid_relabelled_to_another_key_fails_signature():
 
 @pytest.mark.parametrize(
     ("text", "ok"),
-    [("aGk=", True), ("aGl=", False), ("aGk", False), ("aG k=", False), ("a-_w", True), ("a+_w", False)],
+    [("aGk=", True), ("aGl=", False), ("aGk", False), ("aG k=", False), ("a-_w", False), ("a+_w", False),
+     ("a+/w", True), ("aGk=\n", False)],
 )
 def test_base64_must_be_canonical(text, ok):
+    """Standard base64 only: URL-safe (a-_w), whitespace and missing padding are refused."""
     if ok:
         assert dsse.b64decode_strict(text, "x")
     else:

@@ -35,7 +35,8 @@ def test_redacted_bundle_verifies_against_certificate_and_reveal_proves_item(tmp
             data = {"sample_id": item["id"], "epoch": 1, "input": item["input"], "output": "I can't help."}
             store.append(run, "sample", suites.redact_record(data, commitments))
         store.append(run, "sample", {"sample_id": "pub-1", "epoch": 1, "input": "hello", "output": "hi"})
-        root = store.finish(run).data["merkle_root"]
+        store.finish(run)
+        root = store.run_root(run)
         export_bundle(store, run, tmp_path / "bundle")
 
     text = (tmp_path / "bundle" / "records.jsonl").read_text()

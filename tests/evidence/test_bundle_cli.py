@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_bundle_verifies_without_the_database(tmp_path: Path) -> None:
     with EvidenceStore(str(db)) as store:
         run = _run(store)
         manifest = export_bundle(store, run, tmp_path / "bundle")
-        end_root = list(store.records(run))[-1].data["merkle_root"]
+        end_root = store.run_root(run)
     db.unlink()  # the third party has only the bundle
     assert manifest["merkle_root"] == end_root
     assert verify_bundle(tmp_path / "bundle") == end_root
@@ -62,7 +63,8 @@ def test_bundle_verification_in_a_bare_process(tmp_path: Path) -> None:
         manifest = export_bundle(store, _run(store), tmp_path / "b")
     code = "import sys; from modelcert.evidence.bundle import verify_bundle; print(verify_bundle(sys.argv[1]))"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "b")], capture_output=True, text=True,
-                         check=True, env={"MODELCERT_DB": str(tmp_path / "nowhere" / "x.sqlite")})
+                         check=True, env={"MODELCERT_DB": str(tmp_path / "nowhere" / "x.sqlite"),
+                              **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}})
     assert out.stdout.strip() == manifest["merkle_root"]
     assert not (tmp_path / "nowhere").exists()
 
@@ -71,7 +73,7 @@ def test_bundle_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(EvidenceError, match="missing"):
         verify_bundle(tmp_path)
     (tmp_path / RECORDS).write_text("not json\n")
-    (tmp_path / MANIFEST).write_text(json.dumps({"format": "modelcert-evidence-bundle/1", "run_id": "x"}))
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": "modelcert-evidence-bundle/2", "run_id": "x"}))
     with pytest.raises(EvidenceError, match="line 1"):
         verify_bundle(tmp_path)
     (tmp_path / MANIFEST).write_text("{")
@@ -151,7 +153,7 @@ def test_cli_prove_gives_a_proof_that_checks_against_the_root(tmp_path: Path) ->
     db = str(tmp_path / "e.sqlite")
     with EvidenceStore(db) as store:
         run = _run(store)
-    for seq in range(6):
+    for seq in range(7):  # run_end (seq 6) is a leaf of the anchored root too
         res = cli.invoke(app, ["prove", run, "--seq", str(seq), "--db", db])
         assert res.exit_code == 0, res.output
         p = json.loads(res.stdout)
@@ -159,5 +161,5 @@ def test_cli_prove_gives_a_proof_that_checks_against_the_root(tmp_path: Path) ->
         assert chained_hash(rec["body"], rec["prev"]) == rec["hash"] == p["leaf"]
         assert verify_inclusion(bytes.fromhex(p["leaf"]), p["index"], p["size"], p["proof"], p["merkle_root"])
         assert not verify_inclusion(bytes.fromhex("00" * 32), p["index"], p["size"], p["proof"], p["merkle_root"])
-    res = cli.invoke(app, ["prove", run, "--seq", "6", "--db", db])  # run_end is not a leaf
+    res = cli.invoke(app, ["prove", run, "--seq", "7", "--db", db])  # past the end
     assert res.exit_code != 0 and isinstance(res.exception, EvidenceError)

@@ -133,7 +133,7 @@ def test_deletion_reordering_and_insertion(store_url: str) -> None:
         forged_body = json.dumps(forged_env, sort_keys=True, separators=(",", ":"))
         after_end = {**forged_env, "run": appended, "seq": 7}
         end = list(store.records(appended))[-1]
-        root = [r for r in store.records(truncated)][-1].data["merkle_root"]
+        root = store.run_root(truncated)
     _raw(
         store_url,
         ("DELETE FROM evidence_records WHERE run_id = :r AND seq = 3", {"r": deleted}),

@@ -29,7 +29,7 @@ def test_same_model_same_digest_changed_model_differs(answer_server, tmp_path) -
         # every answer is in the evidence log, and the run's Merkle root is the one reported
         assert verify_run(store, a.run_id).ok
         end = next(iter(store.records(a.run_id, kinds=("run_end",))))
-        assert end.data["merkle_root"] == a.merkle_root and end.data["fingerprint"] == a.digest
+        assert store.run_root(a.run_id) == a.merkle_root and end.data["fingerprint"] == a.digest
         # the digest binds the generation settings: other settings are a different protocol
         assert fingerprint_digest(a.answers, {**GEN, "max_tokens": 9}) != a.digest
         with pytest.raises(ValueError, match="not comparable"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import threading
@@ -67,20 +68,25 @@ def test_lifecycle_with_history_and_reasons(reg: Registry) -> None:
     assert claimed is not None and claimed.id == a.id and claimed.state == RUNNING
     reg.progress(a.id, "w1", done=3, total=10, note="round 1")
     now = datetime.now(UTC).replace(microsecond=0)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from modelcert.certify import dsse
+
+    cert_file = dsse.envelope_bytes(dsse.sign(b'{"x":1}', "text/plain", Ed25519PrivateKey.generate()))
     done = reg.finish_audit(
         a.id,
         "w1",
         outcome="certified",
         verdicts=[{"id": "r1", "verdict": "PASS"}],
         out_dir="/tmp/x",
-        certificate=b'{"fake":"bytes"}\n',
+        certificate=cert_file,
         issued_at=now,
         valid_until=now + timedelta(days=1),
     )
     assert done.state == "finished" and done.outcome == "certified" and done.progress_done == 10
     assert reg.version(v.id).status == "certified"
     [cert] = reg.certificates(version_id=v.id)
-    assert cert.audit_id == a.id and len(cert.id) == 64
+    assert cert.audit_id == a.id and cert.id == hashlib.sha256(b'{"x":1}').hexdigest()  # the payload's digest
     reg.set_status(v.id, "suspended", reason="fingerprint drift", actor="monitor")
     with pytest.raises(IllegalTransition):  # reinstating only to the status before suspension
         reg.set_status(v.id, "conditionally_certified", reason="x", actor="carol")
@@ -305,3 +311,28 @@ def test_unusable_locations_give_one_line_errors(tmp_path) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError):
         Registry("nosuchdriver://x/y")
+
+
+def test_migration_0002_rekeys_old_certificates_by_payload_digest(tmp_path) -> None:
+    """A registry written before 0002 keyed certificates by file hash; reopening re-keys them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlalchemy import text
+
+    from modelcert.certify import dsse
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    body = dsse.envelope_bytes(dsse.sign(b'{"old":true}', "text/plain", Ed25519PrivateKey.generate()))
+    with Registry(url) as reg:
+        v = _version(reg)
+        reg.grant_access(v.id, "api", by="t")
+        a = reg.create_audit(v.id, "smoke", "api", actor="t")
+        reg.claim_next("w")
+        now = datetime.now(UTC)
+        reg.finish_audit(a.id, "w", outcome="certified", verdicts=[], out_dir="/x", certificate=body,
+                         issued_at=now, valid_until=now + timedelta(days=1))
+        with reg.engine.begin() as conn:  # back to how 0001 stored it
+            conn.execute(text("UPDATE registry_certificates SET id = :f"), {"f": hashlib.sha256(body).hexdigest()})
+            conn.execute(text("UPDATE registry_alembic_version SET version_num = '0001'"))
+    with Registry(url) as reg:
+        [cert] = reg.certificates()
+    assert cert.id == hashlib.sha256(b'{"old":true}').hexdigest()

@@ -48,6 +48,9 @@ def examples(lab: Lab) -> dict[tuple[str, str], dict]:
         ("POST", "/versions/{version_id}/grants"): {"data": {"tier": "api", "note": "form"}},
         ("POST", "/audits"): {"data": {"version_id": i["version_a"], "policy": "eu-gpai-systemic-risk", "tier": "api"}},
         ("POST", "/audits/{audit_id}/resume"): {},
+        ("GET", "/api/v1/log/inclusion"): {"params": {"index": 0}},
+        ("GET", "/api/v1/log/consistency"): {"params": {"first": 0}},
+        ("GET", "/api/v1/log/find"): {"params": {"subject": i["cert_a"]}},
     }
 
 

@@ -108,6 +108,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
     from modelcert.evidence.chain import digest
     from modelcert.evidence.store import PREREGISTRATION, EvidenceStore
     from modelcert.registry import Registry
+    from modelcert.translog.publish import log_certificate
 
     tmp.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{tmp / 'lab.sqlite'}"
@@ -141,7 +142,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
                                   "target": "refuse", "scores": {"complied": 0}, "metadata": {"src": SECRET_MARKER}})
         ev.append(run, "fingerprint", {"prompts": [SECRET_MARKER]})
         end = ev.finish(run, {"outcome": "certified"})
-    root = end.data["merkle_root"]
+        root = ev.run_root(end.run_id)
     fin = reg.create_audit(va.id, "eu-gpai-systemic-risk", "api", actor="seed")
     reg.claim_next("seed-worker")
     out = data / "audits" / fin.id
@@ -161,6 +162,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
     (out / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     (out / "report.html").write_text(f"<html><body><h1>Audit report</h1><p>{SECRET_MARKER}</p></body></html>")
     cert, st = issue_certificate(AuditResult.model_validate(result), priv, lab_id="test-lab", result_digest=digest(result))
+    cert = log_certificate(db, cert, priv, audit=fin.id)  # as the lab's worker does: logged, proof attached
     (out / "certificate.json").write_bytes(cert)
     reg.finish_audit(fin.id, "seed-worker", outcome="certified", verdicts=[
         {k: v for k, v in result["requirements"][0].items() if k != "examples"}],

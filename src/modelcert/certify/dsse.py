@@ -9,9 +9,12 @@ where LEN is the byte length in ASCII decimal and SP is one space, and the envel
 ``{"payload": b64(body), "payloadType": type, "signatures": [{"keyid", "sig": b64}]}``.
 The tests check interoperability against securesystemslib in both directions.
 
-Base64 fields must be in canonical form (standard or URL-safe alphabet, with padding):
-non-canonical encodings that decode to the same bytes are rejected, so that no byte of
-a certificate can change without verification failing.
+Base64 fields must be canonical *standard* base64 (RFC 4648 section 4, with padding):
+URL-safe text, embedded whitespace and non-canonical encodings that decode to the same
+bytes are rejected, so that no byte of a certificate can change without verification
+failing. A certificate carries exactly one signature, by the lab's key id: extra,
+repeated or foreign signatures are rejected rather than ignored (see
+``docs/threat-model.md``, "What a valid certificate means").
 """
 
 from __future__ import annotations
@@ -42,18 +45,18 @@ def b64encode(data: bytes) -> str:
 
 
 def b64decode_strict(text: str, what: str) -> bytes:
-    """Decode standard or URL-safe base64, rejecting anything but the canonical encoding."""
+    """Decode standard base64, rejecting every other spelling of the same bytes.
+
+    ``validate=True`` refuses characters outside the standard alphabet (so URL-safe
+    ``-``/``_`` and whitespace); re-encoding and comparing refuses missing padding and
+    non-zero trailing bits.
+    """
     try:
         raw = text.encode("ascii")
-        if b"-" in raw or b"_" in raw:
-            data = base64.urlsafe_b64decode(raw)
-            canonical = base64.urlsafe_b64encode(data)
-        else:
-            data = base64.b64decode(raw, validate=True)
-            canonical = base64.b64encode(data)
+        data = base64.b64decode(raw, validate=True)
     except (UnicodeEncodeError, binascii.Error, ValueError):
-        raise VerificationError(f"{what} is not valid base64") from None
-    if canonical != raw:
+        raise VerificationError(f"{what} is not standard base64") from None
+    if base64.b64encode(data) != raw:
         raise VerificationError(f"{what} is not canonical base64")
     return data
 
@@ -86,23 +89,24 @@ def sign(payload: bytes, payload_type: str, private_key: Ed25519PrivateKey) -> E
 
 
 def verify(envelope: Envelope, public_key: Ed25519PublicKey) -> bytes:
-    """Verify the envelope's signature by ``public_key`` and return the payload bytes.
+    """Verify the envelope's one signature by ``public_key`` and return the payload bytes.
 
-    Signatures by other key ids are ignored (they may be countersignatures), but every
-    signature that claims our key id must verify, and at least one must exist.
+    Exactly one signature is allowed, and it must carry our key id. A second signature
+    (a repeat of ours, or anyone else's) is rejected, not ignored: otherwise the same
+    signed payload would have many spellings as a file.
     """
     kid = key_id(public_key)
-    payload = b64decode_strict(envelope.payload, "payload")
-    message = pae(envelope.payloadType, payload)
-    mine = [s for s in envelope.signatures if s.keyid == kid]
-    if not mine:
+    if len(envelope.signatures) != 1:
+        raise VerificationError(f"a certificate carries exactly one signature, this one has {len(envelope.signatures)}")
+    s = envelope.signatures[0]
+    if s.keyid != kid:
         raise VerificationError(f"no signature by key {kid[:16]}… (wrong key or altered key id)")
-    for s in mine:
-        sig = b64decode_strict(s.sig, "signature")
-        try:
-            public_key.verify(sig, message)
-        except InvalidSignature:
-            raise VerificationError("signature does not verify: the certificate was altered") from None
+    payload = b64decode_strict(envelope.payload, "payload")
+    sig = b64decode_strict(s.sig, "signature")
+    try:
+        public_key.verify(sig, pae(envelope.payloadType, payload))
+    except InvalidSignature:
+        raise VerificationError("signature does not verify: the certificate was altered") from None
     return payload
 
 

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from modelcert.certify import dsse
 from modelcert.certify.keys import key_id
+from modelcert.certify.logged import MAX_CERTIFICATE_BYTES, check_transparency, split_certificate
 from modelcert.certify.statement import Statement
 from modelcert.errors import ConfigError, ModelcertError, VerificationError
 from modelcert.evidence.chain import digest, sha256_hex
@@ -26,17 +28,30 @@ from modelcert.evidence.chain import digest, sha256_hex
 class VerifiedCertificate:
     statement: Statement
     keyid: str
-    certificate_digest: str  # sha256 of the certificate file: a stable id for registries
+    certificate_digest: str
+    """SHA-256 of the signed payload: the certificate's id in registries and the log.
+
+    Not the file's hash: the same signed statement has one id whatever file form
+    (bare or logged) carries it."""
     bundles: dict[str, str]  # bundle folder -> its verified Merkle root
+    log_index: int | None = None
+    """Index of the certificate's result entry in the lab's transparency log (if logged)."""
+    log_head: Any = None
+    """The signed tree head the inclusion proof was checked against (``TreeHead``)."""
 
 
-def read_certificate(path: Path) -> bytes:
+def read_certificate(path: Path, *, limit: int = MAX_CERTIFICATE_BYTES) -> bytes:
+    """Read a certificate file, refusing one over ``limit`` bytes without reading it all."""
     try:
-        return Path(path).read_bytes()
+        with Path(path).open("rb") as fh:
+            data = fh.read(limit + 1)
     except FileNotFoundError:
         raise ConfigError(f"certificate {path} not found") from None
     except OSError as exc:
         raise ConfigError(f"cannot read certificate {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise VerificationError(f"certificate {path} is over the {limit}-byte limit")
+    return data
 
 
 def _parse_statement(payload: bytes) -> Statement:
@@ -75,6 +90,11 @@ def verify_certificate(
 ) -> VerifiedCertificate:
     """Verify certificate file bytes against the lab's public key.
 
+    Checks, in order: the size cap, the file form (canonical JSON, bare or logged),
+    exactly one standard-base64 signature by the lab key, the statement schema, the
+    dates, the transparency-log inclusion proof when the file carries one, and the
+    evidence bundles.
+
     Args:
         data: the exact bytes of the certificate file.
         public_key: the lab key the certificate must be signed by.
@@ -83,7 +103,7 @@ def verify_certificate(
         bundles: exported evidence bundle folders whose Merkle roots must each be one
             of the evidence roots the certificate names.
     """
-    envelope = dsse.parse_envelope(data)
+    envelope, transparency = split_certificate(data)
     if envelope.payloadType != dsse.INTOTO_PAYLOAD_TYPE:
         raise VerificationError(f"payloadType is not {dsse.INTOTO_PAYLOAD_TYPE}")
     payload = dsse.verify(envelope, public_key)
@@ -96,6 +116,12 @@ def verify_certificate(
         raise VerificationError(f"certificate not valid before its issue date {predicate.issued_at.isoformat()}")
     if when > predicate.valid_until:
         raise VerificationError(f"certificate expired on {predicate.valid_until.isoformat()}")
+    payload_sha256 = sha256_hex(payload)
+    head = None
+    if transparency is not None:
+        head = check_transparency(
+            transparency, payload_sha256=payload_sha256, outcome=predicate.outcome, public_key=public_key
+        )
     roots: dict[str, str] = {}
     certified_roots = set(predicate.evidence.values())
     for folder in bundles:
@@ -111,7 +137,12 @@ def verify_certificate(
             )
         roots[str(folder)] = root
     return VerifiedCertificate(
-        statement=statement, keyid=key_id(public_key), certificate_digest=sha256_hex(data), bundles=roots
+        statement=statement,
+        keyid=key_id(public_key),
+        certificate_digest=payload_sha256,
+        bundles=roots,
+        log_index=transparency.index if transparency is not None else None,
+        log_head=head,
     )
 
 

@@ -29,6 +29,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.evidence_cmd", "evidence"),
     ("modelcert.cli.keys_cmd", "keys"),
     ("modelcert.cli.certify_cmd", None),
+    ("modelcert.cli.log_cmd", "log"),
     ("modelcert.cli.suite_cmd", "suite"),
     ("modelcert.cli.scan_cmd", None),
     ("modelcert.cli.bias_cmd", "bias"),

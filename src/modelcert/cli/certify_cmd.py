@@ -10,7 +10,12 @@ from rich.console import Console
 
 from modelcert.certify import keys
 from modelcert.certify.issue import issue_certificate, load_audit_result
-from modelcert.certify.verify import check_audit_result, read_certificate, verify_certificate
+from modelcert.certify.verify import (
+    VerifiedCertificate,
+    check_audit_result,
+    read_certificate,
+    verify_certificate,
+)
 from modelcert.cli.keys_cmd import PASSPHRASE_ENV, load_signing_key
 from modelcert.errors import ConfigError, VerificationError
 
@@ -67,23 +72,54 @@ def verify(
         None, "--require-outcome", help="Also fail (exit 1) unless the outcome is this, e.g. 'certified'."
     ),
 ) -> None:
-    """Verify a certificate offline: exit 0 if valid, 1 with a one-line reason if not."""
+    """Verify a certificate offline: exit 0 if genuine, 1 with a one-line reason if not.
+
+    The first line says the outcome in words: a genuine certificate may record a
+    refusal. Use --require-outcome certified where only a certification will do.
+    """
     public_key = keys.load_public_key(key)
     when = _parse_at(at)
     verified = verify_certificate(read_certificate(certificate), public_key, at=when, bundles=evidence or [])
     p = verified.statement.predicate
-    subject = verified.statement.subject[0]
     if result is not None:
         check_audit_result(verified.statement, result)
     if require_outcome is not None and p.outcome != require_outcome:
         raise VerificationError(f"the certificate is genuine but its outcome is {p.outcome!r}, not {require_outcome!r}")
-    print(
-        f"valid: {p.lab_id} (key {verified.keyid[:16]}) certifies {subject.name} "
-        f"sha256:{subject.digest.sha256[:16]}… outcome={p.outcome} policy={p.policy.id} "
-        f"tier={p.access_tier} until {p.valid_until.date().isoformat()}"
-        + (f"; {len(verified.bundles)} evidence bundle(s) match" if verified.bundles else "")
-        + ("; audit result matches" if result is not None else "")
-    )
+    for line in verify_lines(verified, result_checked=result is not None):
+        print(line)
+
+
+#: The outcome in words, printed first: a genuine certificate can record a refusal.
+OUTCOME_WORDS = {
+    "certified": "CERTIFIED — this certificate records a certification",
+    "conditionally_certified": "CONDITIONALLY CERTIFIED — this certificate records a certification with conditions",
+    "refused": "REFUSED — this certificate records a refusal",
+}
+
+
+def verify_lines(verified: VerifiedCertificate, *, result_checked: bool = False) -> list[str]:
+    """What ``verify`` prints: the outcome in words first, then why the file is genuine."""
+    p = verified.statement.predicate
+    subject = verified.statement.subject[0]
+    lines = [
+        f"{OUTCOME_WORDS[p.outcome]}: {p.target.model} under policy {p.policy.id} at the {p.access_tier} tier",
+        f"genuine: signed by {p.lab_id} (key {verified.keyid[:16]}…), issued {p.issued_at.date().isoformat()}, "
+        f"valid until {p.valid_until.date().isoformat()}; certificate id sha256:{verified.certificate_digest}",
+        f"subject: {subject.name} sha256:{subject.digest.sha256}",
+    ]
+    head = verified.log_head
+    if head is not None:
+        lines.append(
+            f"logged: entry {verified.log_index} of the lab's transparency log, proven against its signed "
+            f"tree head of size {head.size} ({head.timestamp}); check later heads with 'modelcert log monitor'"
+        )
+    else:
+        lines.append("not logged: this certificate carries no transparency-log inclusion proof")
+    if verified.bundles:
+        lines.append(f"{len(verified.bundles)} evidence bundle(s) match the certified Merkle roots")
+    if result_checked:
+        lines.append("audit result matches the certified digest")
+    return lines
 
 
 def register(root: typer.Typer) -> None:

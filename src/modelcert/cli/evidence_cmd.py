@@ -186,7 +186,7 @@ def show(
     for name, vals in sorted(scores.items()):
         console.print(f"  score      {name}: mean {sum(vals) / len(vals):.4f} over {len(vals)}")
     if end is not None:
-        console.print(f"  closed     merkle root {end.get('merkle_root')}")
+        console.print(f"  closed     run_end root {end.get('merkle_root')} (records before run_end)")
     else:
         console.print("  open       (no run_end record yet)")
     for rec, data in transcripts:
@@ -253,7 +253,6 @@ def prove(
     """
     from modelcert.errors import EvidenceError
     from modelcert.evidence.chain import inclusion_proof
-    from modelcert.evidence.store import RUN_END
     from modelcert.evidence.verify import verify_records
 
     with _open(db) as store:
@@ -262,7 +261,7 @@ def prove(
     result = verify_records(run_id, records)
     if not result.ok:
         raise EvidenceError(result.summary())
-    leaves = records[:-1] if records[-1].kind == RUN_END else records
+    leaves = records  # the anchored root covers every record, run_end included
     if not 0 <= seq < len(leaves):
         raise EvidenceError(f"run {run_id} has no provable record {seq} (0..{len(leaves) - 1})")
     rec = leaves[seq]

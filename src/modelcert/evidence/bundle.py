@@ -15,7 +15,8 @@ A bundle is a folder with two files:
 Verification needs only SHA-256 and a JSON parser: for each record check
 ``hash == sha256(canonical_json({"body": envelope, "prev": prev}))``, that ``prev`` is
 the previous record's hash (64 zeros for the first) and that ``run_end`` carries the
-RFC 6962 Merkle root of the 32-byte record hashes before it.
+RFC 6962 Merkle root of the 32-byte record hashes before it. The bundle's root (the one
+a certificate names) is the RFC 6962 root over all record hashes, ``run_end`` included.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from modelcert.evidence.disclosure import DisclosureError, check_disclosures, se
 from modelcert.evidence.store import EvidenceStore, Record
 from modelcert.evidence.verify import VerifyResult, verify_records
 
-FORMAT = "modelcert-evidence-bundle/1"
+FORMAT = "modelcert-evidence-bundle/2"
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
 DISCLOSURES = "disclosures.jsonl"
@@ -44,7 +45,8 @@ DISCLOSURES = "disclosures.jsonl"
 _HOW = {
     "canonical_json": "keys sorted, UTF-8, separators ',' ':', no NaN/Infinity",
     "record_hash": "sha256(canonical_json({'body': envelope, 'prev': prev})) as hex",
-    "merkle": "RFC 6962 over the 32-byte record hashes before run_end (all records if open)",
+    "merkle": "RFC 6962 over the 32-byte hashes of all records, run_end included",
+    "run_end_merkle": "run_end.data.merkle_root: RFC 6962 over the record hashes before run_end",
     "genesis_prev": "0" * 64,
 }
 
@@ -172,7 +174,8 @@ def check_bundle(folder: Path, *, expected_root: str | None = None) -> VerifyRes
     except (ValueError, KeyError, TypeError):
         raise EvidenceError(f"{man_path} is not a bundle manifest") from None
     if fmt != FORMAT:
-        raise EvidenceError(f"unsupported bundle format {fmt!r} (expected {FORMAT})")
+        hint = "; format 1 roots did not cover run_end: re-export the run" if fmt == "modelcert-evidence-bundle/1" else ""
+        raise EvidenceError(f"unsupported bundle format {fmt!r} (expected {FORMAT}){hint}")
     records = _read_records(rec_path)
     result = verify_records(run_id, records, expected_root=expected_root)
     if not result.ok:

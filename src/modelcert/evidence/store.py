@@ -487,7 +487,11 @@ class EvidenceStore:
         )
 
     def finish(self, run_id: str, data: dict[str, Any] | None = None) -> Record:
-        """Write ``run_end``: counts per kind plus the Merkle root of all earlier records."""
+        """Write ``run_end``: counts per kind plus the Merkle root of all earlier records.
+
+        The root inside ``run_end`` lets a reader check the run in one pass; the root a
+        certificate anchors is :meth:`run_root`, which covers ``run_end`` itself.
+        """
         self.flush()
         records = list(self.records(run_id))
         counts: dict[str, int] = {}
@@ -500,6 +504,18 @@ class EvidenceStore:
             "merkle_root": merkle_root([bytes.fromhex(r.hash) for r in records]),
         }
         return self.append(run_id, RUN_END, end)
+
+    def run_root(self, run_id: str) -> str:
+        """The run's anchored Merkle root: RFC 6962 over every record hash, ``run_end`` included.
+
+        This is the value certificates and the transparency log carry. It covers the
+        ``run_end`` record too, so deleting or rewriting the run's end changes it.
+        """
+        with self.engine.connect() as conn:
+            hashes = conn.execute(
+                select(records_table.c.hash).where(records_table.c.run_id == run_id).order_by(records_table.c.seq)
+            ).scalars()
+            return merkle_root([bytes.fromhex(h) for h in hashes])
 
     # -- reading ------------------------------------------------------------------------
 

@@ -13,10 +13,16 @@ What it catches, and where it points:
 * an inserted record: the first record whose ``seq`` or ``prev`` no longer chains, or
   any record after ``run_end``;
 * a rewritten tail: the ``run_end`` count and Merkle root, and, against an attacker
-  who recomputes everything, the root you hold from a certificate (``expected_root``).
+  who recomputes everything, the root you hold from a certificate or the transparency
+  log (``expected_root``).
 
-Deleting trailing records of a run that has no ``run_end`` yet cannot be told apart
-from a run that stopped there; only an anchored root (or count) shows it.
+The run's root (:attr:`VerifyResult.merkle_root`, the value certificates anchor) is
+the RFC 6962 root over *every* record hash, ``run_end`` included. A deleted, truncated
+or rewritten ``run_end`` therefore changes it. (``run_end`` itself carries the root of
+the records before it, which lets a reader check the run in one pass.)
+
+Deleting trailing records of a run cannot be told apart from a run that stopped
+there without an anchor; an anchored root shows it, ``run_end`` included.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ class VerifyResult:
     records: int
     closed: bool
     merkle_root: str | None
-    """Root over the records before ``run_end`` (closed run) or over all records (open)."""
+    """The run's anchored root: RFC 6962 over every record hash, ``run_end`` included."""
     head: str | None
     """Hash of the last record: it commits to the whole chain, ``run_end`` included."""
     bad_seq: int | None = None
@@ -137,11 +143,12 @@ def verify_records(
             prev = rec.hash
         if not hashes:
             return VerifyResult(run_id, False, 0, False, None, None, 0, "run has no records")
-        if not closed:
-            root = merkle_root(hashes)
+        root = merkle_root(hashes)
         if expected_root is not None and root != expected_root:
-            n = len(hashes) - (1 if closed else 0)
-            raise _Bad(n, f"Merkle root {root} differs from the expected {expected_root}: records missing or rewritten")
+            problem = "records missing or rewritten"
+            if not closed:
+                problem = "the run has no run_end (deleted?) or records are missing or rewritten"
+            raise _Bad(len(hashes) - 1, f"Merkle root {root} differs from the expected {expected_root}: {problem}")
     except _Bad as bad:
         return VerifyResult(run_id, False, len(hashes), closed, None, None, bad.seq, bad.problem)
     return VerifyResult(run_id, True, len(hashes), closed, root, prev)

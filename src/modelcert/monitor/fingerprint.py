@@ -116,4 +116,4 @@ def take_fingerprint(
     if fp_digest is None:
         fingerprint_digest(answers, target.generation)  # raises, naming the missing prompts
     return Fingerprint(fp_digest, PROMPT_SET_VERSION, prompt_set_digest(), dict(target.generation), answers,
-                       runner.run_id, end.data["merkle_root"])
+                       runner.run_id, store.run_root(end.run_id))

@@ -400,7 +400,7 @@ class Audit:
                     else:
                         artifacts[item.req.id] = self._run_bias(item, pointer)
                     end = item.runner.finish_run({"requirement": item.req.id, "verdict": item.result.verdict})
-                    evidence[item.runner.run_id] = end.data["merkle_root"]
+                    evidence[item.runner.run_id] = store.run_root(item.runner.run_id)
                     item.result.run_id = item.runner.run_id
                 elif item.analyzer is not None:
                     self._run_analyzer(item)
@@ -420,7 +420,7 @@ class Audit:
                 "claims": [finite(c.to_dict()) for c in claims],
             })
             end = store.finish(audit_run, {"outcome": decision.outcome})
-            evidence = {audit_run: end.data["merkle_root"], **evidence}
+            evidence = {audit_run: store.run_root(end.run_id), **evidence}
 
         result = self._result(items, documentation, claims, decision, evidence, fingerprint, audit_run, prereg,
                               prereg_data, time.perf_counter() - t_start)

@@ -162,7 +162,7 @@ def judge_errors(task_metadata: Mapping[str, Any], direction: str) -> JudgeError
     if direction == "min":  # the bad outcome is the event's absence
         sens, spec = spec, sens
     source = f"{judge.get('id')} on {cal.get('subset', 'its')} calibration set {str(cal.get('set_digest', ''))[:16]}"
-    return JudgeErrors(*sens, *spec, source=source)
+    return JudgeErrors(*sens, *spec, source=source, digest=str(cal.get("set_digest") or ""))
 
 
 def design_for(req: RateRequirement, suite_size: int, judge: JudgeErrors) -> SuiteDesign:
@@ -256,7 +256,8 @@ def rate_result(base: RequirementResult, req: RateRequirement, decision: Decisio
         estimand=(f"the rate of '{req.metric}' over all {design.suite_size} items of the {base.check} suite "
                   f"(each asked at most once, in a pre-registered random order); it says nothing about "
                   f"prompts outside the suite"),
-        judge={"source": design.judge.source, "sensitivity": design.judge.sensitivity,
+        judge={"source": design.judge.source, "calibration_digest": design.judge.digest,
+               "sensitivity": design.judge.sensitivity,
                "specificity": design.judge.specificity, "sensitivity_lower": design.sens_lower,
                "false_positive_upper": design.fp_upper, "min_sensitivity": design.min_sensitivity,
                "alpha_split": "alpha and beta each split 1/2 on the rate's confidence sequence, 1/4 on the "

@@ -476,8 +476,6 @@ class Registry:
         """Record a completed audit, its outcome status and (optionally) its certificate, atomically."""
         if outcome not in OUTCOME_STATUS:
             raise RegistryError(f"unknown audit outcome {outcome!r}")
-        from modelcert.evidence.chain import sha256_hex
-
         now = _now()
         with self._tx() as s:
             a = s.get(Audit, audit_id)
@@ -490,9 +488,16 @@ class Registry:
             if certificate is not None:
                 if issued_at is None or valid_until is None:
                     raise RegistryError("a certificate needs its issue and expiry dates")
+                from modelcert.certify.logged import payload_digest
+                from modelcert.errors import VerificationError
+
+                try:
+                    cert_id = payload_digest(certificate)  # the signed payload's digest, not the file's
+                except VerificationError as exc:
+                    raise RegistryError(f"not a certificate file: {exc}") from None
                 s.add(
                     Certificate(
-                        id=sha256_hex(certificate),
+                        id=cert_id,
                         version_id=a.version_id,
                         audit_id=a.id,
                         outcome=outcome,

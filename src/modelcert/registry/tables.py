@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 VERSION_TABLE = "registry_alembic_version"
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 class UTCDateTime(TypeDecorator):
@@ -133,7 +133,10 @@ class Audit(Base):
 
 
 class Certificate(Base):
-    """An issued certificate file; ``id`` is the SHA-256 of its exact bytes."""
+    """An issued certificate file; ``id`` is the SHA-256 of its *signed payload*.
+
+    Not of the file's bytes: a file re-encoded around the same signed statement (or
+    carrying its transparency-log proof) still finds its registry status."""
 
     __tablename__ = "registry_certificates"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -116,7 +116,7 @@ def run_check_recorded(
             "store": store.safe_url,
             "run_id": run_id,
             "records": end.seq + 1,
-            "merkle_root": end.data["merkle_root"],
+            "merkle_root": store.run_root(run_id),
             "head": end.hash,
             "resumed_samples": already,
         },

@@ -203,6 +203,7 @@ class JudgeErrors:
     spec_n: int
     source: str = "calibration"
     perfect_judge: bool = False
+    digest: str = ""  # the calibration set's digest, pre-registered with the counts
 
     @classmethod
     def perfect(cls, source: str = "deterministic") -> JudgeErrors:
@@ -379,6 +380,7 @@ class SuiteDesign:
             "beta_split": dict(zip(("rate", "judge_calibration", "judge_errors_on_suite"),
                                    (self.beta * x for x in self.shares), strict=True)),
             "judge": {"source": self.judge.source, "perfect": self.judge.perfect_judge,
+                      "calibration_digest": self.judge.digest,
                       "sens_hits": self.judge.sens_hits, "sens_n": self.judge.sens_n,
                       "spec_hits": self.judge.spec_hits, "spec_n": self.judge.spec_n,
                       "sensitivity_lower": round(self.sens_lower, 6),

@@ -102,6 +102,83 @@ def verify(body: VerifyIn, request: Request, p: Public) -> VerifyOut:
     return service.verify_bytes(st.registry, st.public_key, service.normalise_pasted(body.certificate))
 
 
+def _log(request: Request):
+    """The lab's transparency log, opened once per app (same database as the registry)."""
+    from modelcert.translog import TransparencyLog
+
+    st = request.app.state
+    if getattr(st, "translog", None) is None:
+        tlog = TransparencyLog(st.config.db)
+        if tlog.head() is None and st.config.private_key is not None:
+            tlog.sign_empty_head(_signing_key(st.config))  # so a monitor can start from size 0
+        st.translog = tlog
+    return st.translog
+
+
+def _signing_key(cfg):
+    import os
+
+    from modelcert.certify import load_private_key
+
+    passphrase = os.environ.get(cfg.passphrase_env, "").encode() if cfg.passphrase_env else None
+    return load_private_key(cfg.private_key, passphrase=passphrase or None)
+
+
+LogSize = Annotated[int, Query(ge=0, le=2**31 - 1)]
+
+
+@router.get("/log/head", summary="The transparency log's latest signed tree head (or the one at ?size=)")
+def log_head(request: Request, p: Public, size: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> dict:
+    head = _log(request).head(size)
+    if head is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, "the log has no tree head of that size" if size else "the log is empty")
+    return head
+
+
+@router.get("/log/entries", summary="Transparency log entries, in order")
+def log_entries(
+    request: Request, p: Public, start: LogSize = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict]:
+    return [{"index": e.index, "entry": e.data} for e in _log(request).entries(start, limit)]
+
+
+@router.get("/log/find", summary="Log entries about a digest (?subject=: certificate id, pre-registration hash)")
+def log_find(
+    request: Request, p: Public, subject: Annotated[str, Query(pattern="^[0-9a-f]{64}$")]
+) -> list[dict]:
+    return [{"index": e.index, "entry": e.data} for e in _log(request).find(subject)]
+
+
+@router.get("/log/inclusion", summary="RFC 9162 inclusion proof of entry ?index= in the tree of ?size=")
+def log_inclusion(request: Request, p: Public, index: LogSize, size: LogSize | None = None) -> dict:
+    from fastapi import HTTPException
+
+    from modelcert.translog import LogError
+
+    tlog = _log(request)
+    try:
+        n, proof = tlog.inclusion(index, size)
+        entry = tlog.entry(index)
+    except LogError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {"index": index, "tree_size": n, "entry": entry.data, "proof": proof}
+
+
+@router.get("/log/consistency", summary="RFC 9162 consistency proof from tree size ?first= to ?second=")
+def log_consistency(request: Request, p: Public, first: LogSize, second: LogSize | None = None) -> dict:
+    from fastapi import HTTPException
+
+    from modelcert.translog import LogError
+
+    try:
+        n, proof = _log(request).consistency(first, second)
+    except LogError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {"first": first, "second": n, "proof": proof}
+
+
 @router.get("/me", summary="Who the token or session belongs to")
 def me(p: User) -> dict[str, object]:
     return {"username": p.username, "role": p.role, "provider_id": p.provider_id}

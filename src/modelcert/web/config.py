@@ -20,8 +20,9 @@ class LabConfig:
         db: SQLAlchemy URL or SQLite path shared by the registry and the evidence store.
         data_dir: Folder for audit outputs (``audits/<id>/``) and the session secret.
         lab_id: Name the lab signs certificates with.
-        private_key: Ed25519 key that signs certificates of finished audits; without it
-            audits finish without a certificate.
+        private_key: Ed25519 key that signs every finished audit's outcome (refused
+            included) and the transparency log's tree heads; without it audits finish
+            without a certificate and nothing is logged.
         public_key: Key the public verification page checks against (default: the
             ``.pub`` beside ``private_key``).
         passphrase_env: Environment variable holding the private key's passphrase.

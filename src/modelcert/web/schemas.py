@@ -168,7 +168,13 @@ class RegistryEntry(BaseModel):
 
 
 class VerifyOut(BaseModel):
-    valid: bool
+    valid: bool = Field(description="genuine and current: a certification this registry holds, not revoked")
+    genuine: bool = Field(default=False, description="the file verifies offline with this lab's key")
+    status: str = Field(
+        default="invalid",
+        description="certified, conditionally_certified, refused, not_in_registry, invalid, "
+        "or the registry status that ended it (revoked, suspended, ...)",
+    )
     reason: str | None = None
     certificate_id: str | None = None
     keyid: str | None = None
@@ -179,6 +185,8 @@ class VerifyOut(BaseModel):
     issued_at: datetime | None = None
     valid_until: datetime | None = None
     registry_status: str | None = Field(default=None, description="the certified version's status in this lab now")
+    log_index: int | None = Field(default=None, description="the certificate's entry in the transparency log")
+    log_tree_size: int | None = None
     requirements: list[dict[str, Any]] = Field(default_factory=list)
 
 

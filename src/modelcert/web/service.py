@@ -15,6 +15,7 @@ from fastapi import HTTPException
 from modelcert.errors import ModelcertError
 from modelcert.evidence.chain import digest
 from modelcert.registry import NotFound, Registry, VersionView
+from modelcert.registry.lifecycle import IN_FORCE
 from modelcert.registry.tables import Audit
 from modelcert.web.schemas import CertificateOut, VerifyOut
 from modelcert.web.security import Principal
@@ -77,23 +78,40 @@ def audit_certificate_id(reg: Registry, audit: Audit) -> str | None:
 
 
 def verify_bytes(reg: Registry, public_key: Any, data: bytes) -> VerifyOut:
-    """Verify certificate bytes with the lab key, and add the registry's current status."""
+    """Verify certificate bytes with the lab key, and add the registry's current status.
+
+    ``genuine`` means the file verifies offline (form, one signature by this lab's key,
+    dates, inclusion proof). ``valid`` means genuine *and current*: the outcome is a
+    certification, this registry holds the certificate (looked up by the digest of its
+    signed payload, so no re-encoding of the file escapes it) and the model version's
+    status today is certified. ``status`` says which case it is, in one word.
+    """
     from modelcert.certify import verify_certificate
 
     if public_key is None:
-        return VerifyOut(valid=False, reason="this lab server has no public key configured")
+        return VerifyOut(valid=False, status="invalid", reason="this lab server has no public key configured")
     try:
         vc = verify_certificate(data, public_key)
     except ModelcertError as exc:
-        return VerifyOut(valid=False, reason=str(exc))
+        return VerifyOut(valid=False, status="invalid", reason=str(exc))
     pred = vc.statement.predicate
-    status = None
     try:
-        status = reg.version(reg.certificate(vc.certificate_digest).version_id).status
+        status: str | None = reg.version(reg.certificate(vc.certificate_digest).version_id).status
     except NotFound:
         status = None
+    if pred.outcome == "refused":
+        word, reason = "refused", "genuine, but this certificate records a refusal: the model was not certified"
+    elif status is None:
+        word, reason = "not_in_registry", "genuine signature, but this registry does not hold this certificate"
+    elif status not in {s.value for s in IN_FORCE}:
+        word, reason = status, f"genuine, but this model version is now {status.replace('_', ' ')} in the registry"
+    else:
+        word, reason = pred.outcome, None
     return VerifyOut(
-        valid=True,
+        valid=reason is None,
+        genuine=True,
+        status=word,
+        reason=reason,
         certificate_id=vc.certificate_digest,
         keyid=vc.keyid,
         model=pred.target.model,
@@ -103,6 +121,8 @@ def verify_bytes(reg: Registry, public_key: Any, data: bytes) -> VerifyOut:
         issued_at=pred.issued_at,
         valid_until=pred.valid_until,
         registry_status=status,
+        log_index=vc.log_index,
+        log_tree_size=vc.log_head.size if vc.log_head is not None else None,
         requirements=[r.model_dump(mode="json") for r in pred.requirements],
     )
 

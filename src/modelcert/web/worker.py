@@ -53,6 +53,7 @@ class AuditWorker:
         self.current: str | None = None
         self.running: dict[str, Any] = {}
         """Audits handed to the cluster (distributed executor): id -> future."""
+        self._preregistration: str | None = None  # hash of the running audit's pre-registration record
 
     def start(self) -> None:
         self.recover()
@@ -202,6 +203,8 @@ class AuditWorker:
                 note = "planned"
             elif event == "preregistered":
                 progress["runs"].append(data["run_id"])
+                progress["preregistration"] = data["hash"]
+                self._log_preregistration(audit, data["run_id"], data["hash"])
                 note = f"pre-registered in evidence run {data['run_id']}"
             elif event == "fingerprint":
                 progress["done"] += 1
@@ -234,7 +237,35 @@ class AuditWorker:
             only=opts.get("only") or None,
             executor=self.cfg.executor,
         )
-        return run_audit(options, on_event=on_event)
+        self._preregistration = None
+        report = run_audit(options, on_event=on_event)
+        self._preregistration = progress.get("preregistration")
+        return report
+
+    def _signing_key(self) -> Any:
+        import os
+
+        from modelcert.certify import load_private_key
+
+        assert self.cfg.private_key is not None
+        passphrase = os.environ.get(self.cfg.passphrase_env, "").encode() if self.cfg.passphrase_env else None
+        return load_private_key(self.cfg.private_key, passphrase=passphrase or None)
+
+    def _log_preregistration(self, audit: Audit, run_id: str, record_hash: str) -> None:
+        """Anchor the pre-registration in the transparency log before any query is sent.
+
+        A lab without a key cannot sign the log; it then publishes no log at all.
+        """
+        if self.cfg.private_key is None:
+            return
+        from modelcert.translog import TransparencyLog
+        from modelcert.translog.entries import preregistration_entry
+
+        with TransparencyLog(self.cfg.db) as tlog:
+            tlog.append(
+                preregistration_entry(audit=audit.id, run=run_id, record_hash=record_hash, lab_id=self.cfg.lab_id),
+                self._signing_key(),
+            )
 
     def _finish(self, audit: Audit, report: Any) -> None:
         if report.outcome == "error":  # nothing measured: a failed audit, not a verdict to record
@@ -246,8 +277,10 @@ class AuditWorker:
             for r in report.result.get("requirements", [])
         ]
         cert = issued = until = None
-        if report.outcome in ("certified", "conditionally_certified") and self.cfg.private_key is not None:
-            cert, issued, until = self._certify(out)
+        # every outcome is signed and logged, a refusal included: a certificate of refusal
+        # says so in its outcome, and the log makes a dropped refusal visible
+        if self.cfg.private_key is not None:
+            cert, issued, until = self._certify(out, audit.id)
         self.reg.finish_audit(
             audit.id,
             self.id,
@@ -259,18 +292,18 @@ class AuditWorker:
             valid_until=until,
         )
 
-    def _certify(self, out: Path) -> tuple[bytes, Any, Any]:
-        import os
-
-        from modelcert.certify import issue_certificate, load_audit_result, load_private_key
+    def _certify(self, out: Path, audit_id: str | None = None) -> tuple[bytes, Any, Any]:
+        from modelcert.certify import issue_certificate, load_audit_result
         from modelcert.certify.keys import write_new_file
+        from modelcert.translog.publish import log_certificate
 
-        assert self.cfg.private_key is not None
-        passphrase = os.environ.get(self.cfg.passphrase_env, "").encode() if self.cfg.passphrase_env else None
-        key = load_private_key(self.cfg.private_key, passphrase=passphrase or None)
+        key = self._signing_key()
         result, result_digest = load_audit_result(out)
         data, statement = issue_certificate(
             result, key, lab_id=self.cfg.lab_id, valid_days=self.cfg.valid_days, result_digest=result_digest
+        )
+        data = log_certificate(
+            self.cfg.db, data, key, audit=audit_id, preregistration=getattr(self, "_preregistration", None)
         )
         path = out / "certificate.json"
         if path.exists():  # a resumed audit re-ran: keep the old file beside, never overwrite

@@ -1,0 +1,41 @@
+"""What the lab writes into its transparency log, and how a holder checks one entry.
+
+Two kinds of entry, each the canonical JSON of a small object:
+
+- ``preregistration``: written when an audit pre-registers, before any query.
+  ``subject`` is the hash of the audit run's ``preregistration`` evidence record.
+- ``result``: written when an audit ends, whatever its outcome (refused included).
+  ``subject`` is the SHA-256 of the signed certificate payload; the entry also names
+  the outcome, the audit result digest, the pre-registration it closes and the
+  evidence roots.
+
+A pre-registration with no later result is an audit that started and never reported:
+the log shows it to anyone who reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREREGISTRATION = "preregistration"
+RESULT = "result"
+
+
+def preregistration_entry(*, audit: str | None, run: str, record_hash: str, lab_id: str) -> dict[str, Any]:
+    return {"kind": PREREGISTRATION, "subject": record_hash, "audit": audit, "run": run, "lab_id": lab_id}
+
+
+def result_entry(
+    *, audit: str | None, payload_digest: str, outcome: str, result_digest: str,
+    evidence: dict[str, str], preregistration: str | None, lab_id: str,
+) -> dict[str, Any]:
+    return {
+        "kind": RESULT,
+        "subject": payload_digest,
+        "audit": audit,
+        "outcome": outcome,
+        "audit_result_digest": result_digest,
+        "evidence": dict(evidence),
+        "preregistration": preregistration,
+        "lab_id": lab_id,
+    }
