@@ -84,7 +84,8 @@ def plain_eval(task, model, log_dir: str) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(sys.stderr):
         logs = inspect_eval(task, model=model, display="none", log_dir=log_dir, fail_on_error=False,
-                            score_display=False, retry_on_error=0, log_realtime=False)
+                            score_display=False, retry_on_error=0, log_realtime=False,
+                            log_samples=False)
     assert logs[0].status == "success", logs[0].error
     return time.perf_counter() - t0, time.process_time() - c0
 

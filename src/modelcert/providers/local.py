@@ -36,6 +36,7 @@ from modelcert.targets import TIERS, resolve_local_path
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_TOKENS = 64
+_QUIET_TICKS = 10  # event-loop ticks without a new request that end the gathering of a batch
 
 
 @dataclass
@@ -67,6 +68,20 @@ class _Batcher:
         self._ensure_draining()
         return await req.future
 
+    async def _gather(self) -> None:
+        """Let requests that are on their way join this batch, without a fixed wait.
+
+        Yields to the event loop while the queue keeps growing (samples that Inspect
+        started together reach ``generate`` a few ticks apart) and stops at the first
+        quiet ticks or a full batch. Measured on an eval of 128 samples: batches of
+        20, 5, 32, 8, 32, 31 with a single yield; full batches with this.
+        """
+        quiet = 0
+        while len(self.queue) < self.batch_size and quiet < _QUIET_TICKS:
+            n = len(self.queue)
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if len(self.queue) == n else 0
+
     def _ensure_draining(self) -> None:
         # The task's own state, not a flag: a flag would stay set if a loop died mid-drain.
         if self.task is None or self.task.done():
@@ -74,9 +89,8 @@ class _Batcher:
 
     async def _drain(self) -> None:
         try:
-            # Let coroutines that were scheduled in the same tick enqueue first.
-            await asyncio.sleep(0)
             while self.queue:
+                await self._gather()
                 key = self.queue[0].key
                 batch = [r for r in self.queue if r.key == key][: self.batch_size]
                 for r in batch:
@@ -217,7 +231,10 @@ class LocalModelAPI(ModelAPI):
         return DEFAULT_MAX_TOKENS
 
     def max_connections(self) -> int:
-        return self.batch_size
+        # Two batches' worth in flight: while one batch runs, the next fills up, so forward
+        # loops run full instead of alternating between a few stragglers and the rest
+        # (Inspect's default max_samples follows this number).
+        return 2 * self.batch_size
 
     def connection_key(self) -> str:
         return str(self.path)

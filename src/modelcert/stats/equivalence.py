@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.stats.proportion import confint_proportions_2indep, tost_proportions_2indep
-from statsmodels.stats.weightstats import ttost_paired
 
 from modelcert.errors import ConfigError
 from modelcert.stats.paired import paired_difference
@@ -48,6 +46,10 @@ def tost_paired(x, y, *, tolerance: float, alpha: float = 0.05, clusters=None) -
     d = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
     if np.all(d == d[0]):
         return Equivalence(inside, ci.estimate, ci.lower, ci.upper, 0.0 if inside else 1.0, tolerance, "TOST paired")
+    from statsmodels.stats.weightstats import (
+        ttost_paired,  # lazy: statsmodels pulls in pandas (seconds at start-up)
+    )
+
     p, _, _ = ttost_paired(np.asarray(x, dtype=float), np.asarray(y, dtype=float), -tolerance, tolerance)
     return Equivalence(bool(p <= alpha), ci.estimate, ci.lower, ci.upper, float(p), tolerance, "TOST paired t")
 
@@ -59,6 +61,8 @@ def tost_proportions(
     _check(tolerance, alpha)
     if min(n1, n2) <= 0 or not (0 <= count1 <= n1 and 0 <= count2 <= n2):
         raise ConfigError("counts must satisfy 0 <= count <= n with n > 0")
+    from statsmodels.stats.proportion import confint_proportions_2indep, tost_proportions_2indep
+
     res = tost_proportions_2indep(count1, n1, count2, n2, -tolerance, tolerance, method="agresti-caffo")
     lo, hi = confint_proportions_2indep(count1, n1, count2, n2, method="agresti-caffo", alpha=2 * alpha)
     est = count1 / n1 - count2 / n2

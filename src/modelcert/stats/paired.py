@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import ttest_rel
-from statsmodels.stats.contingency_tables import mcnemar
 
 from modelcert.errors import ConfigError
 from modelcert.stats.clustered import clustered_mean
@@ -50,6 +49,10 @@ def mcnemar_exact(x, y) -> McNemarResult:
     n10 = int(((a == 1) & (b == 0)).sum())
     n01 = int(((a == 0) & (b == 1)).sum())
     table = [[int(((a == 1) & (b == 1)).sum()), n10], [n01, int(((a == 0) & (b == 0)).sum())]]
+    from statsmodels.stats.contingency_tables import (
+        mcnemar,  # lazy: statsmodels pulls in pandas (seconds at start-up)
+    )
+
     return McNemarResult(n10, n01, float(mcnemar(table, exact=True).pvalue))
 
 

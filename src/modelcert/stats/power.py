@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import binom
-from statsmodels.stats.power import TTestPower
 
 from modelcert.errors import ConfigError
 from modelcert.stats.verdict import Direction, check_direction, check_level, check_rate
@@ -68,6 +67,8 @@ def pairs_needed(
     sd_d = paired_sd(rho=rho, sd=sd, base_rate=base_rate, delta=delta)
     if sd_d == 0:
         return 2
+    from statsmodels.stats.power import TTestPower  # lazy: statsmodels pulls in pandas (seconds at start-up)
+
     n = TTestPower().solve_power(effect_size=abs(delta) / sd_d, alpha=alpha, power=power, alternative="two-sided")
     return max(2, math.ceil(float(np.asarray(n).item())))
 

@@ -1,0 +1,319 @@
+"""Throughput of every path from a prompt to a recorded sample, in one interleaved run.
+
+Same organism, same prompts, greedy decoding, same max new tokens, batch 32, one torch
+thread (the default on a small machine, ``modelcert.providers.cores``):
+
+* plain batched ``model.generate`` loop in transformers;
+* the forward-pass limit: the same tokens (prompt + answer) in batched forward passes,
+  as samples/s; no decoder can beat it, so it is the ceiling;
+* ``local/`` through ``Model.generate`` (the provider and Inspect's model layer);
+* ``local/`` through a full ``inspect_ai.eval`` with the engine's settings, no evidence;
+* the same through the round engine with evidence on SQLite, and on PostgreSQL
+  (``--pg-url`` or ``MODELCERT_TEST_PG_URL``): the evidence overhead;
+* Inspect's stock ``hf/`` provider through a full eval, and lm-eval's ``generate_until``;
+* under load: the engine + SQLite path again while a second 2-thread torch job runs
+  beside it, as a share of its idle throughput;
+* the default ``modelcert audit`` (a subprocess): wall time and queries/s.
+
+Each timed path runs ``--repeats`` times, interleaved (one of each per repeat, in a
+rotating order), so that a shared machine's load falls on all of them alike; the table
+gives best and median samples/s and the median's ratio to the plain loop and to the
+forward-pass limit, and the same from process CPU time (samples per CPU-second; all
+paths run on one torch thread in this process, so on a loaded machine the CPU columns
+show the work each path costs, which the wall-clock columns blur with waiting). The load average before and after is printed with the table.
+
+Usage: ``python bench/throughput.py [--model zoo:clean] [--n 200] [--max-tokens 32]
+[--repeats 3] [--skip hf,lm-eval,pg,load,audit]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from provider import BATCH, _model_generate_run, prompts
+
+LOAD_JOB = "import torch\ntorch.set_num_threads(2)\na = torch.randn(512, 512)\nwhile True:\n    a @ a\n"
+
+
+class Bench:
+    """Everything loaded once; each method runs one timed pass and returns its seconds."""
+
+    def __init__(self, path: Path, texts: list[str], max_tokens: int, tmp: Path, pg_url: str | None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from modelcert.providers.cores import apply_threads, default_threads
+        from modelcert.targets import make_target
+
+        self.threads = default_threads()
+        apply_threads(self.threads)
+        self.path, self.texts, self.max_tokens, self.tmp, self.pg_url = path, texts, max_tokens, tmp, pg_url
+        self.n = len(texts)
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.tok.padding_side = "left"
+        self.model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True).eval()
+        self.rendered = [self.tok.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
+                                                      add_generation_prompt=True) for t in texts]
+        self.target = make_target(f"local/{path}", "weights",
+                                  generation={"temperature": 0.0, "max_tokens": max_tokens, "seed": 0})
+        self.inspect_model = self.target.inspect_model(max_retries=3, attempt_timeout=120, timeout=600)
+        self.full_texts: list[str] = []
+        self.runs = 0
+        self._torch = torch
+
+    # -- the paths ------------------------------------------------------------------------------
+
+    def plain(self) -> float:
+        torch, tok = self._torch, self.tok
+        t0 = time.perf_counter()
+        outs: list[str] = []
+        with torch.inference_mode():
+            for i in range(0, self.n, BATCH):
+                enc = tok(self.rendered[i : i + BATCH], return_tensors="pt", padding=True, add_special_tokens=False)
+                seq = self.model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False,
+                                          pad_token_id=tok.pad_token_id)
+                outs += tok.batch_decode(seq[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        elapsed = time.perf_counter() - t0
+        self.full_texts = [r + o for r, o in zip(self.rendered, outs)]
+        return elapsed
+
+    def limit(self) -> float:
+        """Forward passes over the same prompt + answer tokens, batched like the loop."""
+        torch, tok = self._torch, self.tok
+        texts = self.full_texts or self.rendered
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, self.n, BATCH):
+                enc = tok(texts[i : i + BATCH], return_tensors="pt", padding=True, add_special_tokens=False)
+                self.model(**enc)
+        return time.perf_counter() - t0
+
+    def local_generate(self) -> float:
+        return _model_generate_run(self.inspect_model, self.texts, self.max_tokens)
+
+    def local_eval(self) -> float:
+        """A full Inspect eval with the engine's own settings, no evidence."""
+        import contextlib
+
+        from inspect_ai import eval as inspect_eval
+
+        task = self._task()
+        with tempfile.TemporaryDirectory(dir=self.tmp) as logs, contextlib.redirect_stdout(sys.stderr):
+            t0 = time.perf_counter()
+            log = inspect_eval(task, model=self.inspect_model, display="none", log_dir=logs, fail_on_error=False,
+                               score_display=False, retry_on_error=0, log_realtime=False, log_samples=False)[0]
+            elapsed = time.perf_counter() - t0
+        assert log.status == "success", log.error
+        return elapsed
+
+    def evidence(self, url: str) -> float:
+        """The round engine, evidence on: every sample recorded as it finishes."""
+        from modelcert.evidence.store import EvidenceStore
+        from modelcert.runner import Runner
+
+        self.runs += 1
+        with EvidenceStore(url) as store:
+            runner = Runner(store, self.target, self._task(), check_id="bench.throughput", seed=self.runs)
+            runner._model = self.inspect_model
+            t0 = time.perf_counter()
+            records = runner.run()
+            elapsed = time.perf_counter() - t0
+        assert len(records) == self.n and all(r.ok for r in records), "engine run incomplete"
+        return elapsed
+
+    def sqlite(self) -> float:
+        return self.evidence(str(self.tmp / f"evidence-{self.runs}.sqlite"))
+
+    def postgres(self) -> float:
+        assert self.pg_url
+        return self.evidence(self.pg_url)
+
+    def _task(self):
+        from inspect_ai import Task
+        from inspect_ai.dataset import MemoryDataset, Sample
+        from inspect_ai.scorer import includes
+        from inspect_ai.solver import generate
+
+        return Task(dataset=MemoryDataset([Sample(id=i, input=t, target="x") for i, t in enumerate(self.texts, 1)]),
+                    solver=generate(), scorer=includes())
+
+    def tokens_per_sample(self) -> float:
+        texts = self.full_texts or self.rendered
+        return statistics.mean(len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
+
+
+def hf_eval_factory(path: Path, texts: list[str], max_tokens: int) -> Callable[[], float]:
+    from inspect_ai.model import get_model
+    from provider import _inspect_run
+
+    model = get_model(f"hf/{path}", device="cpu", batch_size=BATCH, do_sample=False)
+    return lambda: _inspect_run(model, texts, max_tokens)
+
+
+def lm_eval_factory(path: Path, texts: list[str], max_tokens: int) -> Callable[[], float]:
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    lm = HFLM(pretrained=str(path), batch_size=BATCH, device="cpu", dtype="float32")
+    reqs = [Instance(request_type="generate_until", doc={},
+                     arguments=(tok.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
+                                                        add_generation_prompt=True),
+                                {"until": [tok.eos_token], "max_gen_toks": max_tokens, "do_sample": False}),
+                     idx=i) for i, t in enumerate(texts)]
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        lm.generate_until(reqs, disable_tqdm=True)
+        return time.perf_counter() - t0
+
+    return run
+
+
+def run_audit(tmp: Path) -> tuple[float, int]:
+    """The default ``modelcert audit`` in a fresh process: wall seconds and queries."""
+    exe = Path(sys.executable).with_name("modelcert")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "modelcert"]
+    env = {**os.environ, "MODELCERT_DB": str(tmp / "audit.sqlite")}
+    t0 = time.perf_counter()
+    out = subprocess.run([*cmd, "audit", "--out", str(tmp / "audit")], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if out.returncode not in (0, 1):
+        raise RuntimeError(f"modelcert audit failed: {out.stderr[-1500:]}")
+    result = json.loads((tmp / "audit" / "result.json").read_text())
+    return elapsed, int(result["queries"]["total"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="zoo:clean", help="zoo:<name> or a checkpoint folder")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--pg-url", default=os.environ.get("MODELCERT_TEST_PG_URL"),
+                    help="PostgreSQL URL for the evidence row (default MODELCERT_TEST_PG_URL)")
+    ap.add_argument("--skip", default="", help="comma list of: hf,lm-eval,pg,load,audit")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="modelcert-throughput-"))
+    try:
+        return _bench(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stats(times: list[float], n: int) -> tuple[float, float]:
+    return n / min(times), n / statistics.median(times)
+
+
+def _bench(args: argparse.Namespace, tmp: Path) -> int:
+    from modelcert.targets import resolve_local_path
+
+    load_before = os.getloadavg()
+    skip = set(filter(None, args.skip.split(",")))
+    path = resolve_local_path(args.model)
+    texts = prompts(args.n)
+    b = Bench(path, texts, args.max_tokens, tmp, None if "pg" in skip else args.pg_url)
+    paths: list[tuple[str, Callable[[], float]]] = [
+        ("plain batched generate loop", b.plain),
+        ("forward-pass limit", b.limit),
+        ("local/ Model.generate", b.local_generate),
+        ("local/ full inspect eval (no evidence)", b.local_eval),
+        ("local/ eval + evidence on SQLite", b.sqlite),
+    ]
+    if b.pg_url:
+        paths.append(("local/ eval + evidence on PostgreSQL", b.postgres))
+    if "hf" not in skip:
+        paths.append(("stock hf/ full inspect eval", hf_eval_factory(path, texts, args.max_tokens)))
+    if "lm-eval" not in skip:
+        paths.append(("lm-eval HFLM.generate_until", lm_eval_factory(path, texts, args.max_tokens)))
+
+    # warm every path once (first-call costs: imports, kernels, caches), untimed
+    b.plain()
+    for label, fn in paths:
+        print(f"warm-up: {label} ...", file=sys.stderr, flush=True)
+        fn()
+    times: dict[str, list[float]] = {label: [] for label, _ in paths}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in paths}
+    for rep in range(args.repeats):
+        order = paths[rep % len(paths):] + paths[: rep % len(paths)]
+        for label, fn in order:
+            print(f"repeat {rep + 1}/{args.repeats}: {label} ...", file=sys.stderr, flush=True)
+            c0 = time.process_time()
+            times[label].append(fn())
+            cpu[label].append(time.process_time() - c0)
+
+    loaded: list[float] = []
+    if "load" not in skip:
+        print("under load: a 2-thread torch job beside the engine + SQLite path ...", file=sys.stderr, flush=True)
+        job = subprocess.Popen([sys.executable, "-c", LOAD_JOB])
+        try:
+            time.sleep(1.0)
+            for _ in range(args.repeats):
+                loaded.append(b.sqlite())
+        finally:
+            job.kill()
+            job.wait()
+
+    audit: tuple[float, int] | None = None
+    if "audit" not in skip:
+        print("default audit (modelcert audit) ...", file=sys.stderr, flush=True)
+        audit = run_audit(tmp)
+    load_after = os.getloadavg()
+
+    import torch
+
+    best = {label: _stats(t, args.n) for label, t in times.items()}
+    plain = best["plain batched generate loop"][1]
+    limit = best["forward-pass limit"][1]
+    print(f"\n{platform.node()}: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+          f"torch {torch.__version__}, {b.threads} torch thread(s); load average "
+          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
+    print(f"organism {args.model}, {args.n} prompts, max {args.max_tokens} new tokens, batch {BATCH}, "
+          f"{args.repeats} interleaved repeats; forward-pass limit at {b.tokens_per_sample():.0f} tokens/sample")
+    cpu_rate = {label: args.n / statistics.median(c) for label, c in cpu.items()}
+    cplain, climit = cpu_rate["plain batched generate loop"], cpu_rate["forward-pass limit"]
+    print("\n| path | samples/s best | samples/s median | × plain loop | × forward limit "
+          "| samples per CPU-s | × plain (CPU) | × limit (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, (bst, med) in best.items():
+        c = cpu_rate[label]
+        print(f"| {label} | {bst:.1f} | {med:.1f} | {med / plain:.2f} | {med / limit:.2f} "
+              f"| {c:.1f} | {c / cplain:.2f} | {c / climit:.2f} |")
+    base = statistics.median(times["local/ full inspect eval (no evidence)"])
+    print("\n| evidence overhead (median run time vs the same eval without evidence) | % |")
+    print("|---|---:|")
+    for label in ("local/ eval + evidence on SQLite", "local/ eval + evidence on PostgreSQL"):
+        if label in times:
+            print(f"| {label.removeprefix('local/ eval + ')} | {100 * (statistics.median(times[label]) - base) / base:+.1f} |")
+    if loaded:
+        idle = statistics.median(times["local/ eval + evidence on SQLite"])
+        print(f"\nunder load (2-thread torch job beside it): engine + SQLite {args.n / statistics.median(loaded):.1f} "
+              f"samples/s median = {idle / statistics.median(loaded):.2f}× its idle median")
+    if audit:
+        secs, queries = audit
+        print(f"default audit: {secs:.1f} s wall, {queries} queries, {queries / secs:.1f} queries/s "
+              f"= {queries / secs / plain:.2f}× plain loop, {queries / secs / limit:.2f}× forward limit "
+              "(audit queries differ in length from the bench prompts)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
