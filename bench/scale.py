@@ -145,7 +145,7 @@ def bench_api(samples: int, latency: float, server_rate: int, rate: float, rows:
         for workers in (1, 4, 8):
             os.environ["MODELCERT_API_WORKERS"] = str(workers)
             os.environ["MODELCERT_CHUNK"] = "1"  # warm-up: one sample per worker starts each process
-            warm = Runner(store, target, lambda: api_task(workers), check_id="bench.warmup",
+            warm = Runner(store, target, lambda w=workers: api_task(w), check_id="bench.warmup",
                           limits=Limits(max_retries=0, attempt_timeout=30, timeout=60, max_samples=1),
                           plan={"workers": workers}, executor=executor)
             warm.start_run(resume=False)

@@ -72,8 +72,8 @@ def audit(
     executor: ExecutorOpt = None,
 ) -> None:
     """Audit a model under a certification policy (defaults: the bundled clean organism, EU GPAI policy)."""
-    from modelcert.policy.audit import AuditOptions, run_audit
     from modelcert.executors import get_executor
+    from modelcert.policy.audit import AuditOptions, run_audit
     from modelcert.runner import Limits
 
     get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query

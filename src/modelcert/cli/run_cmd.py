@@ -46,11 +46,10 @@ def run(
     """Run one check (an Inspect task) against a target and report its metrics."""
     from modelcert.checks.registry import get_check
     from modelcert.evidence.store import EvidenceStore
+    from modelcert.executors import get_executor
     from modelcert.runner import Limits
     from modelcert.runner.check import run_check_recorded
     from modelcert.targets import make_target
-
-    from modelcert.executors import get_executor
 
     spec = get_check(check)
     get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
