@@ -1,7 +1,7 @@
 """The Ray executor on a local head: replicas, retries after a killed worker, the shared limiter.
 
 A round of a real check against a real OpenAI-compatible server on 127.0.0.1 runs on
-four API workers; one worker process is SIGKILLed mid-round. Every sample must then be
+two API workers; one worker process is SIGKILLed mid-round. Every sample must then be
 recorded exactly once, the chain must verify, no sample recorded before the kill may be
 queried again, and the cluster-wide limiter must hold the endpoint's rate.
 """
@@ -51,7 +51,7 @@ def test_pool_reruns_the_items_of_a_killed_replica(by_value: None) -> None:
     pool.close()
 
 
-N = 24
+N = 16
 
 
 def _round(store: EvidenceStore, target, executor: str, plan: dict) -> Runner:
@@ -77,8 +77,8 @@ def test_api_round_on_workers_survives_a_killed_worker_under_the_shared_rate(
     with FakeChatServer(delay=0.25, reply=reply) as server:
         monkeypatch.setenv("FAKE_API_KEY", "test-key")
         monkeypatch.setenv("FAKE_BASE_URL", server.base_url)
-        monkeypatch.setenv("MODELCERT_API_WORKERS", "4")
-        monkeypatch.setenv("MODELCERT_CHUNK", "3")
+        monkeypatch.setenv("MODELCERT_API_WORKERS", "2")
+        monkeypatch.setenv("MODELCERT_CHUNK", "2")
         target = make_target("openai-api/fake/echo")
         with EvidenceStore(f"sqlite:///{tmp_path / 'ev.sqlite'}") as store:
             here = _round(store, target, "inprocess", {"executor": "inprocess"})
@@ -89,7 +89,7 @@ def test_api_round_on_workers_survives_a_killed_worker_under_the_shared_rate(
             server.calls.clear()
             stamps.clear()
 
-            monkeypatch.setenv("MODELCERT_ENDPOINT_RATE", "8")
+            monkeypatch.setenv("MODELCERT_ENDPOINT_RATE", "4")
             runner = _round(store, target, "ray", {"executor": "ray"})
             pool = pool_for(get_executor("ray"), target)
             pids = pool.pids()
@@ -99,7 +99,7 @@ def test_api_round_on_workers_survives_a_killed_worker_under_the_shared_rate(
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:
                     done = {r.data["sample_id"] for r in store.records(runner.run_id, kinds=("sample",))}
-                    if len(done) >= 6:
+                    if len(done) >= 4:
                         seen_before_kill.update(done)
                         os.kill(pids[0], signal.SIGKILL)
                         return
@@ -119,7 +119,9 @@ def test_api_round_on_workers_survives_a_killed_worker_under_the_shared_rate(
             prompts = {r.data["sample_id"]: r.data["input"][-1]["content"]
                        for r in store.records(runner.run_id, kinds=("sample",))}
             assert all(server.calls[prompts[i]] == 1 for i in seen_before_kill)  # finished: never re-queried
-            # the shared limiter (8/s, one token) across four workers: no 1 s window above 9 calls
+            # the shared limiter (4/s, one token) across both workers, which could do 16/s
+            # unlimited: a 1 s window holds at most 4 + 1 grants, plus one call whose send a
+            # loaded worker delayed past the next grant; unlimited it would hold about 16
             stamps.sort()
-            assert max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps) <= 9
+            assert max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps) <= 6
     pool.close()
