@@ -61,3 +61,33 @@ def test_thread_limiter_holds_rate_and_concurrency() -> None:
     # 12 calls at 20/s with a one-token bucket: no 1 s window holds more than 21
     assert all(sum(1 for s in stamps if a <= s < a + 1.0) <= 21 for a in stamps)
     assert stamps[-1] - stamps[0] >= 11 / 20 * 0.9
+
+
+def test_only_the_ray_executor_imports_ray() -> None:
+    """The engine, the runner and the backdoor search reach Ray only through the executor."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "modelcert"
+    importers = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                       if re.search(r"^\s*(import ray|from ray[ .])", p.read_text(), re.M))
+    assert importers == ["executors/ray_executor.py"]
+    code = ("import sys, modelcert.policy.audit, modelcert.runner.engine, modelcert.runner.fanout, "
+            "modelcert.analyzers.backdoor, modelcert.web.worker, modelcert.executors; "
+            "modelcert.executors.get_executor('inprocess'); print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # the quick start never loads Ray
+
+
+def test_cli_refuses_an_unknown_executor_before_any_query(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "modelcert", "audit", "--executor", "dask", "--out",
+                          str(tmp_path / "out"), "--db", str(tmp_path / "ev.sqlite")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "unknown executor 'dask'" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ev.sqlite").exists()
