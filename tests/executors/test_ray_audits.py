@@ -29,9 +29,28 @@ from modelcert.evidence.verify import verify_run
 from modelcert.organisms import zoo_path
 from modelcert.policy.audit import AuditOptions, run_audit
 
-pytestmark = [pytest.mark.heavy, pytest.mark.usefixtures("ray_head")]
+pytestmark = [pytest.mark.heavy, pytest.mark.usefixtures("ray_head", "fresh_replicas")]
 POLICIES = Path(__file__).parent / "policies"
 PG_URL = os.environ.get("MODELCERT_TEST_PG_URL")
+
+
+@pytest.fixture
+def fresh_replicas(monkeypatch: pytest.MonkeyPatch):
+    """Half a CPU per replica (two models x two replicas fit the 2-CPU head), all killed after.
+
+    Replicas are detached and keep their CPUs until released: a test that leaves them
+    running would starve the next test's replicas.
+    """
+    import ray
+
+    monkeypatch.setenv("MODELCERT_REPLICA_CPUS", "0.5")
+    yield
+    from modelcert.executors import shutdown_all
+
+    shutdown_all()
+    for a in ray.util.list_named_actors(all_namespaces=True):
+        if a["name"].startswith("modelcert-replica:"):
+            ray.kill(ray.get_actor(a["name"], namespace=a["namespace"]), no_restart=True)
 
 
 def _policy(tmp: Path) -> Path:
@@ -97,7 +116,8 @@ def test_four_lab_audits_on_ray_match_in_process(tmp_path: Path, monkeypatch: py
         reg.grant_access(v.id, "logprobs", by="test")
         audits.append((reg.create_audit(v.id, "tiny-ray", "logprobs", actor="test").id, m))
     cfg = LabConfig(db=db, data_dir=tmp_path / "lab", policy_dir=policy_dir, executor="ray",
-                    audits_per_endpoint=2 if PG_URL else 1, poll_seconds=0.5)
+                    audits_per_endpoint=2 if PG_URL else 1, poll_seconds=0.5,
+                    max_audits=4 if PG_URL else 1)  # SQLite: one writer at a time
     worker = AuditWorker(reg, cfg)
     worker.start()
     try:

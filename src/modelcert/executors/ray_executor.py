@@ -165,7 +165,14 @@ class RayExecutor(Executor):
         self._pools: dict[str, RayPool] = {}
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
-        return self._task.remote(fn, args, kwargs).future()
+        """Run ``fn`` as a task; this process's ``MODELCERT_*`` settings go with it.
+
+        The settings (replica resources, endpoint limits, chunk size) are the submitter's:
+        a worker on another node would otherwise run an audit under its own environment.
+        """
+        env = {k: v for k, v in os.environ.items() if k.startswith("MODELCERT_")}
+        task = self._task.options(runtime_env={"env_vars": env}) if env else self._task
+        return task.remote(fn, args, kwargs).future()
 
     def default_replicas(self) -> int:
         return max(1, int(os.environ.get("MODELCERT_REPLICAS") or ray.cluster_resources().get("CPU", 1)))
