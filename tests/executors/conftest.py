@@ -20,7 +20,8 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 def ray_head() -> Iterator[None]:
     ray = pytest.importorskip("ray")
     # worker processes import this checkout's modelcert, and the tests' helpers by value
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, old) if p)
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024,
              namespace="modelcert", log_to_driver=False, _node_ip_address="127.0.0.1")
     yield
@@ -28,6 +29,10 @@ def ray_head() -> Iterator[None]:
 
     shutdown_all()
     ray.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old
 
 
 @pytest.fixture
