@@ -174,7 +174,7 @@ def test_a_replica_killed_mid_audit_loses_and_duplicates_nothing(where: str, tmp
             if where == "check round" and _samples(db) > before:  # a sample recorded, others in flight
                 break
             if where == "backdoor search" and "start" in events:
-                time.sleep(3)  # the search runs on replica 0 (the round's only chunk)
+                time.sleep(15)  # the search runs on replica 0 (the round's only chunk)
                 break
             time.sleep(0.05)
         os.kill(pids[0], signal.SIGKILL)
