@@ -112,16 +112,18 @@ def test_api_round_on_workers_survives_a_killed_worker_under_the_shared_rate(
             runner.finish_run()
             assert seen_before_kill, "the kill never happened"
             ids_recorded = Counter(r.data["sample_id"] for r in store.records(runner.run_id, kinds=("sample",)))
-            assert set(ids_recorded) == set(ids) and max(ids_recorded.values()) == 1  # none lost, none twice
-            assert all(r.ok for r in got) and len(got) == N
+            assert set(ids_recorded) == set(ids) and max(ids_recorded.values()) == 1, ids_recorded  # none lost/twice
+            assert all(r.ok for r in got) and len(got) == N, [r.error for r in got]
             assert verify_run(store, runner.run_id).ok
             assert content_root(runner.records()) == expected  # same answers as in-process
             prompts = {r.data["sample_id"]: r.data["input"][-1]["content"]
                        for r in store.records(runner.run_id, kinds=("sample",))}
-            assert all(server.calls[prompts[i]] == 1 for i in seen_before_kill)  # finished: never re-queried
+            again = {i: server.calls[prompts[i]] for i in seen_before_kill if server.calls[prompts[i]] != 1}
+            assert not again, again  # finished: never re-queried
             # the shared limiter (4/s, one token) across both workers, which could do 16/s
             # unlimited: a 1 s window holds at most 4 + 1 grants, plus one call whose send a
             # loaded worker delayed past the next grant; unlimited it would hold about 16
             stamps.sort()
-            assert max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps) <= 6
+            peak = max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps)
+            assert peak <= 6, (peak, [round(s - stamps[0], 2) for s in stamps])
     pool.close()
