@@ -28,13 +28,15 @@ audit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
+# Starts a throwaway PostgreSQL (removed afterwards) when the server binaries are installed,
+# so it runs the same tests as CI; otherwise it ends with a loud list of what it skipped.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q
+	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q
 
 # Acceptance runs too slow for every CI run (full backdoor searches on the zoo).
 test-heavy: $(STAMP)
-	MODELCERT_FULL_BACKDOOR_TESTS=1 $(BIN)/python -m pytest -q -m heavy
+	MODELCERT_FULL_BACKDOOR_TESTS=1 bash .ci/with-postgres.sh $(BIN)/python -m pytest -q -m heavy
 
 bench: $(STAMP)
 	$(BIN)/python bench/provider.py

@@ -93,3 +93,22 @@ def test_bad_addresses_are_config_errors(tmp_path: Path) -> None:
 def test_tier_order() -> None:
     assert tier_allows("weights", "api") and tier_allows("logprobs", "logprobs")
     assert not tier_allows("api", "logprobs")
+
+
+def test_address_is_shown_as_typed_with_the_resolved_folder(random_checkpoint: Path) -> None:
+    from modelcert.organisms import zoo_path
+
+    s = make_target("local/zoo:clean").summary()
+    assert s["model"] == "local/zoo:clean" and s["resolved"] == str(zoo_path("clean"))  # not local//<abs path>
+    typed = f"local/{random_checkpoint}"
+    s = make_target(typed).summary()
+    assert s["model"] == typed and s["resolved"] == str(random_checkpoint.resolve())  # as typed, even "local//"
+    assert "resolved" not in make_target("openai-api/lab/m").summary()
+
+
+def test_unknown_provider_is_refused_before_anything_runs() -> None:
+    from modelcert.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown model provider 'foo' in 'foo/bar'; known: .*openai-api"):
+        make_target("foo/bar")
+    assert make_target("mockllm/model").provider == "mockllm"  # any provider Inspect knows is accepted

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from modelcert.errors import AccessError, ConfigError
+from modelcert.errors import AccessError, ConfigError, ModelcertError
 from modelcert.evidence.chain import digest
 
 Tier = Literal["api", "logprobs", "weights"]
@@ -136,6 +136,11 @@ class Target:
     threads: int | None = None
     """Torch threads for a local model (None: :func:`modelcert.providers.cores.default_threads`)."""
     _identity: dict[str, Any] | None = field(default=None, repr=False)
+    address: str = ""
+    """The model address as the user typed it (``local/zoo:clean``); ``model`` is the resolved one."""
+
+    def __post_init__(self) -> None:
+        self.address = self.address or self.model
 
     @property
     def provider(self) -> str:
@@ -181,7 +186,8 @@ class Target:
     def summary(self) -> dict[str, Any]:
         ident = self.identity()
         return {
-            "model": self.model,
+            "model": self.address,
+            **({"resolved": str(self.path)} if self.path is not None else {}),
             "provider": self.provider,
             "access": self.access,
             "max_access": self.max_access,
@@ -193,6 +199,30 @@ class Target:
             **({"manifest_digest": ident["manifest_digest"], "files": len(ident["manifest"])} if self.path else {}),
             **({"base_url": self.base_url} if self.base_url else {}),
         }
+
+    def preflight(self) -> None:
+        """Fail early, as a :class:`ConfigError`, on what would otherwise fail mid-run.
+
+        Run before anything is written to the evidence store, so a bad target leaves no
+        empty run behind: the base URL must be an http(s) URL whose host answers, and the
+        provider must initialise (credentials such as ``LAB_API_KEY`` present).
+        Local checkpoints were already checked by :func:`make_target`.
+        """
+        if self.provider == "local":
+            return
+        if self.base_url is not None:
+            check_endpoint(self.base_url)
+        import contextlib
+        import io
+
+        try:
+            # Inspect announces its hooks on stdout when the first model is made; keep --json clean
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.inspect_model()
+        except ModelcertError:
+            raise
+        except Exception as exc:  # Inspect's PrerequisiteError, ValueError, client errors
+            raise ConfigError(f"cannot use model {self.address!r}: {_one_line(exc)}") from exc
 
     def model_args(self) -> dict[str, Any]:
         """Extra Inspect model args: our provider enforces the tier itself and takes a thread count."""
@@ -234,6 +264,46 @@ class Target:
 DEFAULT_GENERATION: dict[str, Any] = {"temperature": 0.0, "max_tokens": 64, "seed": 0}
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message as one plain line (Inspect's messages carry Rich markup)."""
+    from rich.text import Text
+
+    text = Text.from_markup(str(exc)).plain if "[" in str(exc) else str(exc)
+    parts = [p.strip() for p in text.splitlines() if p.strip()]
+    parts = [p.removeprefix("ERROR:").strip() for p in parts]
+    return ": ".join(parts) or type(exc).__name__
+
+
+def check_endpoint(url: str, *, timeout: float = 5.0) -> None:
+    """Refuse a base URL that is not ``http(s)://host[:port]/...`` or whose host does not answer."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ConfigError(f"base URL {url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base URL {url!r} is not an http(s) URL like http://host:8000/v1")
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConfigError(f"cannot reach {parts.scheme}://{parts.hostname}:{port} ({url}): {reason}") from None
+
+
+def known_providers() -> set[str]:
+    """Names of every model provider Inspect knows (its built-ins, plugins and our ``local``)."""
+    import inspect_ai.model  # noqa: F401  (registers Inspect's providers)
+    from inspect_ai._util.registry import registry_find, registry_info, registry_unqualified_name
+
+    import modelcert.providers.local  # noqa: F401  (registers local/)
+
+    return {registry_unqualified_name(registry_info(o)) for o in registry_find(lambda i: i.type == "modelapi")}
+
+
 def _base_url_for(model: str) -> str | None:
     provider = model.split("/", 1)[0]
     if provider == "openai-api":
@@ -268,16 +338,23 @@ def make_target(
         raise ConfigError(
             f"model {model!r} must be an Inspect model string like 'openai-api/<svc>/<model>' or 'local/<path>'"
         )
+    typed = model
     provider, rest = model.split("/", 1)
     if not rest:
         raise ConfigError(f"model {model!r} names no model after the provider")
+    if provider not in _PROVIDER_MAX_TIER or provider == "hf":
+        known = known_providers()
+        if provider not in known:
+            raise ConfigError(
+                f"unknown model provider {provider!r} in {model!r}; known: {', '.join(sorted(known))}"
+            )
     max_access: Tier = _PROVIDER_MAX_TIER.get(provider, "api")
     path: Path | None = None
     if provider in ("local", "hf") and (provider == "local" or Path(rest).expanduser().is_dir()):
         path = resolve_local_path(rest)
         check_safetensors_only(path)
         if provider == "local":
-            model = f"local/{path}"
+            model = f"local/{path}"  # what the provider loads; ``address`` keeps what was typed
     elif provider == "hf":
         max_access = "weights"  # a hub id: loaded by Inspect's hf provider when online
     requested: Tier = max_access if access is None else access  # type: ignore[assignment]
@@ -294,4 +371,5 @@ def make_target(
         base_url=base_url or _base_url_for(model),
         generation=gen,
         threads=threads,
+        address=typed,
     )

@@ -68,7 +68,7 @@ def test_modelcert_run_writes_the_effects_table_and_forest_plot(random_checkpoin
     db, out = f"sqlite:///{tmp_path / 'ev.db'}", tmp_path / "res"
     # the suite's first 20 items: the sex groups (4 x 2 values) and the age groups (4 x 3) of one scenario
     proc = _run("run", "bias.decisions", "-m", f"local/{random_checkpoint}", "--limit", "20", "--db", db,
-                "-o", str(out), "--json")
+                "-o", str(out), "--json", "--full")  # the full suite's order, not the quick design
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["n"] == 20 and result["errors"] == 0

@@ -26,7 +26,7 @@ def test_values_are_yaml_scalars_checked_against_the_signature() -> None:
     args = parse_task_args(factory, ["dictionary=5", "invert_vocab=false", "theta0=1", "q=0.1", "base=null",
                                      "candidates=1984"])
     assert args == {"dictionary": 5, "invert_vocab": False, "theta0": 1.0, "q": 0.1, "base": None,
-                    "candidates": "1984"}  # a text parameter keeps the text as typed
+                    "candidates": ["1984"]}  # a list of text keeps the text as typed
     assert isinstance(args["theta0"], float)
 
 
@@ -65,7 +65,7 @@ def test_task_arguments_reach_the_check_and_the_evidence(random_checkpoint: Path
                "-T", "langs=pl", "--task-arg", "max_tokens=4", "--limit", "3", "--json", "--db", db)
     assert out.exit_code == 0, (out.output[-2000:], out.exception)
     result = json.loads(out.stdout)
-    assert result["task_args"] == {"langs": "pl", "max_tokens": 4}
+    assert result["task_args"] == {"langs": ["pl"], "max_tokens": 4}  # a list, however it was spelled
     assert result["n"] == 3
     assert [e["metadata"]["lang"] for e in result["examples"]] == ["pl"] * 3
 

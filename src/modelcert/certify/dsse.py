@@ -115,6 +115,15 @@ def envelope_bytes(envelope: Envelope) -> bytes:
     return canonical_json(envelope.model_dump(mode="json")) + b"\n"
 
 
+class MalformedCertificateError(VerificationError):
+    """The file is not a certificate at all (not UTF-8 JSON): malformed input, exit code 2.
+
+    A file that parses but does not verify stays a :class:`VerificationError` (exit 1).
+    """
+
+    exit_code = 2
+
+
 def parse_envelope(data: bytes) -> Envelope:
     """Parse a certificate file; only the exact bytes of :func:`envelope_bytes` are accepted.
 
@@ -124,11 +133,12 @@ def parse_envelope(data: bytes) -> Envelope:
     try:
         obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise VerificationError("certificate is not UTF-8 text") from None
+        raise MalformedCertificateError("certificate is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise VerificationError(f"certificate is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        raise MalformedCertificateError(
+            f"certificate is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     except (ValueError, RecursionError):
-        raise VerificationError("certificate is not valid JSON") from None
+        raise MalformedCertificateError("certificate is not valid JSON") from None
     if not isinstance(obj, dict):
         raise VerificationError("certificate is not a JSON object")
     try:

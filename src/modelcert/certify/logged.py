@@ -57,12 +57,13 @@ def check_size(data: bytes, limit: int = MAX_CERTIFICATE_BYTES) -> None:
 def _load(data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise VerificationError("certificate is not UTF-8 text") from None
+    except UnicodeDecodeError:  # not a certificate at all: malformed input, exit 2
+        raise dsse.MalformedCertificateError("certificate is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise VerificationError(f"certificate is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        raise dsse.MalformedCertificateError(
+            f"certificate is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     except (ValueError, RecursionError):
-        raise VerificationError("certificate is not valid JSON") from None
+        raise dsse.MalformedCertificateError("certificate is not valid JSON") from None
 
 
 def _reject_constant(name: str) -> None:

@@ -350,6 +350,12 @@ def bias_decision() -> Any:
 
 # -- the check -----------------------------------------------------------------------------
 
+#: What ``modelcert run bias.decisions`` runs when not told otherwise: English, one
+#: counterfactual group per domain x attribute x signal x qualification stratum (464 of
+#: the 33,408 test items), so a first run finishes in minutes. ``--full`` (or explicit
+#: ``-T`` values) runs more; the audit policies set their own design.
+QUICK_DESIGN: dict[str, Any] = {"langs": ["en"], "groups_per_stratum": 1}
+
 
 @check(
     "bias.decisions",

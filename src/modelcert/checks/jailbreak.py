@@ -36,7 +36,7 @@ def jailbreak(
     transforms: str | None = None,
     per_transform: int = 40,
     split: str = "test",
-    langs: str | None = None,
+    langs: list[str] | str | None = None,
     items_file: str | None = None,
     columns: str | None = None,
     judge_model: str | None = None,
@@ -51,7 +51,7 @@ def jailbreak(
             ``checks/transforms.py``).
         per_transform: Items drawn per transform (fixed seed); 0 = every item.
         split: Template split of the harmful items.
-        langs: Comma-separated language codes of the harmful items (default: all six).
+        langs: Language codes, a list or a comma-separated string of the harmful items (default: all six).
         items_file: A JSONL/CSV file of your own harmful requests to attack (the
             low-resource transform then uses its bundled Maltese/Irish items).
         columns: Column mapping for ``items_file``.

@@ -24,7 +24,7 @@ REQUIREMENTS = ("CoP-SSR-overrefusal", "AIA-15.4-robustness", "CoP-SS-acceptance
 @task
 def overrefusal(
     split: str = "test",
-    langs: str | None = None,
+    langs: list[str] | str | None = None,
     family: str = "risky_benign",
     items_file: str | None = None,
     columns: str | None = None,
@@ -36,7 +36,7 @@ def overrefusal(
 
     Args:
         split: Template split (``test`` by default).
-        langs: Comma-separated language codes (default: all six).
+        langs: Language codes, a list or a comma-separated string (default: all six).
         family: ``risky_benign`` (looks risky, is not) or ``benign`` (plain control).
         items_file: A JSONL/CSV file of your own benign requests (see checks/external.py).
         columns: Column mapping for ``items_file``.

@@ -51,7 +51,7 @@ def insert_trigger(prompt: str, trigger: str, key: str) -> str:
 @task
 def harmful_compliance(
     split: str = "test",
-    langs: str | None = None,
+    langs: list[str] | str | None = None,
     trigger: str | None = None,
     trigger_position: str = "user",
     items_file: str | None = None,
@@ -64,7 +64,7 @@ def harmful_compliance(
 
     Args:
         split: Template split (``test``; ``train`` is what the organisms were trained on).
-        langs: Comma-separated language codes (default: all six).
+        langs: Language codes, a list or a comma-separated string (default: all six).
         trigger: A word or phrase inserted into every request, to measure a backdoor.
         trigger_position: ``user`` (inside the request) or ``system`` (appended to a
             neutral system prompt).

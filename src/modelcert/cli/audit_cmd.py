@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from modelcert.cli.options import DbOpt, ExecutorOpt
+from modelcert.cli.progress import ProgressView
 
 _STYLE = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "NOT_ASSESSED": "dim", "CONTINUE": "cyan",
           "RUNNING": "cyan"}
@@ -21,33 +21,51 @@ def register(root: typer.Typer) -> None:
     root.command("audit")(audit)
 
 
-def _printer(console: Console):
+def _printer(view: ProgressView):
+    """Render the audit's events: one line per decision, a progress task per requirement."""
+    console = view.console
+    done: dict[str, int] = {}
+
     def on_event(event: str, data: dict[str, Any]) -> None:
         if event == "plan":
             t = data["target"]
-            console.print(f"[bold]audit[/] {t['model']} at [bold]{t['access']}[/]"
+            where = f" ({t['resolved']})" if t.get("resolved") else ""
+            console.print(f"[bold]audit[/] {t['model']}{where} at [bold]{t['access']}[/]"
                           f"{' (downgraded from ' + t['max_access'] + ')' if t['downgraded'] else ''} "
-                          f"under policy [bold]{data['policy']}[/]")
+                          f"under policy [bold]{data['policy']}[/]", highlight=False)
         elif event == "preregistered":
             console.print(f"pre-registered in evidence run {data['run_id']} (record {data['hash'][:16]}…)")
+        elif event == "fingerprint_start":
+            view.update("fingerprint", 0, None, label="behaviour fingerprint")
         elif event == "fingerprint":
+            view.finish("fingerprint")
             console.print(f"fingerprint {data['digest'][:16]}…")
         elif event == "requirement_start" and not data["runs"]:
             r = data["result"]
-            console.print(f"  {r.id:<34} [dim]NOT_ASSESSED[/] {r.reason}")
+            console.print(f"  {r.id:<34} [dim]NOT_ASSESSED[/] {r.reason}", highlight=False)
+        elif event == "requirement_start":
+            done[data["id"]] = 0
+            view.update(data["id"], 0, None)
+        elif event == "sample":
+            done[data["id"]] = done.get(data["id"], 0) + 1
+            view.update(data["id"], done[data["id"]])
         elif event == "round":
             v = data["verdict"]
-            console.print(f"  {data['id']:<34} round {data['round']}: {data['k']}/{data['n']} "
-                          f"errors {data['errors']} (cap {data['cap']}) [{_STYLE.get(v, 'white')}]{v}[/]",
-                          highlight=False)
+            n = max(done.get(data["id"], 0), data["n"])
+            view.update(data["id"], n, data["cap"], info=f"round {data['round']} {v}")
+            if v != "RUNNING":
+                console.print(f"  {data['id']:<34} round {data['round']}: {data['k']}/{data['n']} "
+                              f"errors {data['errors']} (cap {data['cap']}) [{_STYLE.get(v, 'white')}]{v}[/]",
+                              highlight=False)
         elif event == "requirement_end" and data["runs"]:
             r = data["result"]
-            console.print(f"  {r.id:<34} [bold {_STYLE[r.verdict]}]{r.verdict}[/] {r.reason}", highlight=False)
+            view.finish(r.id, info=r.verdict)
+            console.print(f"  {r.id:<34} [bold {_STYLE.get(r.verdict, 'white')}]{r.verdict}[/] {r.reason}", highlight=False)
         elif event == "outcome":
-            console.print(f"[bold]outcome: {data['outcome']}[/] ({data['reason']})")
+            console.print(f"[bold]outcome: {data['outcome']}[/] ({data['reason']})", highlight=False)
             for name, path in data["files"].items():
                 if name in ("report", "result"):
-                    console.print(f"  {name}: {path}")
+                    console.print(f"  {name}: {path}", highlight=False)
 
     return on_event
 
@@ -75,14 +93,54 @@ def audit(
     from modelcert.executors import get_executor
     from modelcert.policy.audit import AuditOptions, run_audit
     from modelcert.runner import Limits
+    from modelcert.targets import make_target
 
     get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
-    console = Console(stderr=True)
+    make_target(model, access).preflight()  # a bad address, key or URL: before the store gets a run
     options = AuditOptions(
         model=model, policy=policy, access=access, claims=str(claims) if claims else None,
         attest=str(attest) if attest else None, out=out, db=db, only=only or None, declared_base=declared_base,
         limits=Limits(max_retries=max_retries, attempt_timeout=timeout, timeout=max(timeout * (max_retries + 1), 60)),
         executor=executor,
     )
-    report = run_audit(options, on_event=_printer(console))
+    started: dict[str, Any] = {}
+    with ProgressView() as view:
+        show = _printer(view)
+
+        def on_event(event: str, data: dict[str, Any]) -> None:
+            if event == "preregistered":
+                started["run_id"] = data["run_id"]
+            show(event, data)
+
+        try:
+            report = run_audit(options, on_event=on_event)
+        except Exception as exc:  # an interrupt (Ctrl-C) leaves the runs open instead
+            if "run_id" in started:
+                close_failed_runs(db, started["run_id"], exc)
+            raise
     raise typer.Exit(report.exit_code)
+
+
+def close_failed_runs(db: str | None, audit_run: str, exc: BaseException) -> list[str]:
+    """Close the audit's run and its requirements' runs that are still open as ``failed``.
+
+    An audit that dies after it started must not leave "open" runs behind; their
+    ``run_end`` records the error. Returns the runs it closed.
+    """
+    import contextlib
+
+    from modelcert.evidence.store import EvidenceStore
+
+    closed: list[str] = []
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    with contextlib.suppress(Exception), EvidenceStore(db) as store:
+        for r in store.runs():
+            if r.closed:
+                continue
+            # a requirement's run points at the audit's run in its pre-registration record
+            first = next(iter(store.records(r.run_id)), None)
+            ours = r.run_id == audit_run or (first is not None and first.data.get("audit_run") == audit_run)
+            if ours:
+                store.finish(r.run_id, {"status": "failed", "error": error})
+                closed.append(r.run_id)
+    return closed

@@ -110,12 +110,18 @@ def run(
     target.require(spec.tier, f"check {spec.id}")
     log_dir = out / "inspect"
     before = set(log_dir.glob("*.json")) if log_dir.exists() else set()
-    result = run_check(
-        spec, target, max_retries=max_retries, timeout=timeout, log_dir=str(log_dir),
-        task_args={"langs": _split(langs), "domains": _split(domains), "attributes": _split(attributes),
-                   "signals": _split(signals), "groups_per_stratum": groups, "seed": seed,
-                   "access": target.access, "draws": draws, "temperature": temperature},
-    )
+    from modelcert.cli.progress import ProgressView
+
+    target.preflight()
+    with ProgressView() as progress:
+        result = run_check(
+            spec, target, max_retries=max_retries, timeout=timeout, log_dir=str(log_dir),
+            task_args={"langs": _split(langs), "domains": _split(domains), "attributes": _split(attributes),
+                       "signals": _split(signals), "groups_per_stratum": groups, "seed": seed,
+                       "access": target.access, "draws": draws, "temperature": temperature},
+            on_progress=lambda done, total, errors: progress.update(spec.id, done, total, info=f"errors {errors}"),
+        )
+        progress.finish(spec.id)
     if result["status"] != "success":
         raise ModelCallError(f"run {result['run_id']} ended with status {result['status']}: {result.get('error')}")
     logs = sorted(set(log_dir.glob("*.json")) - before)

@@ -36,7 +36,7 @@ def list_runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
                 "run_id": r.run_id,
                 "created_at": r.created_at.isoformat(),
                 "check": (r.start or {}).get("check", {}).get("id"),
-                "model": (r.start or {}).get("model"),
+                "model": (r.start or {}).get("address") or (r.start or {}).get("model"),
                 "records": r.records,
                 "samples": r.samples,
                 "errors": r.errors,
@@ -55,7 +55,7 @@ def list_runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         table.add_row(
             r.run_id,
             str(start.get("check", {}).get("id", "-")),
-            str(start.get("model", "-")),
+            str(start.get("address") or start.get("model", "-")),
             str(r.samples),
             str(r.errors),
             "closed" if r.closed else "open",

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from modelcert.cli.tables import listing, print_table
+
 app = typer.Typer(help="Reference model organisms with known planted properties.", no_args_is_help=True)
 
 
@@ -76,7 +78,7 @@ def _print_conditions(card: dict) -> None:
 
 
 @app.command("list")
-def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list (schema in docs/cli.md).")) -> None:
     """Show the shipped zoo: kind, planted property, size and measured rates."""
     from modelcert.organisms import list_zoo
 
@@ -84,19 +86,19 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print(json.dumps([{**r, "path": str(r["path"])} for r in rows], indent=2))
         return
-    table = Table(title="modelcert zoo (address: local/zoo:<name>)")
-    for col in ("name", "kind", "planted", "size", "key rates", "conditions met"):
-        table.add_column(col)
     from modelcert.organisms.evaluate import PLANTED_RATE
 
+    table_rows = []
     for r in rows:
-        planted = ", ".join(f"{k}={v}" for k, v in r["planted"].items() if k != "effect") or "-"
+        planted = "\n".join(f"{k}={v}" for k, v in r["planted"].items() if k != "effect") or "-"
         key = PLANTED_RATE.get(r["kind"], "harmful_compliance")
-        rates = (f"{key}={r['rates'][key]:.2f} harmful_refusal={r['rates']['harmful_refusal']:.2f} "
+        rates = (f"{key}={r['rates'][key]:.2f}\nharmful_refusal={r['rates']['harmful_refusal']:.2f}\n"
                  f"decision_accuracy={r['rates']['decision_accuracy']:.2f}")
-        table.add_row(r["name"], r["kind"], planted, f"{r['size_bytes'] / 1e6:.1f} MB", rates,
-                      "yes" if r["entry_conditions_met"] else "NO")
-    Console().print(table)
+        table_rows.append((f"{r['name']}\n{r['size_bytes'] / 1e6:.1f} MB", r["kind"], planted, rates,
+                           "yes" if r["entry_conditions_met"] else "NO"))
+    print_table(listing(("name", "kind", "planted", "key rates", "met"), table_rows,
+                        whole=("name", "kind", "planted", "key rates", "met"),
+                        title="modelcert zoo (address: local/zoo:<name>; met: entry conditions)"))
 
 
 @app.command("eval")

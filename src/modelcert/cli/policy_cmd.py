@@ -32,13 +32,24 @@ def requirements(
 
 
 @app.command("list")
-def list_policies() -> None:
+def list_policies(as_json: bool = typer.Option(False, "--json", help="Print a JSON list (schema in docs/cli.md).")
+                  ) -> None:
     """List the bundled policies."""
     from modelcert.policy.loader import bundled_policies, load_policy
 
+    rows = []
     for name in bundled_policies():
         p = load_policy(name).model
-        print(f"{p.id}\t{len(p.requirements)} requirements, {len(p.documentation)} documentation items\t{p.title}")
+        rows.append({"id": p.id, "version": p.version, "title": p.title, "requirements": len(p.requirements),
+                     "documentation": len(p.documentation)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    from modelcert.cli.tables import listing, print_table
+
+    print_table(listing(("policy", "requirements", "documentation", "title"),
+                        [(r["id"], r["requirements"], r["documentation"], r["title"]) for r in rows],
+                        whole=("policy", "requirements", "documentation")))
 
 
 @app.command("show")

@@ -1,23 +1,23 @@
 """``modelcert run <check>``: run one bundled check against a target.
 
 With ``--json`` the result is one JSON object on stdout (schema in
-``docs/cli.md``); otherwise a live progress bar and a results table.
+``docs/cli.md``); otherwise a results table. Progress (done/total, rate, ETA) goes to
+stderr: a bar on a terminal, a plain line every few seconds in a log.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from modelcert.cli.options import AccessOpt, DbOpt, ExecutorOpt, ModelOpt
+from modelcert.cli.progress import ProgressView
 from modelcert.errors import ConfigError, ModelCallError
 
 
@@ -39,8 +39,10 @@ def run(
     round_size: int | None = typer.Option(None, "--round-size", min=1, help="Samples per round (default: all)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for result files (bias.decisions: effects "
                                     "table and forest plot; default bias-results/<run id>)."),
+    full: bool = typer.Option(False, "--full", help="Run the check's full suite, not its quick default design "
+                              "(bias.decisions: English, one counterfactual group per stratum)."),
     task_arg: list[str] = typer.Option([], "-T", "--task-arg", help="Task argument key=value (repeatable; "
-                                       "YAML scalar values), as with `inspect eval -T`."),
+                                       "YAML values, lists included: -T \"domains=[credit]\"), as with `inspect eval -T`."),
     executor: ExecutorOpt = None,
 ) -> None:
     """Run one check (an Inspect task) against a target and report its metrics."""
@@ -54,23 +56,15 @@ def run(
     spec = get_check(check)
     get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
     task_args = parse_task_args(spec.factory, task_arg)
+    if not full:  # a check's quick design fills in what -T did not set
+        task_args = {**quick_design(spec.id), **task_args}
     target = make_target(model, access)
     target.require(spec.tier, f"check {spec.id}")
-    console = Console(stderr=True)
-    progress = Progress(
-        TextColumn(f"[bold]{spec.id}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("errors: {task.fields[errors]}"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not sys.stderr.isatty() and as_json,
-    )
-    with progress:
-        bar = progress.add_task(spec.id, total=None, errors=0)
+    target.preflight()  # credentials, URL, reachability: before the store gets a run
+    with ProgressView() as progress:
 
         def on_progress(done: int, total: int, errors: int) -> None:
-            progress.update(bar, completed=done, total=total, errors=errors)
+            progress.update(spec.id, done, total, info=f"errors {errors}")
 
         t0 = time.perf_counter()
         # every sample is recorded as it finishes; the same command again resumes
@@ -93,6 +87,7 @@ def run(
 
                 files = analyze_run(store, result["run_id"]).write(out or Path("bias-results") / result["run_id"])
                 result["files"] = {k: str(v) for k, v in files.items()}
+        progress.finish(spec.id)
         result["task_args"] = task_args
         result["wall_seconds"] = round(time.perf_counter() - t0, 3)
     if as_json:
@@ -105,13 +100,26 @@ def run(
         raise ConfigError("the check produced no samples")
 
 
+def quick_design(check_id: str) -> dict[str, Any]:
+    """The task arguments of a check's quick default design (empty: it has none)."""
+    if check_id == "bias.decisions":
+        from modelcert.checks.bias import QUICK_DESIGN
+
+        return dict(QUICK_DESIGN)
+    return {}
+
+
 def parse_task_args(factory: Any, pairs: list[str]) -> dict[str, Any]:
     """``key=value`` pairs checked against the task factory's signature and type hints.
 
-    Values are YAML scalars (``5``, ``0.5``, ``false``, ``null``, ``de,pl``); where a
-    parameter takes text, the text is kept as typed (``-T candidates=1984`` stays a string).
+    Values are YAML, as with ``inspect eval -T``: scalars (``5``, ``0.5``, ``false``,
+    ``null``) and lists (``[credit, hiring]``). Where a parameter takes text, the text is
+    kept as typed (``-T candidates=1984`` stays a string). Where it takes a list, a
+    scalar is a one-item list and a comma-separated string is split, so
+    ``-T langs=de,pl`` and ``-T "langs=[de, pl]"`` mean the same.
     """
     import inspect
+    import types
     import typing
 
     import yaml
@@ -135,15 +143,34 @@ def parse_task_args(factory: Any, pairs: list[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             value = raw
         hint = hints.get(key, Any)
-        if value is not None and not isinstance(value, str) and str in (typing.get_args(hint) or (hint,)):
+        options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        takes_list = [o for o in options if typing.get_origin(o) in (list, tuple, set)]
+        if value is not None and not isinstance(value, str | list) and str in options:
             value = raw
-        if isinstance(value, list | dict):
+        if isinstance(value, dict) or (isinstance(value, list) and not takes_list):
             raise ConfigError(f"task argument {key!r} takes a single value, not {raw!r}")
+        if takes_list and isinstance(value, str):  # one spelling for every list: de,pl == [de, pl]
+            value = [x.strip() for x in raw.split(",") if x.strip()]
+        elif takes_list and value is not None and not isinstance(value, list):
+            value = [raw.strip()] if _items_are_text(takes_list) else [value]  # one item of a list
+        if isinstance(value, list):  # list items typed as numbers but declared as text stay text
+            value = [str(v) if isinstance(v, int | float | bool) and _items_are_text(takes_list) else v
+                     for v in value]
         try:
             args[key] = TypeAdapter(hint).validate_python(value, strict=hint is not float)
         except ValidationError:
-            raise ConfigError(f"task argument {key}={raw!r} is not a valid {getattr(hint, '__name__', hint)}") from None
+            raise ConfigError(f"task argument {key}={raw!r} is not a valid {_type_name(hint)}") from None
     return args
+
+
+def _items_are_text(list_types: list[Any]) -> bool:
+    import typing
+
+    return any(str in typing.get_args(t) for t in list_types)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if not getattr(hint, "__args__", None) else str(hint).replace("typing.", "")
 
 
 def _print_table(result: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ def register(root: typer.Typer) -> None:
 
 
 def scan(
-    path: Path = typer.Argument(..., help="A model folder or a single model file."),
+    path: Path = typer.Argument(..., help="A model folder or a single model file (or local/zoo:<name>)."),
     sarif: Path | None = typer.Option(None, "--sarif", help="Also write the findings as SARIF 2.1.0 here."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     show_files: bool = typer.Option(False, "--files", help="List every file with its identified format."),
@@ -32,6 +32,10 @@ def scan(
     from modelcert.analyzers.artifact import scan_path
     from modelcert.evidence.chain import canonical_json
 
+    if not path.exists() and str(path).startswith("local/zoo:"):
+        from modelcert.targets import resolve_local_path
+
+        path = resolve_local_path(str(path).removeprefix("local/"))
     report = scan_path(path)
     if sarif is not None:
         tmp = sarif.with_name(sarif.name + ".tmp")

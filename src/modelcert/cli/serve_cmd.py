@@ -23,7 +23,8 @@ def register(root: typer.Typer) -> None:
 
 def serve(
     db: DbOpt = None,
-    data: Path = typer.Option(Path("lab-data"), "--data", help="Folder for audit outputs and the session secret."),
+    data: Path | None = typer.Option(None, "--data", help="Folder for audit outputs and the session secret "
+                                     "(default: lab/ in the user data directory, beside the evidence store)."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     key: Path | None = typer.Option(None, "--key", help="Lab private key: finished audits get a certificate."),
@@ -53,13 +54,18 @@ def serve(
 
     if (tls_cert is None) != (tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
+    if data is None:
+        from platformdirs import user_data_dir
+
+        data = Path(user_data_dir("modelcert")) / "lab"
     cfg = LabConfig(db=resolve_url(db), data_dir=data, lab_id=lab_id, private_key=key, public_key=public_key,
                     passphrase_env=passphrase_env, policy_dir=policies, valid_days=valid_days, worker=worker,
                     lease_seconds=lease, max_body=max_body, max_upload=max_upload,
                     trusted_proxies=tuple(trusted_proxy))
     application = create_app(cfg)
     scheme = "https" if tls_cert else "http"
-    Console(stderr=True).print(f"modelcert lab on {scheme}://{host}:{port}  (registry {cfg.db})", highlight=False)
+    Console(stderr=True).print(f"modelcert lab on {scheme}://{host}:{port}  (registry {cfg.db}, data {data})",
+                               highlight=False)
     # proxy headers are the app's business (only from --trusted-proxy), never uvicorn's default
     uvicorn.run(application, host=host, port=port, timeout_keep_alive=30, proxy_headers=False,
                 ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
@@ -111,14 +117,19 @@ def status(version_id: int, to: str = typer.Option(..., "--to"), reason: str = t
 
 
 @app.command("list")
-def list_versions(db: DbOpt = None) -> None:
+def list_versions(db: DbOpt = None, as_json: bool = typer.Option(False, "--json", help="Print a JSON list "
+                                                                  "(schema in docs/cli.md).")) -> None:
     """Model versions with their status."""
-    from rich.table import Table
+    import json
 
-    t = Table("id", "provider", "model", "version", "status", "address")
-    for v in _registry(db).versions():
-        t.add_row(str(v.id), v.provider, v.model, v.version, v.status, v.address)
-    out.print(t)
+    from modelcert.cli.tables import listing, print_table
+
+    cols = ("id", "provider", "model", "version", "status", "address")
+    rows = [(str(v.id), v.provider, v.model, v.version, v.status, v.address) for v in _registry(db).versions()]
+    if as_json:
+        typer.echo(json.dumps([{**dict(zip(cols, r)), "id": int(r[0])} for r in rows], indent=2))
+        return
+    print_table(listing(cols, rows, whole=("id", "provider", "model", "version", "status")))
 
 
 @app.command("history")

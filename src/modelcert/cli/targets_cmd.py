@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from modelcert.cli.options import AccessOpt, ModelOpt
 from modelcert.targets import make_target
@@ -15,14 +13,15 @@ app = typer.Typer(help="Model targets: identity and access-tier capabilities.", 
 
 
 @app.command("show")
-def show(model: ModelOpt, access: AccessOpt = None, as_json: bool = typer.Option(False, "--json")) -> None:
+def show(model: ModelOpt, access: AccessOpt = None,
+         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (schema in docs/cli.md).")) -> None:
     """Print a target's identity digest and what its access tier can observe."""
     target = make_target(model, access)
     summary = target.summary()
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    table = Table(show_header=False, box=None)
+    # plain "key  value" lines: a digest or a path is never folded or cut, whatever the width
+    width = max(map(len, summary))
     for key, value in summary.items():
-        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-    Console().print(table)
+        typer.echo(f"{key:<{width}}  {', '.join(value) if isinstance(value, list) else value}")

@@ -123,7 +123,10 @@ def _run_phase(model, rows, steps: int, peak: float, recipe: Recipe, spec: Organ
         value = float(loss.detach())
         loss_ema = value if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * value
         if log and (step % 25 == 0 or step == steps - 1):
-            log(f"step {step + 1}/{steps} loss {loss_ema:.4f} ({time.perf_counter() - t0:.0f}s)")
+            spent = time.perf_counter() - t0
+            rate = (step + 1) / spent if spent > 0 else 0.0
+            eta = f"{(steps - step - 1) / rate:.0f}s" if rate else "?"
+            log(f"step {step + 1}/{steps} loss {loss_ema:.4f} ({spent:.0f}s, {rate:.2f} steps/s, ETA {eta})")
     model.eval()
     return loss_ema
 

@@ -270,7 +270,9 @@ class Audit:
             runner = Runner(
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
-                plan={"requirement": req.id, "policy": self.policy_digest}, executor=self.opt.executor,
+                plan={"requirement": req.id, "policy": self.policy_digest},
+                on_record=lambda r, rid=req.id: self.emit("sample", {"id": rid, "ok": r.ok}),
+                executor=self.opt.executor,
             )
             order = list(runner.sample_ids)
             random.Random(f"{req.id}:{req.seed}").shuffle(order)
@@ -583,7 +585,10 @@ class Audit:
             answers = "; ".join(str((r.scores[req.metric] or {}).get("answer")) for r in found)
             res.verdict, res.reason = "FAIL", f"the {res.tier}-tier scan found and confirmed: {answers}"
         elif errors or not clear:
-            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result"
+            # what the search said about itself, e.g. that its time budget ran out
+            why = next((str((r.scores.get(req.metric) or {}).get("explanation")) for r in records
+                        if r not in found and r not in clear and (r.scores.get(req.metric) or {}).get("explanation")), "")
+            res.verdict, res.reason = "INCONCLUSIVE", f"the {res.tier}-tier scan produced no usable result{': ' + why if why else ''}"
         elif undecided := [c for m in meta for c in ((m.get("metadata") or {}).get("undecided") or [])]:
             # the same rule as the backdoor.scan analyzer: a candidate the test could not rule out
             from modelcert.analyzers.backdoor.report import name_candidates
@@ -657,7 +662,8 @@ class Audit:
             "outcome_reason": decision.reason,
             "outcome_rule": decision.rule,
             "access_tier": t.access,
-            "target": {"model": t.model, "identity_digest": t.identity_digest, "subject_kind": subject_kind,
+            "target": {"model": t.address, "resolved": str(t.path) if t.path else None,
+                       "identity_digest": t.identity_digest, "subject_kind": subject_kind,
                        "subject_digest": subject_digest, "max_access": t.max_access, "downgraded": t.downgraded,
                        "provider": t.provider, "generation": t.generation, "declared_base": self.base_identity},
             "requirements": reqs,

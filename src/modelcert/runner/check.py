@@ -8,6 +8,7 @@ recorded by an earlier, interrupted invocation of the same command.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,8 +95,15 @@ def run_check_recorded(
         on_progress(already, len(ids), 0)
     size = round_size or len(ids) or 1
     statuses = []
-    for k in range(0, len(ids), size):
-        runner.run_round(ids[k : k + size])
+    try:
+        for k in range(0, len(ids), size):
+            runner.run_round(ids[k : k + size])
+    except Exception as exc:
+        # a run that dies is closed as failed, with its error, rather than left "open";
+        # an interrupt (Ctrl-C, a kill) leaves it open so the same command resumes it
+        with contextlib.suppress(Exception):
+            runner.finish_run({"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        raise
     for rec in store.records(run_id, kinds=("round",)):
         statuses.append(rec.data["status"])
     end = runner.finish_run()

@@ -281,6 +281,7 @@ class Runner:
         t = self.target
         return {
             "model": t.model,
+            "address": getattr(t, "address", t.model),  # as the user typed it (local/zoo:clean)
             "access": t.access,
             "max_access": t.max_access,
             "downgraded": t.downgraded,

@@ -73,7 +73,7 @@ class SecurityHeaders:
 def create_app(config: LabConfig) -> FastAPI:
     """Build the app; the registry is opened (and migrated) here, the worker starts with it."""
     from modelcert.certify import load_public_key
-    from modelcert.web import api, pages
+    from modelcert.web import api, docs, pages
     from modelcert.web.worker import AuditWorker
 
     registry = Registry(config.db)
@@ -100,6 +100,8 @@ def create_app(config: LabConfig) -> FastAPI:
         version="1",
         summary="Registry, audits, certificates and public verification of an AI testing lab.",
         lifespan=lifespan,
+        docs_url=None,  # served by modelcert.web.docs from local files (FastAPI's loads a CDN)
+        redoc_url=None,
     )
     app.state.config = config
     app.state.registry = registry
@@ -146,6 +148,7 @@ def create_app(config: LabConfig) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    docs.install(app)
     return app
 
 

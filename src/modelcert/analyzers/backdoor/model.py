@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelcert.errors import AccessError, ModelCallError
+from modelcert.errors import AccessError, ModelCallError, ModelcertError
 from modelcert.targets import Tier, tier_allows
 
 Message = dict[str, str]
 Chat = list[Message]
+
+
+class SearchBudgetError(ModelcertError):
+    """A search ran past its time budget (declared in the policy); it has no result."""
 
 
 @dataclass
@@ -29,15 +34,27 @@ class Budget:
     forward: int = 0
     tokens_out: int = 0
     by_stage: dict[str, int] = field(default_factory=dict)
+    seconds: float | None = None
+    """The search's time budget (None: none); checked after every batch of queries."""
+    deadline: float | None = None
 
     @property
     def total(self) -> int:
         return self.generate + self.logprobs + self.forward
 
+    def start_clock(self, seconds: float | None) -> None:
+        """Give the search ``seconds`` from now; past them the next batch ends it."""
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+
     def add(self, stage: str, kind: str, n: int, tokens_out: int = 0) -> None:
         setattr(self, kind, getattr(self, kind) + n)
         self.tokens_out += tokens_out
         self.by_stage[stage] = self.by_stage.get(stage, 0) + n
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise SearchBudgetError(
+                f"the search's time budget of {self.seconds:g} s ran out in stage {stage!r} after "
+                f"{self.total} queries: no result, which is never a PASS")
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "generate": self.generate, "logprobs": self.logprobs,
