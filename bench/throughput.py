@@ -109,16 +109,19 @@ class Bench:
         return _model_generate_run(self.inspect_model, self.texts, self.max_tokens)
 
     def local_eval(self) -> float:
-        """A full Inspect eval with the engine's own settings, no evidence."""
+        """A full Inspect eval with the engine's own settings (GC thresholds included), no evidence."""
         import contextlib
 
         from inspect_ai import eval as inspect_eval
 
+        from modelcert.runner.engine import relaxed_gc
+
         task = self._task()
-        with tempfile.TemporaryDirectory(dir=self.tmp) as logs, contextlib.redirect_stdout(sys.stderr):
+        with tempfile.TemporaryDirectory(dir=self.tmp) as logs, contextlib.redirect_stdout(sys.stderr), relaxed_gc():
             t0 = time.perf_counter()
             log = inspect_eval(task, model=self.inspect_model, display="none", log_dir=logs, fail_on_error=False,
-                               score_display=False, retry_on_error=0, log_realtime=False, log_samples=False)[0]
+                               score_display=False, retry_on_error=0, log_realtime=False, log_samples=False,
+                               ctl_server=False)[0]
             elapsed = time.perf_counter() - t0
         assert log.status == "success", log.error
         return elapsed
@@ -174,6 +177,10 @@ def lm_eval_factory(path: Path, texts: list[str], max_tokens: int) -> Callable[[
 
     tok = AutoTokenizer.from_pretrained(path)
     lm = HFLM(pretrained=str(path), batch_size=BATCH, device="cpu", dtype="float32")
+    # lm-eval passes max_length = prompt + max_gen_toks; the organism's generation_config
+    # also sets max_new_tokens (48), which transformers lets win. Drop it so that lm-eval
+    # generates at most the same 32 tokens as every other path.
+    lm.model.generation_config.max_new_tokens = None
     reqs = [Instance(request_type="generate_until", doc={},
                      arguments=(tok.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
                                                         add_generation_prompt=True),

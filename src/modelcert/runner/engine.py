@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import platform
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -52,6 +53,25 @@ from modelcert.evidence.verify import verify_records
 from modelcert.runner import _hooks
 
 RESUME = "resume"
+
+
+@contextlib.contextmanager
+def relaxed_gc(gen0: int = 50_000) -> Iterator[None]:
+    """Collect cyclic garbage less often while an eval runs, then restore the thresholds.
+
+    Inspect allocates many small objects per sample (events, pydantic models), so with
+    Python's default thresholds (700, 10, 10) the collector runs constantly and its full
+    collections walk everything the process holds (a loaded model, a 33k-item suite).
+    Measured on a 512-sample eval on the zoo organism: 18.3 ms of CPU per sample with the
+    defaults, 14.2 ms with (50000, 50, 100). Memory use grows by at most the garbage of
+    ``gen0`` allocations between collections.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(gen0, old[0]), max(50, old[1]), max(100, old[2]))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 @dataclass(frozen=True)
@@ -424,6 +444,9 @@ class Runner:
             # One log: the evidence store is the record. Inspect's own log keeps only its
             # header (status, error) unless a log_dir was asked for (``--log-dir``).
             **({} if self.log_dir else {"log_samples": False}),
+            # Inspect's HTTP control server (uvicorn, started per eval on its event loop) serves
+            # `inspect ctl` clients; the engine has none, and it costs every round's start-up.
+            "ctl_server": False,
             **({"max_samples": lim.max_samples} if lim.max_samples else {}),
             **self.eval_args,
         }
@@ -433,6 +456,7 @@ class Runner:
                     tempfile.TemporaryDirectory(prefix="modelcert-inspect-"))
                 # Inspect prints to stdout; keep stdout clean for --json callers.
                 stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+                stack.enter_context(relaxed_gc())
                 logs = inspect_eval(
                     self._only(task, todo),
                     model=self._model_for_rounds(),
