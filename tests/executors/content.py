@@ -29,3 +29,18 @@ def content_root(records: list[Any]) -> str:
     rows = sorted((repr((r.data["sample_id"], r.data["epoch"])),
                    digest(_stable({k: r.data.get(k) for k in FIELDS}))) for r in records)
     return merkle_root([bytes.fromhex(h) for _, h in rows])
+
+
+def stable_rows(records: list[Any]) -> dict[str, Any]:
+    """Per sample, what :func:`content_root` hashes (to show what differs when roots do)."""
+    return {repr((r.data["sample_id"], r.data["epoch"])): _stable({k: r.data.get(k) for k in FIELDS})
+            for r in records}
+
+
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Paths where two JSON-like values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {str(a)[:120]} != {str(b)[:120]}"]

@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from content import content_root
+from content import content_root, differences, stable_rows
 
 from modelcert.evidence.store import EvidenceStore
 from modelcert.evidence.verify import verify_run
@@ -64,12 +64,12 @@ def _policy(tmp: Path) -> Path:
 
 def _db(tmp: Path):
     if PG_URL:
-        import sys
+        import importlib.util
 
-        sys.path.insert(0, str(Path(__file__).parents[1]))
-        from conftest import pg_schema_url
-
-        return pg_schema_url(PG_URL)
+        spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).parents[1] / "conftest.py")
+        root = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(root)
+        return root.pg_schema_url(PG_URL)
     return iter([f"sqlite:///{tmp / 'lab.sqlite'}"])
 
 
@@ -87,7 +87,17 @@ def _summary(db: str, result: dict) -> dict:
                 assert not ids or max(ids.values()) == 1, f"{r['id']}: a sample recorded twice"
                 root = content_root(recs)
             out[r["id"]] = (r["verdict"], root)
+            rows[r["id"]] = stable_rows(recs) if r.get("run_id") else {}
     return out
+
+
+rows: dict[str, dict] = {}  # the last _summary's sample content, per requirement
+
+
+def _same(got: dict, expected: dict, expected_rows: dict) -> None:
+    """Equal verdicts and content roots; else name the differing fields."""
+    assert got == expected, (got, expected, {rid: differences(expected_rows.get(rid), rows.get(rid))[:10]
+                                             for rid in got if got[rid] != expected.get(rid)})
 
 
 def test_four_lab_audits_on_ray_match_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -100,12 +110,14 @@ def test_four_lab_audits_on_ray_match_in_process(tmp_path: Path, monkeypatch: py
     db_iter = _db(tmp_path)
     db = next(db_iter)
     models = ["local/zoo:clean", "local/zoo:backdoor", "local/zoo:clean", "local/zoo:backdoor"]
-    baseline = {}
+    baseline: dict = {}
+    baseline_rows: dict = {}
     for m in set(models):  # the same audits in this process
         rep = run_audit(AuditOptions(model=m, policy=str(policy_dir / "tiny-ray.yaml"), access="logprobs",
                                      out=tmp_path / "inproc" / m.split(":")[1], db=db, fingerprint=False,
                                      executor="inprocess"))
         baseline[m] = _summary(db, rep.result)
+        baseline_rows[m] = dict(rows)
     assert baseline["local/zoo:backdoor"]["R-backdoor"][0] == "FAIL"  # the planted trigger is found
 
     reg = Registry(db)
@@ -131,7 +143,7 @@ def test_four_lab_audits_on_ray_match_in_process(tmp_path: Path, monkeypatch: py
         audit = reg.audit(aid)
         assert audit.state == "finished", (audit.state, audit.progress_note)
         result = json.loads((Path(audit.out_dir) / "result.json").read_text())
-        assert _summary(db, result) == baseline[m]
+        _same(_summary(db, result), baseline[m], baseline_rows[m])
     reg.close()
     next(db_iter, None)
 
@@ -162,6 +174,7 @@ def test_a_replica_killed_mid_audit_loses_and_duplicates_nothing(where: str, tmp
     base = run_audit(AuditOptions(model=model, policy=str(policy), access="logprobs", only=[requirement],
                                   out=tmp_path / "inproc", db=db, fingerprint=False, executor="inprocess"))
     expected = _summary(db, base.result)
+    expected_rows = dict(rows)
     pool = pool_for(get_executor("ray"), make_target(model, "logprobs"))
     pids = pool.pids()  # replicas started (and loaded) before the audit, as on a running cluster
     before = _samples(db)
@@ -195,4 +208,4 @@ def test_a_replica_killed_mid_audit_loses_and_duplicates_nothing(where: str, tmp
     t.join(5)
     assert killed and events.index("killed") < events.index("end"), events  # killed during the requirement
     assert pids[0] not in pool.pids()  # the replica was really replaced
-    assert _summary(db, rep.result) == expected  # nothing lost, nothing twice, same verdict and content
+    _same(_summary(db, rep.result), expected, expected_rows)  # nothing lost or twice; same verdict, content
