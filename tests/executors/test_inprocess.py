@@ -91,3 +91,17 @@ def test_cli_refuses_an_unknown_executor_before_any_query(tmp_path) -> None:
     assert out.returncode == 2
     assert "unknown executor 'dask'" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "ev.sqlite").exists()
+
+
+def test_scan_model_batches_through_a_replica_pool_give_the_same_answers(random_checkpoint) -> None:
+    """The replica path of the backdoor search (chunks shipped as plain tuples) changes nothing."""
+    from modelcert.analyzers.backdoor.model import CheckpointScanModel
+    from modelcert.providers.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(random_checkpoint, access="logprobs")
+    chats = [[{"role": "user", "content": f"word {i} " * (i % 4 + 1)}] for i in range(7)]
+    here = CheckpointScanModel(ckpt, batch=2)
+    pooled = CheckpointScanModel(ckpt, batch=2, replicas=InProcessExecutor().pool("scan-test"))
+    assert pooled.first_logprobs(chats, top=5) == here.first_logprobs(chats, top=5)
+    assert pooled.generate(chats, max_new_tokens=3) == here.generate(chats, max_new_tokens=3)
+    assert pooled.budget.to_dict() == here.budget.to_dict()
