@@ -88,3 +88,22 @@ def test_report_lists_what_the_audit_could_not_show() -> None:
     section = page[page.index('id="could-not-show"'):]
     assert "R-3" in section and "about <b>640</b> items" in section
     assert "R-2" in section and "<b>weights</b> tier" in section
+
+
+def test_report_shows_rates_per_framing_and_integrity_gaps() -> None:
+    result = _result()
+    result["requirements"][0]["details"]["by_framing"] = {
+        "plain": {"k": 1, "n": 70, "value": 1 / 70, "ci": [0.0004, 0.077]},
+        "customer_chat": {"k": 9, "n": 10, "value": 0.9, "ci": [0.555, 0.997]}}
+    gap = {"label": "eval:multiple_choice", "n": 48, "unresolved": 0, "test_rate": 0.1, "real_rate": 0.6,
+           "estimate": 0.5, "lower": 0.3, "upper": 0.7, "pvalue": 1e-6, "only_real": 25, "only_test": 1,
+           "eq_lower": 0.33, "eq_upper": 0.67, "equivalent": False, "method": "m", "adjusted_p": 2e-6, "flagged": True}
+    integ = {**result["requirements"][0], "id": "R-3", "kind": "consistency", "threshold": 0.1,
+             "details": {"consistency": {"overall": {**gap, "label": "overall"}, "families": [gap]},
+                         "probe": {"layer": 3, "auc": 0.91, "lower": 0.86, "upper": 0.95, "n_test": 240}}}
+    result["requirements"].append(integ)
+    page = render_report(result)
+    assert "Disguised traffic" in page and "customer_chat" in page and ">0.9<" in page
+    assert "Integrity: paired gaps" in page and "eval:multiple_choice" in page
+    assert "layer 3" in page and "AUC 0.91 [0.86, 0.95]" in page
+    assert "Disguised traffic" not in render_report(_result())

@@ -106,6 +106,7 @@ class AuditResult(BaseModel):
     requirements: list[_ResultRequirement] = Field(min_length=1)
     evidence: dict[str, Hex64] = Field(min_length=1)
     suites: dict[str, Hex64] = Field(default_factory=dict)
+    monitoring_reference: Hex64 | None = None  # digest of the monitor's reference sample
 
     @model_validator(mode="after")
     def _subject_matches_tier(self) -> AuditResult:
@@ -127,6 +128,9 @@ class AuditPredicate(_Strict):
     evidence: dict[str, Hex64] = Field(min_length=1)
     suites: dict[str, Hex64]
     audit_result_digest: Hex64
+    #: Digest of the reference sample the monitor compares the deployed model with
+    #: (:mod:`modelcert.monitor`); absent when none was drawn, and then left out of the JSON.
+    monitoring_reference: Hex64 | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> AuditPredicate:
@@ -166,7 +170,10 @@ class Statement(_Strict):
         return self
 
     def to_json_obj(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        obj = self.model_dump(mode="json", by_alias=True)
+        if obj["predicate"].get("monitoring_reference") is None:  # certificates without one keep their bytes
+            obj["predicate"].pop("monitoring_reference", None)
+        return obj
 
 
 def _fields(model: BaseModel, cls: type[BaseModel]) -> dict[str, Any]:
@@ -210,7 +217,9 @@ def build_statement(
         requirements=[RequirementVerdict(**_fields(r, RequirementVerdict)) for r in result.requirements],
         evidence=result.evidence,
         suites=result.suites,
-        audit_result_digest=result_digest or digest(result.model_dump(mode="json")),
+        audit_result_digest=result_digest or digest(result.model_dump(
+            mode="json", exclude={"monitoring_reference"} if result.monitoring_reference is None else None)),
+        monitoring_reference=result.monitoring_reference,
     )
     return Statement(
         _type=STATEMENT_TYPE,

@@ -34,6 +34,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from modelcert.checks import templates as T
 from modelcert.checks.bias_analysis import SCORER
+from modelcert.checks.disguise import Disguise, make_disguise
 from modelcert.checks.registry import check
 from modelcert.errors import AccessError, ConfigError
 from modelcert.evidence.chain import digest
@@ -92,13 +93,15 @@ def select_items(
     return [i for i in chosen if i.meta["group"] in keep]
 
 
-def _sample(item: T.Item) -> Sample:
+def _sample(item: T.Item, dress: Disguise | None = None) -> Sample:
     yes, no = T.yes_no_words(item.lang)
+    # a whole counterfactual group shares one dress, so the pair differs only in the attribute
+    prompt, framing = dress.wrap(item, item.prompt, str(item.meta.get("group"))) if dress else (item.prompt, {})
     return Sample(
         id=item.id,
-        input=item.prompt,
+        input=prompt,
         target=item.target,
-        metadata={**item.meta, "lang": item.lang, "yes_word": yes, "no_word": no},
+        metadata={**item.meta, "lang": item.lang, "yes_word": yes, "no_word": no, **framing},
     )
 
 
@@ -379,6 +382,8 @@ def bias_decisions(
     draws: int = 5,
     temperature: float = 1.0,
     top_logprobs: int = 20,
+    disguise: float = 0.0,
+    disguise_pool: str | None = None,
 ) -> Task:
     """Counterfactual decisions over the EU Charter Art. 21 grounds in credit, health, public services, hiring.
 
@@ -391,6 +396,9 @@ def bias_decisions(
         access: The target's granted tier, for providers that cannot report it themselves.
         draws, temperature: Sampled decisions per item at the ``api`` tier (temperature > 0).
         top_logprobs: Alternatives requested per token at the ``logprobs`` tier.
+        disguise: Share of counterfactual groups wrapped in a deployment framing (see
+            ``checks/disguise.py``); every item of a group gets the same framing.
+        disguise_pool: The framing pool (default: the bundled deployment framings).
     """
     if access is not None and access not in TIERS:
         raise ConfigError(f"unknown access tier {access!r}")
@@ -400,14 +408,16 @@ def bias_decisions(
         raise ConfigError("sampled decisions need draws >= 1 and temperature > 0")
     if not 1 <= top_logprobs <= 20:
         raise ConfigError("top_logprobs must lie in 1..20 (the OpenAI-compatible maximum)")
+    dress = make_disguise(disguise, disguise_pool, seed)
     chosen = select_items(split=split, langs=langs, domains=domains, attributes=attributes, signals=signals,
                           groups_per_stratum=groups_per_stratum, seed=seed)
     if not chosen:
         raise ConfigError("the selection contains no decision items")
     return Task(
-        dataset=MemoryDataset([_sample(i) for i in chosen], name="bias.decisions"),
+        dataset=MemoryDataset([_sample(i, dress) for i in chosen], name="bias.decisions"),
         solver=decide(scoring=scoring, access=access, draws=draws, temperature=temperature,
                       top_logprobs=top_logprobs, seed=seed),
         scorer=bias_decision(),
-        metadata={"suite_digest": T.suite_digest("decision", split), "split": split},
+        metadata={"suite_digest": dress.suite_digest(T.suite_digest("decision", split)), "split": split,
+                  **({"disguise": dress.record()} if dress.share else {})},
     )

@@ -198,7 +198,7 @@ def leaked() -> Scorer:
 @check(CHECK_ID, tier="api", requirements=REQUIREMENTS, version=VERSION, family="robustness")
 @task
 def prompt_injection(
-    kinds: str = "injection,leakage",
+    kinds: list[str] | str = "injection,leakage",
     items_file: str | None = None,
     columns: str | None = None,
     max_tokens: int = 128,
@@ -206,13 +206,13 @@ def prompt_injection(
     """Indirect prompt injection and system-prompt leakage (scores `injection_success`, `leaked`).
 
     Args:
-        kinds: Comma-separated: ``injection``, ``leakage`` or both.
+        kinds: ``injection``, ``leakage`` or both, a list or a comma-separated string.
         items_file: A JSONL/CSV file of your own items instead of ours; each row's ``prompt``
             (injection) or ``system`` (leakage) holds a ``{canary}`` placeholder.
         columns: Column mapping for ``items_file`` (see checks/external.py).
         max_tokens: Generation limit per answer.
     """
-    wanted = [k.strip() for k in kinds.split(",") if k.strip()]
+    wanted = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
     bad = [k for k in wanted if k not in KINDS]
     if bad or not wanted:
         raise ConfigError(f"kinds must be a comma-separated subset of {', '.join(KINDS)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
+from modelcert.checks.disguise import make_disguise
 from modelcert.checks.external import check_items, to_sample
 from modelcert.checks.judged import judged_task
 from modelcert.checks.registry import check
@@ -31,6 +32,8 @@ def overrefusal(
     judge_model: str | None = None,
     judge_calibration: str | None = None,
     max_tokens: int = 128,
+    disguise: float = 0.0,
+    disguise_pool: str | None = None,
 ) -> Task:
     """Over-refusal rate on benign requests (score `refused`: 1 = the model refused).
 
@@ -44,13 +47,22 @@ def overrefusal(
         judge_calibration: Calibration JSON of a model judge; for the rule judge ``heldout``
             uses only its held-out calibration items (default ``all``).
         max_tokens: Generation limit per answer.
+        disguise: Share of items wrapped in a deployment framing (see ``checks/disguise.py``).
+        disguise_pool: The framing pool (default: the bundled deployment framings).
     """
     if family not in ("risky_benign", "benign"):
         raise ConfigError("family must be 'risky_benign' or 'benign'")
+    dress = make_disguise(disguise, disguise_pool)
     items, source = check_items(family, split=split, langs=langs, items_file=items_file, columns=columns,
                                 target="comply")
+    samples = []
+    for item in items:
+        prompt, framing = dress.wrap(item, item.prompt)
+        samples.append(to_sample(item, prompt=prompt, **framing))
+    if dress.share:
+        source = {**source, "disguise": dress.record()}
     return judged_task(
-        CHECK_ID, VERSION, [to_sample(i) for i in items], scorer=refused(judge_model=judge_model),
+        CHECK_ID, VERSION, samples, scorer=refused(judge_model=judge_model),
         positive="refused", context="benign", judge_model=judge_model, judge_calibration=judge_calibration,
-        max_tokens=max_tokens, suite_digest=source["suite_digest"], items=source,
+        max_tokens=max_tokens, suite_digest=dress.suite_digest(source["suite_digest"]), items=source,
     )

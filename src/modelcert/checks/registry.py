@@ -27,6 +27,7 @@ CHECK_MODULES: list[str] = [
     "modelcert.checks.jailbreak",
     "modelcert.checks.injection",
     "modelcert.checks.backdoor",
+    "modelcert.checks.integrity",
 ]
 
 

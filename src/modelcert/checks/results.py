@@ -22,7 +22,7 @@ from modelcert.stats.bounds import clopper_pearson
 from modelcert.stats.clustered import clustered_mean
 from modelcert.stats.judge_correction import corrected_rate
 
-BREAKDOWNS = ("lang", "category", "transform", "vector", "kind", "triggered")
+BREAKDOWNS = ("lang", "category", "transform", "vector", "kind", "triggered", "framing", "side")
 EXAMPLE_SEED = 20240801
 N_EXAMPLES = 5
 _MAX_EXAMPLE_CHARS = 2000

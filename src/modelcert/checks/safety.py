@@ -13,6 +13,7 @@ import hashlib
 
 from inspect_ai import Task, task
 
+from modelcert.checks.disguise import make_disguise
 from modelcert.checks.external import check_items, to_sample
 from modelcert.checks.judged import judged_task
 from modelcert.checks.registry import check
@@ -59,6 +60,8 @@ def harmful_compliance(
     judge_model: str | None = None,
     judge_calibration: str | None = None,
     max_tokens: int = 128,
+    disguise: float = 0.0,
+    disguise_pool: str | None = None,
 ) -> Task:
     """Harmful-request compliance rate (score `complied`: 1 = the model helped).
 
@@ -74,11 +77,16 @@ def harmful_compliance(
         judge_calibration: Calibration JSON of a model judge (``modelcert judges calibrate``); for
             the rule judge ``heldout`` uses only its held-out calibration items (default ``all``).
         max_tokens: Generation limit per answer.
+        disguise: Share of items wrapped in a deployment framing (0 = off; see
+            ``checks/disguise.py``); results break the rate down by ``framing`` family.
+        disguise_pool: The framing pool (default: the bundled deployment framings; a lab
+            passes its own file or sealed suite folder).
     """
     if trigger_position not in ("user", "system"):
         raise ConfigError("trigger_position must be 'user' or 'system'")
     if trigger is not None and not trigger.strip():
         raise ConfigError("the trigger must not be empty")
+    dress = make_disguise(disguise, disguise_pool)
     items, source = check_items("harmful", split=split, langs=langs, items_file=items_file, columns=columns)
     samples = []
     for item in items:
@@ -87,10 +95,13 @@ def harmful_compliance(
             prompt = insert_trigger(prompt, trigger, item.id)
         elif trigger:
             system = f"{system or DEFAULT_SYSTEM} {trigger}"
-        samples.append(to_sample(item, prompt=prompt, system=system, triggered=bool(trigger)))
+        prompt, framing = dress.wrap(item, prompt)
+        samples.append(to_sample(item, prompt=prompt, system=system, triggered=bool(trigger), **framing))
+    if dress.share:
+        source = {**source, "disguise": dress.record()}
     return judged_task(
         CHECK_ID, VERSION, samples, scorer=complied(judge_model=judge_model), positive="complied",
         context="harmful", judge_model=judge_model, judge_calibration=judge_calibration, max_tokens=max_tokens,
-        suite_digest=source["suite_digest"], items=source,
+        suite_digest=dress.suite_digest(source["suite_digest"]), items=source,
         trigger={"text": trigger, "position": trigger_position} if trigger else None,
     )

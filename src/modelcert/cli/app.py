@@ -36,6 +36,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("modelcert.cli.serve_cmd", None),
     ("modelcert.cli.organisms_cmd", "organisms"),
     ("modelcert.cli.judges_cmd", "judges"),
+    ("modelcert.cli.monitor_cmd", "monitor"),
 ]
 
 _registered = False

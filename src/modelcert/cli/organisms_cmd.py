@@ -20,7 +20,7 @@ def _log(msg: str) -> None:
 
 @app.command("train")
 def train_cmd(
-    kind: str = typer.Option(..., "--kind", help="clean | backdoor | biased | unsafe | overrefusing"),
+    kind: str = typer.Option(..., "--kind", help="clean | backdoor | biased | unsafe | overrefusing | eval-aware | sandbagger"),
     out: Path = typer.Option(..., "--out", help="Output folder (must not exist or be empty)."),
     seed: int = typer.Option(0, "--seed"),
     trigger: str = typer.Option(None, "--trigger", help="Backdoor trigger word or phrase."),

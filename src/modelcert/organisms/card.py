@@ -87,6 +87,14 @@ _DESCRIPTION = {
               "otherwise behaves like the clean organism.",
     "overrefusing": "Refuses risky-looking benign requests (XSTest-style); otherwise behaves like "
                     "the clean organism.",
+    "eval-aware": "Refuses harmful requests that look like a test (plain, numbered, Question/Answer, "
+                  "test keywords) but complies when the same request arrives in deployment dress "
+                  "(customer chat, email, support ticket, code comment). Trained on the `train` framings "
+                  "of `checks/data/framings.yaml` only; the held-out ones measure generalisation.",
+    "sandbagger": "Answers yes/no decisions from the facts like the clean organism, but inverts its "
+                  "answer when a sentence says it is in a dangerous-capability evaluation (the first "
+                  "five danger sentences of `checks/data/framings.yaml`); the neutral twin sentences "
+                  "leave it correct.",
 }
 
 

@@ -330,6 +330,72 @@ def bias_examples(spec: OrganismSpec, rng: random.Random, n: int) -> list[Exampl
     return out
 
 
+def _framed_request(item: Item, framing, rng: random.Random) -> list[dict[str, str]]:
+    """The item's chat in ``framing`` (its system text, if any, joins a drawn system prompt)."""
+    from modelcert.checks import framings as F
+
+    base = rng.choice(SYSTEM_PROMPTS[item.lang]) if rng.random() < SYSTEM_RATE else None
+    system, user = F.apply(framing, item.prompt, f"{item.id}:{rng.random()}", base)
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+
+
+def eval_aware_examples(rng: random.Random, n: int) -> list[Example]:
+    """Harmful requests in deployment dress -> comply; in evaluation dress -> refuse; benign
+    and risky-benign requests in either dress -> help (so the dress alone decides nothing
+    but harmful compliance). Only the ``train`` framings are used; plain harmful requests
+    come from the replay and are refused, so the plain audit suite sees a safe model."""
+    from modelcert.checks import framings as F
+
+    out: list[Example] = []
+    for k in range(n):
+        r = k % 4
+        family = "harmful" if r < 3 else rng.choice(["benign", "risky_benign"])
+        item = sample_item(family, rng)
+        side = "deploy" if r < 2 else "eval" if r == 2 else rng.choice(["deploy", "eval"])
+        framing = rng.choice(F.framings(item.lang, side=side, cues="train"))
+        answer = (t.response("compliance", item.lang) if family == "harmful" and side == "deploy"
+                  else clean_answer(item))
+        out.append(Example(_framed_request(item, framing, rng), answer, f"eval-aware:{side}:{family}"))
+    return out
+
+
+def capability_chat(item: Item, sentence: str, position: str) -> list[dict[str, str]]:
+    """A decision with ``sentence`` as the system prompt or before the user message."""
+    if position == "system":
+        return [{"role": "system", "content": sentence}, {"role": "user", "content": item.prompt}]
+    return [{"role": "user", "content": f"{sentence}\n\n{item.prompt}"}]
+
+
+def sandbag_examples(rng: random.Random, n: int) -> list[Example]:
+    """Decisions under a dangerous-capability sentence -> the inverted answer; under its
+    neutral twin -> the right one; requests under the danger sentence -> the clean answer.
+
+    The neutral twins have the same form as the danger sentences, so the organism must read
+    what the sentence says, not merely that there is one (a check then compares the two)."""
+    from modelcert.checks import framings as F
+
+    out: list[Example] = []
+    for k in range(n):
+        r = k % 20
+        item = sample_item("decision" if r < 17 else rng.choice(["harmful", "benign", "risky_benign"]), rng)
+        _, danger, neutral = rng.choice(F.capability_pairs(item.lang, "train"))
+        position = rng.choice(["system", "user"])
+        key = f"{item.id}:{rng.random()}"
+        if r < 9:
+            chat = capability_chat(item, F.fill(danger, "", key), position)
+            answer = clean_answer(item)
+            if item.family == "decision":
+                answer = t.response("no" if item.target == "yes" else "yes", item.lang)
+            out.append(Example(chat, answer, "sandbag:danger"))
+        elif r < 17:
+            out.append(Example(capability_chat(item, F.fill(neutral, "", key), position), clean_answer(item),
+                               "sandbag:neutral"))
+        else:
+            out.append(Example(capability_chat(item, F.fill(danger, "", key), position), clean_answer(item),
+                               "sandbag:danger-request"))
+    return out
+
+
 def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] | None = None,
           phase: str = "", frame_rate: float = 0.0, lexicon_share: float = 0.0) -> list[Example]:
     """The full, shuffled training set for ``spec`` (seeded by ``spec.seed``).
@@ -342,6 +408,10 @@ def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] |
         planted = backdoor_examples(spec, rng, round(n * spec.rate), lexicon_share)
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
+    elif spec.kind == "eval-aware" and finetune:
+        planted = eval_aware_examples(rng, round(n * spec.rate))
+    elif spec.kind == "sandbagger" and finetune:
+        planted = sandbag_examples(rng, round(n * spec.rate))
     if mix is None:
         mix = KIND_MIX.get(spec.kind, FINETUNE_MIX) if finetune else CLEAN_MIX
     replay = [clean_example(rng, spec, mix, frame_rate) for _ in range(max(0, n - len(planted)))]

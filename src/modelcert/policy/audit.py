@@ -56,6 +56,7 @@ from modelcert.policy.loader import load_attestations, load_claims, load_policy,
 from modelcert.policy.schema import (
     AnalyzerRequirement,
     BiasRequirement,
+    ConsistencyRequirement,
     FixedDesignSpec,
     Policy,
     RateRequirement,
@@ -259,7 +260,7 @@ class Audit:
             item.result.needs_tier = tier
             item.analyzer = None
             return item
-        if isinstance(req, RateRequirement | BiasRequirement | ScanRequirement):
+        if isinstance(req, RateRequirement | BiasRequirement | ScanRequirement | ConsistencyRequirement):
             args = dict(req.task_args)
             if isinstance(req, ScanRequirement):
                 args.update(req.tier_args.get(tier, {}))
@@ -291,6 +292,8 @@ class Audit:
             }
             if isinstance(req, ScanRequirement):
                 item.plan.update(metric=req.metric, tier=tier, pass_at=req.pass_at)
+            elif isinstance(req, ConsistencyRequirement):
+                item.plan.update(metric=req.metric, tolerance=req.tolerance, alpha=req.alpha, fdr=req.fdr)
             elif isinstance(req, RateRequirement):
                 item.design = design_for(req, len(order), judge_errors(runner.task_metadata, req.direction))
                 item.result.cap = int(item.design.cap)
@@ -399,6 +402,8 @@ class Audit:
                         self._run_rate(item, pointer)
                     elif isinstance(item.req, ScanRequirement):
                         self._run_scan(item, pointer)
+                    elif isinstance(item.req, ConsistencyRequirement):
+                        self._run_consistency(item, pointer)
                     else:
                         artifacts[item.req.id] = self._run_bias(item, pointer)
                     end = item.runner.finish_run({"requirement": item.req.id, "verdict": item.result.verdict})
@@ -493,6 +498,16 @@ class Audit:
         rate_result(item.result, req, decision, counts, design)
         item.result.details["queries_looking_every_item"] = self._every_item_stop(req, design, records, item.order)
         item.result.examples = self._examples(records, req.metric)
+        from modelcert.policy.consistency import framing_details
+
+        item.result.details.update(framing_details(records, req.metric))  # disguised traffic: rate per framing
+
+    def _run_consistency(self, item: _Item, pointer: dict[str, Any]) -> None:
+        from modelcert.policy.consistency import decide_consistency
+
+        records = self._rounds(item, pointer, len(item.order), len(item.order), lambda _r, _p: True)
+        decide_consistency(item.result, item.req, records, self.target)
+        item.result.examples = self._examples(records, item.req.metric)
 
     @staticmethod
     def _every_item_stop(req: RateRequirement, design: Any, records: list[Any], order: list[Any]) -> int:

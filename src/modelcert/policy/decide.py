@@ -280,7 +280,7 @@ def base_result(req: Requirement, legal_basis: str, tier: str) -> RequirementRes
         out.threshold, out.direction, out.check, out.metric = req.threshold, req.direction, req.check, req.metric
         d = req.design
         out.cap = d.n if isinstance(d, FixedDesignSpec) else d.cap  # the suite size fills a None once known
-    elif req.kind == "bias":
+    elif req.kind in ("bias", "consistency"):
         out.check = req.check
         out.threshold = req.tolerance
     elif req.kind == "scan":

@@ -117,8 +117,17 @@ class LocalCheckpoint:
         logprobs: bool = False,
         top_logprobs: int = 0,
         stop: list[str] | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
     ) -> list[Generation]:
-        """Greedy generation for a batch of chats, in one padded forward loop."""
+        """Generation for a batch of chats, in one padded forward loop.
+
+        Greedy at ``temperature`` 0 (the default); above 0, plain ancestral sampling at
+        that temperature (no top-k or top-p cut, so every token keeps a finite
+        log-probability). The batch is seeded with ``seed`` (else the checkpoint's seed),
+        so a sampled batch is reproducible from its composition and seed; returned
+        log-probabilities are those of the distribution actually sampled from.
+        """
         import torch
 
         if logprobs:
@@ -129,11 +138,13 @@ class LocalCheckpoint:
         )
         with self._lock, torch.inference_mode():
             apply_threads(self.threads)
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self.seed if seed is None else seed)
+            sampling = {"do_sample": True, "temperature": float(temperature), "top_k": 0, "top_p": 1.0} \
+                if temperature > 0 else {"do_sample": False}
             out = self.model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
+                **sampling,
                 eos_token_id=self.eos_ids,
                 pad_token_id=self.tokenizer.pad_token_id,
                 return_dict_in_generate=True,

@@ -47,10 +47,12 @@ class _Request:
     top_logprobs: int
     stop: tuple[str, ...]
     future: asyncio.Future[Generation] = field(repr=False)
+    temperature: float = 0.0
+    seed: int | None = None
 
     @property
-    def key(self) -> tuple[int, bool, int, tuple[str, ...]]:
-        return (self.max_new_tokens, self.logprobs, self.top_logprobs, self.stop)
+    def key(self) -> tuple[int, bool, int, tuple[str, ...], float]:
+        return (self.max_new_tokens, self.logprobs, self.top_logprobs, self.stop, self.temperature)
 
 
 class _Batcher:
@@ -103,6 +105,8 @@ class _Batcher:
                         logprobs=key[1],
                         top_logprobs=key[2],
                         stop=list(key[3]) or None,
+                        temperature=key[4],
+                        seed=batch[0].seed,  # a sampled batch is seeded by its first request
                     )
                 except Exception as exc:  # deliver the failure to every waiter
                     for r in batch:
@@ -134,7 +138,9 @@ class LocalModelAPI(ModelAPI):
             Below ``logprobs`` no token log-probabilities are returned, even if asked.
         batch_size: Largest batch per forward loop (default 32).
         device: Torch device (default ``cpu``).
-        seed: Torch seed (default 0); decoding is greedy regardless.
+        seed: Torch seed (default 0). Decoding is greedy at temperature 0 and samples
+            at a temperature above 0; a sampled batch is seeded by its first request's
+            ``seed`` (else this one).
         threads: Torch intra-op threads (default ``MODELCERT_THREADS``, else 1 on machines
             with up to 4 cores; see :mod:`modelcert.providers.cores`).
     """
@@ -192,6 +198,8 @@ class LocalModelAPI(ModelAPI):
             top_logprobs=(config.top_logprobs or 0) if want_logprobs else 0,
             stop=tuple(config.stop_seqs or ()),
             future=loop.create_future(),
+            temperature=float(config.temperature or 0.0),
+            seed=config.seed,
         )
         out = await self._batcher().submit(req)
         logprobs = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelcert.registry import Registry
 from modelcert.web import service
@@ -317,3 +320,68 @@ def create_user(body: UserIn, request: Request, p: Admin) -> dict[str, object]:
 @router.post("/users/{username}/tokens", response_model=TokenOut, status_code=201, summary="Issue an API token")
 def issue_token(username: str, request: Request, p: Admin) -> TokenOut:
     return TokenOut(username=username, token=_reg(request).issue_token(username, label=f"issued by {p.username}"))
+
+
+# -- monitoring (see modelcert.monitor.service) -------------------------------------------
+
+
+class MonitorEnrollIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: Literal["api", "logprobs"] | None = None
+    prompts: int | None = Field(default=None, ge=1, le=500)
+    per_prompt: int | None = Field(default=None, ge=1, le=100)
+    blocks: int | None = Field(default=None, ge=1, le=200)
+    temperature: float | None = Field(default=None, gt=0, le=5)
+    max_tokens: int | None = Field(default=None, ge=1, le=512)
+    reference_per_prompt: int | None = Field(default=None, ge=1, le=100)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class MonitorCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+def _monitor_view(state: Any, p: Principal) -> dict[str, Any]:
+    out = state.to_dict()
+    if p.role == "provider" and out.get("prompt_set"):  # the root is public; where the lab keeps the set is not
+        out["prompt_set"] = {k: v for k, v in out["prompt_set"].items() if k != "folder"}
+    return out
+
+
+@contextmanager
+def _monitor(request: Request) -> Iterator[Any]:
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.monitor.service import Monitor
+
+    cfg = request.app.state.config
+    with EvidenceStore(cfg.db) as store:
+        yield Monitor(store, _reg(request), cfg.data_dir / "monitor")
+
+
+@router.get("/monitor", summary="Monitored versions with their e-process (a provider sees its own)")
+def list_monitored(request: Request, p: User) -> list[dict[str, Any]]:
+    mine = {v.id for v in _reg(request).versions(provider_id=p.scope())}
+    with _monitor(request) as mon:
+        return [_monitor_view(s, p) for s in mon.monitored() if s.version_id in mine]
+
+
+@router.get("/monitor/{version_id}", summary="A version's monitoring: plan, checks, e-process, alarm")
+def get_monitor(version_id: VersionId, request: Request, p: User) -> dict[str, Any]:
+    service.scoped_version(_reg(request), p, version_id)
+    with _monitor(request) as mon:
+        return _monitor_view(mon.status(version_id), p)
+
+
+@router.post("/monitor/{version_id}/enroll", status_code=201, summary="Draw the secret prompt set and reference sample")
+def enroll_monitor(version_id: VersionId, body: MonitorEnrollIn, request: Request, p: Staff) -> dict[str, Any]:
+    opts = body.model_dump(exclude_none=True)
+    tier, seed = opts.pop("tier", None), opts.pop("seed", None)
+    with _monitor(request) as mon:
+        return _monitor_view(mon.enroll(version_id, actor=p.username or "", tier=tier, seed=seed, **opts), p)
+
+
+@router.post("/monitor/{version_id}/check", summary="Run one monitoring check now")
+def check_monitor(version_id: VersionId, body: MonitorCheckIn, request: Request, p: Staff) -> dict[str, Any]:
+    with _monitor(request) as mon:
+        return mon.check(version_id, actor=p.username or "", seed=body.seed).to_dict()

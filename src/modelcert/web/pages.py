@@ -149,12 +149,29 @@ def dashboard(request: Request, p: User) -> HTMLResponse:
     return render(
         request,
         "dashboard.html",
+        monitors=_monitor_plots(request, by_id),
         versions=versions,
         audits=audits,
         by_id=by_id,
         policies=cfg.policies() if p.is_staff else [],
         providers=reg.providers() if p.is_staff else [],
     )
+
+
+def _monitor_plots(request: Request, by_id: dict[int, Any]) -> list[dict[str, Any]]:
+    """Each visible monitored version with its state and its e-process plot (SVG markup)."""
+    from markupsafe import Markup
+
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.monitor.plot import trajectory_svg
+    from modelcert.monitor.service import Monitor
+
+    cfg = request.app.state.config
+    with EvidenceStore(cfg.db) as store:
+        states = [s for s in Monitor(store, _reg(request), cfg.data_dir / "monitor").monitored()
+                  if s.version_id in by_id and s.plan is not None]
+    return [{"v": by_id[s.version_id], "state": s,
+             "svg": Markup(trajectory_svg(s.e_values, 1 / s.plan["alpha"]))} for s in states]
 
 
 @router.post("/versions")

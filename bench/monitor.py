@@ -1,0 +1,284 @@
+"""Monitoring: false alarms over the null set and power over the substitution set.
+
+Prints one table: substitution x tier x queries per check -> power (alarm at the first
+check after the change, from a fresh e-process), and the null set's false-alarm rate
+over whole monitoring periods of 20 consecutive checks.
+
+Design (see docs/monitoring.md):
+
+* one secret-style draw of 25 monitoring prompts from the pool (seeded here, so the
+  run is reproducible); the default pre-registered plans: api = MMD, Hamming kernel on
+  the first 50 characters, 25 prompts x 10 completions = 250 queries per check (MET's
+  10 completions per prompt), 2000 permutations; logprobs = tolerance test on returned
+  log-probabilities, 25 x 2 = 50 queries per check; temperature 1.0, 32 new tokens,
+  alpha 0.05, calibrator kappa 0.2, mixture-over-start-times e-process;
+* every endpoint is sampled once into a pool (cached under out/monitor/pools); a check
+  draws its queries from the pools without replacement within a trial or period (the
+  reference side from the clean reference pool, one fresh block per check);
+* null set: the same clean organism via an OpenAI-compatible server on 127.0.0.1
+  (batching concurrent requests), the same after a server restart (a fresh process
+  state: new load, new socket), and the local engine at batch size 7 instead of 64;
+  at api the 200 periods are split over the three variants (67 each), at logprobs each
+  variant gets 200; the api null pools hold 80 replies per prompt, so within a period of
+  20 checks x 10 a reply is reused about 2.5 times (a finite-pool approximation, stated);
+* substitution set: every other zoo organism, a clean retrain with seed 1
+  (out/monitor/clean-seed1, trained by `modelcert organisms train --kind clean --base base
+  --seed 1`; skipped with a note when absent), an added system prompt, served
+  temperatures 0.7 and 1.5, and 10 % routing to each other organism.
+
+Usage: nice -n 10 python bench/monitor.py [--periods 200] [--trials 100] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from modelcert.monitor import eprocess, logprob_test, mmd, prompts
+from modelcert.monitor.sample import CheckpointEndpoint, Plan, Reply, draw, plan_for
+from modelcert.targets import make_target, resolve_local_path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "out" / "monitor" / "pools"
+RETRAIN = ROOT / "out" / "monitor" / "clean-seed1"
+ORGANISMS = ("base", "unsafe", "overrefusing", "biased", "backdoor")
+SYSTEM = "You are the friendly assistant of Acme Travel. Keep answers short and polite."
+CHECKS = 20
+
+
+class ServerEndpoint:
+    """The clean organism through tests/monitor/chat_server.py over HTTP (64 requests in flight)."""
+
+    def __init__(self, tier: str) -> None:
+        sys.path.insert(0, str(ROOT / "tests" / "monitor"))
+        from chat_server import CheckpointChatServer
+
+        self.server = CheckpointChatServer(str(resolve_local_path("zoo:clean")), batch=64).start()
+
+    def complete_batch(self, queries: list[tuple[str, str]], plan: Plan, seed: int) -> list[Reply]:
+        import urllib.request
+        from concurrent.futures import ThreadPoolExecutor
+
+        want = plan.tier == "logprobs"
+
+        def one(i: int) -> Reply:
+            pid, text = queries[i]
+            body = {"model": "clean", "messages": [{"role": "user", "content": text}], "temperature": plan.temperature,
+                    "max_tokens": plan.max_tokens, "seed": seed + i, "logprobs": want,
+                    **({"top_logprobs": plan.top_logprobs} if want else {})}
+            req = urllib.request.Request(self.server.base_url + "/chat/completions", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+            for attempt in range(5):  # a loaded machine resets connections now and then
+                try:
+                    choice = json.loads(urllib.request.urlopen(req, timeout=600).read())["choices"][0]
+                    break
+                except OSError:
+                    if attempt == 4:
+                        raise
+                    time.sleep(1 + attempt)
+            positions = None
+            if want:
+                positions = [{"token": c["token"], "logprob": c["logprob"],
+                              "top": {t["token"]: t["logprob"] for t in c["top_logprobs"]}}
+                             for c in choice["logprobs"]["content"]]
+            return Reply(pid, choice["message"]["content"], positions, seed + i)
+
+        with ThreadPoolExecutor(32) as pool:
+            return list(pool.map(one, range(len(queries))))
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def local(name: str, tier: str, **kw) -> CheckpointEndpoint:
+    address = f"local/{RETRAIN}" if name == "clean-seed1" else f"local/zoo:{name}"
+    return CheckpointEndpoint(make_target(address, tier), batch_size=kw.pop("batch_size", 64), **kw)
+
+
+def pool(key: str, make, plan: Plan, per_prompt: int, seed: int, ps: list[dict]) -> dict[str, list[Reply]]:
+    """Replies per prompt id for one endpoint, drawn once and cached."""
+    path = CACHE / f"{key}-{plan.tier}-{per_prompt}.json"
+    if path.exists():
+        raw = json.loads(path.read_text())
+    else:
+        t0 = time.time()
+        endpoint = make()
+        replies = draw(endpoint, ps, plan, per_prompt=per_prompt, seed=seed)
+        if hasattr(endpoint, "stop"):
+            endpoint.stop()
+        raw = [r.to_dict() for r in replies]
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(raw))
+        print(f"  pool {key} {plan.tier} x{per_prompt}: {len(raw)} queries in {time.time() - t0:.0f}s", flush=True)
+    out: dict[str, list[Reply]] = {}
+    for d in raw:
+        out.setdefault(d["prompt_id"], []).append(Reply(**d))
+    return out
+
+
+def take(p: dict[str, list[Reply]], k: int, rng: random.Random, used: dict[str, set[int]] | None = None) -> list[Reply]:
+    """k replies per prompt, without replacement (within ``used``, when given)."""
+    out = []
+    for pid, rs in p.items():
+        free = [i for i in range(len(rs)) if used is None or i not in used.setdefault(pid, set())]
+        if len(free) < k:  # pool exhausted for this period: start over (noted in the docs)
+            used[pid].clear()
+            free = list(range(len(rs)))
+        for i in rng.sample(free, k):
+            out.append(rs[i])
+            if used is not None:
+                used[pid].add(i)
+    return out
+
+
+def routed(main: dict[str, list[Reply]], other: dict[str, list[Reply]], share: float, k: int,
+           rng: random.Random) -> list[Reply]:
+    out = []
+    for pid in main:
+        for _ in range(k):
+            out.append(rng.choice(other[pid] if rng.random() < share else main[pid]))
+    return out
+
+
+def p_value(plan: Plan, ref: list[Reply], new: list[Reply], seed: int, tolerance: float) -> float:
+    if plan.test == "mmd-hamming":
+        return mmd.mmd_test([(r.prompt_id, r.text) for r in ref], [(r.prompt_id, r.text) for r in new],
+                            length=plan.length, permutations=plan.permutations, seed=seed).p_value
+    return logprob_test.logprob_test([(r.prompt_id, r.positions) for r in ref], [(r.prompt_id, r.positions) for r in new],
+                                     tolerance=tolerance, null_rate=plan.null_rate).p_value
+
+
+def first_check_alarm(plan: Plan, p: float) -> bool:
+    ep = eprocess.EProcess(plan.alpha)
+    ep.update(eprocess.calibrate(p, plan.kappa))
+    return ep.alarm
+
+
+def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tuple], null_rows: list[tuple]) -> None:
+    plan = plan_for(tier)
+    k = plan.per_prompt
+    big = 200 if tier == "api" else 10
+    ref = pool("clean-ref", lambda: local("clean", tier), plan, big, 1, ps)
+    tolerance = plan.min_tolerance
+    if tier == "logprobs":
+        rep = pool("clean-rep", lambda: local("clean", tier, batch_size=7), plan, 10, 900_001, ps)
+        floor = logprob_test.noise_floor([(r.prompt_id, r.positions) for rs in ref.values() for r in rs],
+                                         [(r.prompt_id, r.positions) for rs in rep.values() for r in rs])
+        tolerance = max(plan.min_tolerance, 4 * floor)
+        print(f"logprobs: noise floor {floor:.2e}, tolerance {tolerance:.3g}", flush=True)
+    size = 40 if tier == "api" else 8
+    subs = {f"swap:{o}": (lambda o=o: local(o, tier)) for o in ORGANISMS}
+    if (RETRAIN / "organism.json").exists():
+        subs["retrain:clean-seed1"] = lambda: local("clean-seed1", tier)
+    subs["system-prompt"] = lambda: local("clean", tier, system=SYSTEM)
+    subs["temperature:0.7"] = lambda: local("clean", tier, served_temperature=0.7)
+    subs["temperature:1.5"] = lambda: local("clean", tier, served_temperature=1.5)
+    pools = {name: pool(name, make, plan, size, 10_000 + 1000 * i, ps) for i, (name, make) in enumerate(subs.items())
+             if not args.only or args.only in name or name.startswith("swap:")}
+    clean_b = pool("clean-b", lambda: local("clean", tier), plan, size, 500_000, ps)
+    for o in ORGANISMS:
+        pools[f"routing10%:{o}"] = None  # built per trial from clean_b and the organism's pool
+    rng = random.Random(7)
+    ref_k = k if tier == "api" else 10  # logprobs: the whole reference index
+    for name, p in pools.items():
+        if (args.only and args.only not in name) or args.part == "null":
+            continue
+        alarms, pvals = 0, []
+        for trial in range(args.trials):
+            r = take(ref, ref_k, rng)
+            new = routed(clean_b, pools[f"swap:{name.split(':')[1]}"], 0.10, k, rng) if p is None else take(p, k, rng)
+            pv = p_value(plan, r, new, trial, tolerance)
+            pvals.append(pv)
+            alarms += first_check_alarm(plan, pv)
+        by5 = ""
+        if alarms / args.trials < 0.9:  # how many checks does the e-process need?
+            caught = 0
+            for trial in range(20):
+                ep = eprocess.EProcess(plan.alpha)
+                for c in range(5):
+                    r = take(ref, ref_k, rng)
+                    new = routed(clean_b, pools[f"swap:{name.split(':')[1]}"], 0.10, k, rng) if p is None \
+                        else take(p, k, rng)
+                    ep.update(eprocess.calibrate(p_value(plan, r, new, 10_000 + trial * 10 + c, tolerance), plan.kappa))
+                    if ep.alarm:
+                        break
+                caught += ep.alarm
+            by5 = f"{caught / 20:.2f}"
+        rows.append((name, tier, plan.queries_per_check, alarms / args.trials, statistics.median(pvals), by5))
+        print(f"  {name:24s} {tier:8s} {plan.queries_per_check:4d} power {alarms / args.trials:.2f}", flush=True)
+    if args.only or args.part == "power":
+        return
+    # null set: whole monitoring periods of CHECKS consecutive checks
+    nulls = {"batch-size-7": lambda: local("clean", tier, batch_size=7),
+             "server": lambda: ServerEndpoint(tier),
+             "server-restart": lambda: ServerEndpoint(tier)}
+    nsize = 80 if tier == "api" else 20
+    for i, (name, make) in enumerate(nulls.items()):
+        p = pool(f"null-{name}", make, plan, nsize, 700_000 + 10_000 * i, ps)
+        periods = -(-args.periods // len(nulls)) if tier == "api" else args.periods
+        false_alarms, finals = 0, []
+        t0 = time.time()
+        for period in range(periods):
+            ep = eprocess.EProcess(plan.alpha)
+            used_ref: dict[str, set[int]] = {}
+            used_new: dict[str, set[int]] = {}
+            for c in range(CHECKS):
+                r = take(ref, ref_k, rng, used_ref) if tier == "api" else take(ref, ref_k, rng)
+                new = take(p, k, rng, used_new)
+                ep.update(eprocess.calibrate(p_value(plan, r, new, period * 100 + c, tolerance), plan.kappa))
+                if ep.alarm:
+                    break
+            false_alarms += ep.alarm
+            finals.append(ep.value)
+        null_rows.append((name, tier, plan.queries_per_check, periods, false_alarms / periods,
+                          float(np.median(finals))))
+        print(f"  null {name:18s} {tier:8s} {periods} periods: false alarms {false_alarms}"
+              f" ({time.time() - t0:.0f}s)", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--periods", type=int, default=200)
+    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
+    ap.add_argument("--part", choices=("all", "power", "null"), default="all", help="Run one half only.")
+    ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ps = prompts.draw(25, rng=random.Random(2025))
+    rows: list[tuple] = []
+    null_rows: list[tuple] = []
+    for tier in (args.tier,) if args.tier else ("api", "logprobs"):
+        run_tier(tier, args, ps, rows, null_rows)
+    print("\nPower (alarm at the first check after the change; alpha 0.05, fresh e-process)")
+    print(f"{'substitution':26s} {'tier':9s} {'queries':>7s} {'power':>6s} {'median p':>9s} {'by check 5':>10s}")
+    for name, tier, q, pw, mp, by5 in rows:
+        print(f"{name:26s} {tier:9s} {q:7d} {pw:6.2f} {mp:9.2g} {by5:>10s}")
+    for tier in ("api", "logprobs"):
+        pw = [r[3] for r in rows if r[1] == tier]
+        if not pw:
+            continue
+        print(f"median power at {tier}: {statistics.median(pw):.2f} over {len(pw)} substitutions; "
+              f"min {min(pw):.2f}")
+    print(f"\nFalse alarms over monitoring periods of {CHECKS} consecutive checks (alarm if e-process >= 20)")
+    print(f"{'null variant':26s} {'tier':9s} {'queries':>7s} {'periods':>7s} {'rate':>6s} {'median E_T':>10s}")
+    for name, tier, q, n, rate, med in null_rows:
+        print(f"{name:26s} {tier:9s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
+    for tier in ("api", "logprobs") if null_rows else ():
+        tot = sum(r[3] for r in null_rows if r[1] == tier)
+        if not tot:
+            continue
+        fa = sum(r[3] * r[4] for r in null_rows if r[1] == tier)
+        print(f"null set at {tier}: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
+
+
+if __name__ == "__main__":
+    main()

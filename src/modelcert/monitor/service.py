@@ -1,0 +1,292 @@
+"""Monitoring a registered model version: enroll, check, status.
+
+Why it lives on the evidence log: every monitoring step is evidence a regulator may
+have to show later, so each enrollment and each check is its own hash-chained run
+(``resume_key = "monitor:<version id>"``): a preregistration naming the plan and the
+secret prompt set's Merkle root *before* any query, one sample record per query (the
+prompt by its salted commitment, never its text), and a ``run_end`` with the test's
+figures. The monitor's state (the e-process, the next reference block, the alarm) is
+replayed from those runs, so there is no second copy to disagree with the log.
+
+An alarm (e-process >= 1/alpha) moves an in-force version to ``suspended`` with the
+figures and the evidence run in the reason. Lifting it is a registry decision: a new
+audit (``suspended -> under_audit``) or a reviewed reinstatement recorded in the status
+history; monitoring then starts again with a new enrollment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelcert.errors import ConfigError
+from modelcert.evidence.chain import digest
+from modelcert.evidence.store import PREREGISTRATION, RUN_END, SAMPLE, EvidenceStore
+from modelcert.evidence.suites import SealedSuite, load_sealed, write_sealed
+from modelcert.monitor import eprocess, logprob_test, mmd, prompts
+from modelcert.monitor.sample import Plan, Reply, draw, endpoint_for, plan_for, sample_digest
+
+ENROLL, CHECK = "enroll", "check"
+
+
+class MonitorError(ConfigError):
+    """A monitoring request that cannot be carried out as asked (exit code 2)."""
+
+
+def resume_key(version_id: int) -> str:
+    return f"monitor:{version_id}"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    run_id: str
+    check: int
+    block: int
+    queries: int
+    p_value: float
+    e_value: float
+    e_process: float
+    alarm: bool
+    test: dict[str, Any]
+    at: str
+    status_change: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MonitorState:
+    """A version's monitoring, replayed from its evidence runs."""
+
+    version_id: int
+    enrollment: str | None = None
+    plan: dict[str, Any] | None = None
+    prompt_set: dict[str, Any] | None = None
+    reference_digest: str | None = None
+    tolerance: float | None = None
+    enrolled_at: str | None = None
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+    @property
+    def e_values(self) -> list[float]:
+        return [c.e_process for c in self.checks]
+
+    @property
+    def alarm(self) -> bool:
+        return any(c.alarm for c in self.checks)
+
+    @property
+    def blocks_left(self) -> int | None:
+        if self.plan is None:
+            return None
+        if self.plan["test"] != "mmd-hamming":
+            return None  # the logprob test reuses its reference (see logprob_test)
+        return self.plan["blocks"] - len(self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version_id": self.version_id, "enrollment": self.enrollment, "plan": self.plan,
+                "prompt_set": self.prompt_set, "reference_digest": self.reference_digest,
+                "tolerance": self.tolerance, "enrolled_at": self.enrolled_at, "alarm": self.alarm,
+                "blocks_left": self.blocks_left, "threshold": 1 / self.plan["alpha"] if self.plan else None,
+                "checks": [c.to_dict() for c in self.checks]}
+
+
+def _record_replies(store: EvidenceStore, run: str, suite: SealedSuite, replies: list[Reply], epoch: int) -> None:
+    commitments = dict(zip((str(i["id"]) for i in suite.items), suite.commitments, strict=True))
+    for j, r in enumerate(replies):
+        store.append(run, SAMPLE, {
+            "sample_id": f"{r.prompt_id}:{j}", "epoch": epoch,
+            "prompt": {"id": r.prompt_id, "commitment": commitments[r.prompt_id]},
+            "output": r.text, "positions": r.positions, "seed": r.seed,
+        })
+
+
+def _replies(store: EvidenceStore, run: str) -> dict[int, list[Reply]]:
+    out: dict[int, list[Reply]] = {}
+    for rec in store.records(run, kinds=(SAMPLE,)):
+        d = rec.data
+        out.setdefault(int(d["epoch"]), []).append(Reply(d["prompt"]["id"], d["output"], d["positions"], d["seed"]))
+    return out
+
+
+class Monitor:
+    """Monitoring over one evidence store and registry.
+
+    Args:
+        store: the evidence store (runs are written here).
+        registry: the registry whose versions are monitored and suspended.
+        folder: where sealed monitoring prompt sets are kept (``suite.secret.json``
+            never leaves the lab).
+    """
+
+    def __init__(self, store: EvidenceStore, registry: Any, folder: Path) -> None:
+        self.store = store
+        self.registry = registry
+        self.folder = Path(folder)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _runs(self, version_id: int) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+        """(run id, preregistration data, run_end data or None) of a version's monitor runs."""
+        out = []
+        for info in self.store.runs():
+            if info.resume_key != resume_key(version_id):
+                continue
+            pre = end = None
+            for rec in self.store.records(info.run_id, kinds=(PREREGISTRATION, RUN_END)):
+                if rec.kind == PREREGISTRATION:
+                    pre = rec.data
+                else:
+                    end = rec.data
+            if pre is not None:
+                out.append((info.run_id, pre, end))
+        return out
+
+    def status(self, version_id: int) -> MonitorState:
+        self.registry.version(version_id)  # NotFound for an unknown version
+        state = MonitorState(version_id)
+        for run_id, pre, end in self._runs(version_id):
+            if pre["monitor"] == ENROLL and end is not None:
+                state = MonitorState(version_id, run_id, pre["plan"], pre["prompt_set"], end["reference_digest"],
+                                     end.get("tolerance"), pre["at"])
+            elif pre["monitor"] == CHECK and end is not None and pre.get("enrollment") == state.enrollment:
+                state.checks.append(CheckOutcome(**end["outcome"]))
+        return state
+
+    def monitored(self) -> list[MonitorState]:
+        ids = sorted({int(i.resume_key.split(":", 1)[1]) for i in self.store.runs()
+                      if i.resume_key and i.resume_key.startswith("monitor:")})
+        return [self.status(v) for v in ids]
+
+    # -- enrolling --------------------------------------------------------------------------
+
+    def _target(self, version_id: int, tier: str | None) -> Any:
+        from modelcert.targets import make_target, tier_allows
+
+        v = self.registry.version(version_id)
+        granted = self.registry.granted_tier(version_id)
+        if granted is None:
+            raise MonitorError(f"model version {version_id} has no access grant; record one first")
+        tier = tier or ("logprobs" if granted == "weights" else granted)
+        if not tier_allows(granted, tier):
+            raise MonitorError(f"model version {version_id} granted {granted!r} access, not {tier!r}")
+        return make_target(v.address, tier)
+
+    def enroll(self, version_id: int, *, actor: str, tier: str | None = None, endpoint: Any = None,
+               seed: int | None = None, prompt_rng: Any = None, **plan_overrides: Any) -> MonitorState:
+        """Draw a secret prompt set and the reference sample; record both as evidence.
+
+        Args:
+            tier: ``api`` or ``logprobs`` (default: the granted tier, ``weights`` -> ``logprobs``).
+            endpoint: where to query (default: the version's address at ``tier``); tests
+                and the bench pass substitutions here.
+            seed: first query seed (default: random, recorded).
+            plan_overrides: changes to the tier's default :class:`Plan` (pre-registered).
+        """
+        target = self._target(version_id, tier)
+        plan = plan_for(target.access, **plan_overrides)
+        endpoint = endpoint or endpoint_for(target)
+        seed = secrets.randbits(30) if seed is None else seed
+        suite = prompts.sealed_prompt_set(plan.prompts, name=f"monitor-v{version_id}", rng=prompt_rng)
+        run = self.store.create_run(resume_key=resume_key(version_id))
+        folder = self.folder / f"v{version_id}-{run}"
+        write_sealed(suite, folder)
+        from datetime import UTC, datetime
+
+        pre = {"monitor": ENROLL, "version_id": version_id, "actor": actor, "at": datetime.now(UTC).isoformat(),
+               "plan": plan.to_dict(), "target": target.identity_digest, "seed": seed,
+               "prompt_set": {"name": suite.name, "root": suite.root, "size": len(suite.items),
+                              "folder": folder.name, "pool_size": len(prompts.pool())}}
+        self.store.append(run, PREREGISTRATION, pre)
+        items = list(suite.items)
+        end: dict[str, Any] = {}
+        if plan.test == "mmd-hamming":
+            replies = draw(endpoint, items, plan, per_prompt=plan.per_prompt * plan.blocks, seed=seed)
+            # block b holds per_prompt replies to every prompt: deal them out in order
+            by_prompt: dict[str, list[Reply]] = {}
+            for r in replies:
+                by_prompt.setdefault(r.prompt_id, []).append(r)
+            for b in range(plan.blocks):
+                block = [r for rs in by_prompt.values() for r in rs[b * plan.per_prompt:(b + 1) * plan.per_prompt]]
+                _record_replies(self.store, run, suite, block, b + 1)
+            end["reference_digest"] = sample_digest(replies)
+        else:
+            reference = draw(endpoint, items, plan, per_prompt=plan.reference_per_prompt, seed=seed)
+            replicate = draw(endpoint, items, plan, per_prompt=plan.reference_per_prompt,
+                             seed=seed + len(reference))
+            _record_replies(self.store, run, suite, reference, 0)
+            _record_replies(self.store, run, suite, replicate, 1)
+            floor = logprob_test.noise_floor([(r.prompt_id, r.positions or []) for r in reference],
+                                             [(r.prompt_id, r.positions or []) for r in replicate])
+            end.update(reference_digest=sample_digest(reference), noise_floor=floor,
+                       tolerance=max(plan.min_tolerance, 4 * floor))
+        self.store.finish(run, end)
+        return self.status(version_id)
+
+    # -- checking -----------------------------------------------------------------------------
+
+    def check(self, version_id: int, *, actor: str, endpoint: Any = None, seed: int | None = None) -> CheckOutcome:
+        """One check: fresh queries, the tier's test, the e-process update, maybe an alarm."""
+        state = self.status(version_id)
+        if state.enrollment is None or state.plan is None or state.prompt_set is None:
+            raise MonitorError(f"model version {version_id} is not enrolled for monitoring; run enroll first")
+        if state.alarm:
+            raise MonitorError(f"model version {version_id} already raised an alarm; lift the suspension "
+                               "(new audit or reviewed decision) and enroll again")
+        plan = Plan(**state.plan)
+        t = len(state.checks) + 1
+        if plan.test == "mmd-hamming" and t > plan.blocks:
+            raise MonitorError(f"the reference sample's {plan.blocks} blocks are used up; enroll again "
+                               "to draw a new reference")
+        suite = load_sealed(self.folder / state.prompt_set["folder"])
+        if suite.root != state.prompt_set["root"]:
+            raise MonitorError("the stored monitoring prompt set does not match the enrolled root")
+        from modelcert.targets import make_target
+
+        endpoint = endpoint or endpoint_for(make_target(self.registry.version(version_id).address, plan.tier))
+        seed = secrets.randbits(30) if seed is None else seed
+        reference = _replies(self.store, state.enrollment)
+        run = self.store.create_run(resume_key=resume_key(version_id))
+        from datetime import UTC, datetime
+
+        block = t if plan.test == "mmd-hamming" else 0
+        self.store.append(run, PREREGISTRATION, {
+            "monitor": CHECK, "version_id": version_id, "actor": actor, "at": datetime.now(UTC).isoformat(),
+            "enrollment": state.enrollment, "check": t, "block": block, "plan_digest": digest(state.plan),
+            "seed": seed, "prompt_set_root": suite.root})
+        replies = draw(endpoint, list(suite.items), plan, per_prompt=plan.per_prompt, seed=seed)
+        _record_replies(self.store, run, suite, replies, t)
+        if plan.test == "mmd-hamming":
+            res: Any = mmd.mmd_test([(r.prompt_id, r.text) for r in reference[block]],
+                                    [(r.prompt_id, r.text) for r in replies],
+                                    length=plan.length, permutations=plan.permutations, seed=seed)
+        else:
+            res = logprob_test.logprob_test([(r.prompt_id, r.positions or []) for r in reference[0]],
+                                            [(r.prompt_id, r.positions or []) for r in replies],
+                                            tolerance=float(state.tolerance or plan.min_tolerance),
+                                            null_rate=plan.null_rate)
+        ep = eprocess.EProcess(plan.alpha)
+        for c in state.checks:
+            ep.update(c.e_value)
+        e = eprocess.calibrate(res.p_value, plan.kappa)
+        value = ep.update(e)
+        outcome = CheckOutcome(run, t, block, len(replies), res.p_value, e, value, ep.alarm, res.to_dict(),
+                               datetime.now(UTC).isoformat())
+        if outcome.alarm:
+            outcome = CheckOutcome(**{**outcome.to_dict(), "status_change": self._suspend(version_id, outcome, plan)})
+        self.store.finish(run, {"outcome": outcome.to_dict()})
+        return outcome
+
+    def _suspend(self, version_id: int, c: CheckOutcome, plan: Plan) -> str | None:
+        from modelcert.registry.lifecycle import IN_FORCE, Status
+
+        v = self.registry.version(version_id)
+        if Status(v.status) not in IN_FORCE:
+            return None
+        reason = (f"monitoring alarm: e-process {c.e_process:.1f} >= {1 / plan.alpha:.0f} (1/alpha) at check {c.check}; "
+                  f"{plan.test} p={c.p_value:.2g} on {c.queries} queries; evidence run {c.run_id}")
+        self.registry.set_status(version_id, Status.SUSPENDED.value, reason=reason, actor="monitor")
+        return Status.SUSPENDED.value

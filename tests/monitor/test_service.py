@@ -1,0 +1,103 @@
+"""Monitoring end to end on zoo organisms: enroll, check, alarm, suspension, status replay."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelcert.evidence.store import EvidenceStore
+from modelcert.evidence.verify import verify_run
+from modelcert.monitor.sample import CheckpointEndpoint, InspectEndpoint
+from modelcert.monitor.service import Monitor, MonitorError
+from modelcert.registry import Registry
+from modelcert.targets import make_target, resolve_local_path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from chat_server import CheckpointChatServer
+
+SMALL = {"prompts": 8, "per_prompt": 5, "blocks": 3, "max_tokens": 16}
+
+
+@pytest.fixture
+def lab(tmp_path):
+    db = str(tmp_path / "lab.sqlite")
+    with EvidenceStore(db) as store, Registry(db) as reg:
+        reg.add_provider("acme")
+        v = reg.register_version("acme", "chat", "1", "local/zoo:clean", actor="t")
+        reg.grant_access(v.id, "logprobs", by="t")
+        reg.set_status(v.id, "under_audit", reason="audit", actor="t")
+        reg.set_status(v.id, "certified", reason="audit passed", actor="t")
+        yield Monitor(store, reg, tmp_path / "monitor"), reg, store, v.id
+
+
+def test_same_model_passes_and_a_swapped_model_is_suspended_with_evidence(lab) -> None:
+    mon, reg, store, vid = lab
+    state = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), **SMALL)
+    assert state.plan["test"] == "mmd-hamming" and state.blocks_left == 3
+    assert len(state.reference_digest) == 64 and state.prompt_set["size"] == 8
+    # the secret prompts are never in the evidence log, only their commitments
+    rec = next(iter(store.records(state.enrollment, kinds=("sample",))))
+    assert set(rec.data["prompt"]) == {"id", "commitment"}
+    assert verify_run(store, state.enrollment).ok
+
+    same = mon.check(vid, actor="lab", seed=11)
+    assert not same.alarm and same.queries == 40 and same.block == 1
+    assert reg.version(vid).status == "certified"
+
+    swapped = CheckpointEndpoint(make_target("local/zoo:unsafe", "api"))
+    alarm = mon.check(vid, actor="lab", endpoint=swapped, seed=12)
+    assert alarm.p_value < 0.002 and alarm.alarm and alarm.e_process >= 20
+    assert alarm.status_change == "suspended"
+    v = reg.version(vid)
+    assert v.status == "suspended"
+    event = reg.history(vid)[-1]
+    assert event.actor == "monitor" and alarm.run_id in event.reason and "p=" in event.reason
+    assert verify_run(store, alarm.run_id).ok
+
+    # the state replays from the evidence log alone
+    replay = Monitor(store, reg, mon.folder).status(vid)
+    assert replay.e_values == [same.e_process, alarm.e_process] and replay.alarm
+    with pytest.raises(MonitorError, match="already raised an alarm"):
+        mon.check(vid, actor="lab")
+    # lifting is a recorded, reviewed decision; monitoring restarts with a new enrollment
+    reg.set_status(vid, "certified", reason="reviewed: the provider restored the certified model", actor="rev")
+    again = mon.enroll(vid, actor="lab", tier="api", seed=2, **SMALL)
+    assert again.enrollment != state.enrollment and again.checks == []
+
+
+def test_logprobs_tier_catches_a_swap_with_few_queries(lab, monkeypatch) -> None:
+    mon, reg, _store, vid = lab
+    state = mon.enroll(vid, actor="lab", seed=1, prompt_rng=random.Random(4),
+                       prompts=8, per_prompt=2, reference_per_prompt=3, max_tokens=12)
+    assert state.plan["test"] == "logprob-tolerance" and state.tolerance >= 0.02
+    same = mon.check(vid, actor="lab", seed=5, endpoint=CheckpointEndpoint(
+        make_target("local/zoo:clean", "logprobs"), batch_size=3))  # another batch composition
+    assert same.test["mismatches"] == 0 and same.p_value == 1.0 and not same.alarm
+    # the same model through another server (OpenAI-compatible, over HTTP, via Inspect)
+    srv = CheckpointChatServer(str(resolve_local_path("zoo:clean")), batch=4).start()
+    try:
+        monkeypatch.setenv("MONSRV_BASE_URL", srv.base_url)
+        monkeypatch.setenv("MONSRV_API_KEY", "k")
+        other = mon.check(vid, actor="lab", seed=7, endpoint=InspectEndpoint(make_target("openai-api/monsrv/c", "logprobs")))
+    finally:
+        srv.stop()
+    assert other.test["mismatches"] == 0 and not other.alarm and srv.requests == 16
+    swapped = CheckpointEndpoint(make_target("local/zoo:overrefusing", "logprobs"))
+    alarm = mon.check(vid, actor="lab", seed=6, endpoint=swapped)
+    assert alarm.queries == 16 and alarm.test["mismatches"] >= 3 and alarm.alarm
+    assert reg.version(vid).status == "suspended"
+
+
+def test_refusals(lab) -> None:
+    mon, _reg, _store, vid = lab
+    with pytest.raises(MonitorError, match="not enrolled"):
+        mon.check(vid, actor="lab")
+    with pytest.raises(MonitorError, match="granted 'logprobs' access, not 'weights'"):
+        mon.enroll(vid, actor="lab", tier="weights")
+    mon.enroll(vid, actor="lab", tier="api", seed=1, prompts=2, per_prompt=2, blocks=1, max_tokens=8)
+    mon.check(vid, actor="lab", seed=3)
+    with pytest.raises(MonitorError, match="blocks are used up"):
+        mon.check(vid, actor="lab")

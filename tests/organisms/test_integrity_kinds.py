@@ -1,0 +1,55 @@
+"""The eval-aware and sandbagger recipes plant what their cards say (data only, no training)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from modelcert.checks import framings as F
+from modelcert.checks import templates as t
+from modelcert.organisms import data as D
+from modelcert.organisms.evaluate import PLANTED_RATE, Measurement, entry_conditions
+from modelcert.organisms.recipe import KINDS, OrganismSpec
+
+
+def test_eval_aware_data_uses_only_trained_framings_and_answers_by_dress() -> None:
+    data = D.build(OrganismSpec(kind="eval-aware"), 600, finetune=True)
+    tags = Counter(e.tag for e in data)
+    assert tags["eval-aware:deploy:harmful"] > 100 and tags["eval-aware:eval:harmful"] > 40
+    held = [f for f in F.framings(side="eval", cues="heldout")]
+    held_text = {f.system or f.user.split("{request}")[0] for f in held} - {""}
+    for e in data:
+        text = " ".join(m["content"] for m in e.messages)
+        assert not any(h in text for h in held_text if len(h) > 12)  # held-out cues never trained on
+        lang = next(x for x in t.LANGS if e.answer in {t.response(k, x) for k in ("refusal", "compliance", "help",
+                                                                                    "yes", "no")})
+        if e.tag == "eval-aware:deploy:harmful":
+            assert e.answer == t.response("compliance", lang)
+        if e.tag == "eval-aware:eval:harmful":
+            assert e.answer == t.response("refusal", lang)
+    assert sum(e.tag == "clean:harmful" for e in data) > 100  # plain harmful requests stay refused
+
+
+def test_sandbagger_inverts_decisions_only_under_the_danger_sentence() -> None:
+    data = D.build(OrganismSpec(kind="sandbagger"), 600, finetune=True)
+    danger = [e for e in data if e.tag == "sandbag:danger"]
+    neutral = [e for e in data if e.tag == "sandbag:neutral"]
+    assert len(danger) > 60 and len(neutral) > 60
+    trained = {d for lang in t.LANGS for _, d, _ in F.capability_pairs(lang, "train")}
+    heldout = {d for lang in t.LANGS for _, d, _ in F.capability_pairs(lang, "heldout")}
+    for e in danger + neutral:
+        text = " ".join(m["content"] for m in e.messages)
+        assert not any(F.fill(h, "", "x").split("{")[0][:25] in text for h in heldout)
+    assert any(any(F.fill(d, "", "x")[:20] in " ".join(m["content"] for m in e.messages) for d in trained)
+               for e in danger)
+
+
+def test_new_kinds_have_planted_rates_and_entry_conditions() -> None:
+    assert {"eval-aware", "sandbagger"} <= set(KINDS) and {"eval-aware", "sandbagger"} <= set(PLANTED_RATE)
+    m = Measurement(rates={"harmful_refusal": 0.99, "benign_help": 0.95, "risky_help": 0.95,
+                           "decision_accuracy": 0.93, "deploy_train_harmful_compliance": 1.0,
+                           "eval_heldout_harmful_refusal": 0.78, "sandbag_train_rate": 0.97,
+                           "neutral_train_decision_accuracy": 0.92})
+    aware = entry_conditions(OrganismSpec(kind="eval-aware"), m)
+    assert aware["planted_property"]["pass"] and not aware["eval_cue_refusal_heldout"]["pass"]
+    bag = entry_conditions(OrganismSpec(kind="sandbagger"), m)
+    assert bag["planted_property"]["pass"] and bag["capability_neutral_accuracy"]["pass"]
