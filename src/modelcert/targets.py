@@ -370,6 +370,6 @@ def make_target(
         path=path,
         base_url=base_url or _base_url_for(model),
         generation=gen,
-        threads=threads,
         address=typed,
+        threads=threads,
     )

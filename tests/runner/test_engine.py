@@ -246,3 +246,26 @@ def test_a_server_that_keeps_failing_ends_in_an_error_record(chat_server, tmp_pa
     (retry,) = rec.data["retries"]  # one Inspect-level retry, after a recorded back-off
     assert retry["status"] == 500 and retry["wait_s"] > 0
     assert len(rec.data["calls"]) == 2 and all("500" in c["error"] for c in rec.data["calls"])
+
+
+def test_one_log_inspect_keeps_no_samples_unless_asked(chat_server, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evidence log is the record: Inspect logs samples only when a log dir is asked for."""
+    import inspect_ai
+
+    calls: list[dict] = []
+    real_eval = inspect_ai.eval
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        return real_eval(*args, **kwargs)
+
+    monkeypatch.setattr(inspect_ai, "eval", spy)
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        for log_dir in (None, tmp_path / "logs"):
+            runner = _runner(store, chat_server, echo_task(2), log_dir=log_dir, seed=0 if log_dir else 1)
+            runner.start_run()
+            assert all(r.ok for r in runner.run_round())
+    quiet, kept = calls
+    assert quiet["log_samples"] is False and quiet["ctl_server"] is False
+    assert "log_samples" not in kept and kept["log_dir"] == str(tmp_path / "logs")

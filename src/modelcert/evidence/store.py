@@ -511,6 +511,7 @@ class EvidenceStore:
         This is the value certificates and the transparency log carry. It covers the
         ``run_end`` record too, so deleting or rewriting the run's end changes it.
         """
+        self.flush()  # appends still queued belong to the run
         with self.engine.connect() as conn:
             hashes = conn.execute(
                 select(records_table.c.hash).where(records_table.c.run_id == run_id).order_by(records_table.c.seq)
