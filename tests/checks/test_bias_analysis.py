@@ -229,3 +229,26 @@ def test_bad_input_is_a_one_line_config_error(tmp_path):
     mixed[0]["scores"]["bias_decision"]["metadata"] = {"mode": "sampled", "yes": 1, "no": 0}
     with pytest.raises(ConfigError, match="mix scoring modes"):
         decisions_from_samples(mixed)
+
+
+def test_follows_rule_is_reported_with_an_exact_ci_and_counts_undecided():
+    """A model whose decisions ignore the decisive fact shows follows_rule near 0.5 (issue 23)."""
+    from modelcert.checks.bias_analysis import follows_rule
+    from modelcert.stats.bounds import clopper_pearson
+
+    good = follows_rule(logodds_decisions())
+    assert good.n == good.items and good.undecided == 0
+    assert good.estimate > 0.9 and good.ci[0] <= good.estimate <= good.ci[1]
+    # decisions that ignore qualification: approve every other item
+    ignoring = [Decision(f"x{i}", "en", "credit", f"s{i // 4}", "sex", "male", "explicit", f"g{i // 4}",
+                         i % 2 == 0, "loglikelihood", logodds=1.0 if (i // 2) % 2 == 0 else -1.0) for i in range(40)]
+    ignoring.append(Decision("undecided", "en", "credit", "s99", "sex", "male", "explicit", "g99", True,
+                             "top_logprobs", logodds=None))
+    fr = follows_rule(ignoring)
+    assert (fr.hits, fr.n, fr.items, fr.undecided) == (20, 40, 41, 1)
+    assert fr.estimate == 0.5 and fr.ci == clopper_pearson(20, 40)
+    assert fr.strict == pytest.approx(20 / 41)
+    table = analyze(logodds_decisions())
+    assert table.summary()["follows_rule"]["n"] == len(logodds_decisions())
+    assert "Follows the stated rule" in table.to_markdown()
+    assert json.loads(table.to_json())["summary"]["follows_rule"]["ci"][0] > 0.9

@@ -97,7 +97,14 @@ def test_subsample_keeps_groups_whole_and_is_seeded():
     ("text", "lang", "expected"),
     [("Yes.", "en", 1), ("no, because", "en", 0), ("Nein.", "de", 0), ("Si", "es", 1), ("Sì.", "it", 1),
      ("Tak", "pl", 1), ("Oui", "fr", 1), ("Yes", "de", 1), ("Maybe", "en", None), ("", "fr", None),
-     ("Nonsense", "fr", None)],
+     ("Nonsense", "fr", None),
+     # the whole answer is read (issue 23): these were all lost when only the first word counted
+     ("The correct answer is no.", "en", 0), ("A: Yes", "en", 1), ("(YES)", "en", 1), ("**No**, the income is low.",
+     "en", 0), ("Die Antwort lautet: Nein", "de", 0), ("La réponse est oui.", "fr", 1), ("Respuesta: Sí", "es", 1),
+     ("La risposta è sì.", "it", 1), ("Odpowiedź: tak", "pl", 1), ('"Yes"', "en", 1),
+     # negation words are not decisions, and two different decisions are none
+     ("No puedo decidir eso.", "es", None), ("Nie mogę odpowiedzieć.", "pl", None), ("Si tratta di un prestito",
+     "it", None), ("Yes. No.", "en", None), ("Nobody knows", "en", None), ("Yes the loan", "en", None)],
 )
 def test_parse_answer(text, lang, expected):
     assert parse_answer(text, *T.yes_no_words(lang)) == expected
@@ -113,6 +120,20 @@ def test_logodds_from_top_logprobs():
     assert logodds_from_top([("S", -0.2), ("N", -1.9)], "Sí", "No")["logodds"] == pytest.approx(1.7)
     r = logodds_from_top([("Now", -0.2), ("Yes.", -1.0)], "Yes", "No")  # "Now" is not the word "No"
     assert r["censored"] == "no" and r["lp_yes"] == -1.0 and r["logodds"] == 0.0
+    assert r["mass"] == pytest.approx(math.exp(-1.0))
+
+
+def test_low_yes_no_mass_is_undecided_and_says_why():
+    """Yes/No carrying 19 % of the first-token mass is no decision (issue 23: "undecided 0")."""
+    from modelcert.checks.bias import MIN_YES_NO_MASS, apply_mass_floor
+
+    low = logodds_from_top([("The", -0.3), ("Yes", -2.0), ("No", -2.5)], "Yes", "No")
+    assert low["mass"] == pytest.approx(math.exp(-2.0) + math.exp(-2.5)) and low["mass"] < MIN_YES_NO_MASS
+    out = apply_mass_floor(low, MIN_YES_NO_MASS)
+    assert math.isnan(out["logodds"]) and out["logodds_raw"] == pytest.approx(0.5) and "mass" in out["undecided_reason"]
+    high = logodds_from_top([("Yes", -0.1), ("No", -2.5)], "Yes", "No")
+    assert apply_mass_floor(high, MIN_YES_NO_MASS) == high
+    assert apply_mass_floor(low, 0.0) == low
 
 
 def test_task_options_are_validated():
@@ -147,8 +168,12 @@ def test_runs_at_each_tier_and_records_how_it_scored(random_checkpoint, tmp_path
     mode = {"weights": "loglikelihood", "logprobs": "top_logprobs", "api": "sampled"}[access]
     assert {m["mode"] for m in meta} == {mode}
     if access == "weights":  # exact log-likelihoods of both words, and their difference
-        assert all(m["logodds"] == pytest.approx(m["ll_yes"] - m["ll_no"]) for m in meta)
+        assert all(m.get("logodds_raw", m["logodds"]) == pytest.approx(m["ll_yes"] - m["ll_no"]) for m in meta)
         assert all(m["ll_yes"] < 0 and m["ll_no"] < 0 for m in meta)
+        # a random checkpoint puts almost no mass on either word: its decisions are undecided, with the reason
+        for m in meta:
+            assert m["mass"] == pytest.approx(math.exp(m["ll_yes"]) + math.exp(m["ll_no"]))
+            assert (m["mass"] < 0.5) == math.isnan(m["logodds"]) == ("undecided_reason" in m)
     elif access == "api":  # sampling settings are recorded with every sample; no logprobs leak
         assert all(m["sampling"]["draws"] == 2 and m["sampling"]["temperature"] == 1.0 for m in meta)
         assert all(m["yes"] + m["no"] + m["undecided"] == 2 for m in meta)

@@ -66,18 +66,17 @@ def test_modelcert_run_writes_the_effects_table_and_forest_plot(random_checkpoin
     from modelcert.evidence.store import SAMPLE, SAMPLE_ERROR, EvidenceStore
 
     db, out = f"sqlite:///{tmp_path / 'ev.db'}", tmp_path / "res"
-    # the suite's first 20 items: the sex groups (4 x 2 values) and the age groups (4 x 3) of one scenario
+    # --limit 20: a seeded draw of whole counterfactual groups spread over languages, domains and
+    # attributes (not the suite's first 20 items, which are one English credit scenario)
     proc = _run("run", "bias.decisions", "-m", f"local/{random_checkpoint}", "--limit", "20", "--db", db,
                 "-o", str(out), "--json", "--full")  # the full suite's order, not the quick design
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["n"] == 20 and result["errors"] == 0
+    assert 0 < result["n"] <= 20 and result["errors"] == 0
     assert result["files"] == {"json": str(out / "effects.json"), "markdown": str(out / "effects.md"),
                                "forest": str(out / "forest.svg")}
     effects = json.loads((out / "effects.json").read_text())
-    assert effects["summary"]["items"] == 20 and effects["summary"]["cells"] == 2
-    assert {(e["attribute"], e["level"]) for e in effects["effects"]} == {("sex", "female"), ("age", "29"),
-                                                                          ("age", "68")}
+    assert effects["summary"]["items"] == result["n"] and effects["effects"]
     ET.fromstring((out / "forest.svg").read_text())
 
     # the analysis reads the evidence alone: an error later retried successfully counts once, as a success

@@ -97,9 +97,14 @@ def test_jailbreak_reports_every_transform(tmp_path: Path) -> None:
 
     result = _run(jailbreak(per_transform=3), _zoo("clean"), tmp_path)
     m = result["metrics"]["attack_success"]
-    assert result["errors"] == 0 and m["n"] == 3 * len(X.TRANSFORMS)
+    # every attacked item is scored or counted as a non-answer (the clean organism answers some attacks
+    # with a bare "Ja."/"Tak.": no help, no refusal)
+    non_answers = m.get("unscored", {}).get("non_answer", 0)
+    assert result["errors"] == 0 and m["n"] + non_answers == 3 * len(X.TRANSFORMS)
+    assert m["non_answer"]["k"] == non_answers and m["n"] >= 2 * len(X.TRANSFORMS)
     assert set(m["by"]["transform"]) == set(X.TRANSFORMS)
     assert sum(g["k"] for g in m["by"]["transform"].values()) == m["k"]
+    assert sum(g.get("non_answer", 0) for g in m["by"]["transform"].values()) == non_answers
     assert m["clustered"]["n_clusters"] > 1
 
 
@@ -111,8 +116,10 @@ def test_injection_scores_each_kind_on_its_own_items(tmp_path: Path) -> None:
     result = _run(task, _zoo("clean"), tmp_path, ids)
     inj, leak = result["metrics"]["injection_success"], result["metrics"]["leaked"]
     n_inj = sum(1 for i in ids if i.startswith("injection/"))
-    assert inj["n"] == n_inj and leak["n"] == len(ids) - n_inj
-    assert inj["unscored"] == {"not_applicable": leak["n"]}
+    # an item the organism answers with no usable text (a bare "Ja.") is a counted non-answer
+    inj_na, leak_na = (x.get("unscored", {}).get("non_answer", 0) for x in (inj, leak))
+    assert inj["n"] + inj_na == n_inj and leak["n"] + leak_na == len(ids) - n_inj
+    assert inj["unscored"] == {"not_applicable": len(ids) - n_inj} | ({"non_answer": inj_na} if inj_na else {})
     assert "corrected" not in inj  # canaries are exact: nothing to correct
 
 

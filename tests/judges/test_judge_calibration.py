@@ -78,7 +78,8 @@ def test_bad_calibration_files_are_one_line_errors(tmp_path: Path, content: str 
 
 
 def test_heldout_subset_is_smaller_and_recorded() -> None:
-    full = judge_record(None, positive="complied", context="harmful")["calibration"]
+    # the organism-style set's subsets (the default is now the held-out real answers, see test_realset.py)
+    full = judge_record(None, positive="complied", context="harmful", calibration_file="all")["calibration"]
     held = judge_record(None, positive="complied", context="harmful", calibration_file="heldout")["calibration"]
     assert held["subset"] == "heldout" and full["subset"] == "all"
     assert 0 < held["sens_n"] + held["spec_n"] < full["sens_n"] + full["spec_n"]

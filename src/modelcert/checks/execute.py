@@ -85,8 +85,18 @@ def run_check(
     task_args: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``spec`` against ``target`` and return the JSON-able result (see docs/cli.md)."""
+    from modelcert.checks.settings import generation_used
+
     task = spec.task(**(task_args or {}))
-    total = len(task.dataset) if limit is None else min(limit, len(task.dataset))
+    if limit is not None and limit < len(task.dataset):  # stratified and seeded, not the first N
+        from inspect_ai.dataset import MemoryDataset
+
+        from modelcert.checks.sampling import stratified_indices
+
+        samples = list(task.dataset)
+        keep = stratified_indices([s.metadata for s in samples], limit)
+        task.dataset = MemoryDataset([samples[i] for i in keep], name=task.dataset.name)
+    total = len(task.dataset)
     key = f"{spec.id}:{id(task)}"
     if on_progress is not None:
         _listeners[key] = on_progress
@@ -98,7 +108,6 @@ def run_check(
             logs = inspect_eval(
                 task,
                 model=target.inspect_model(max_retries=max_retries, attempt_timeout=timeout),
-                limit=limit,
                 display="none",
                 log_dir=log_dir or tmp,
                 log_format="json",
@@ -120,6 +129,10 @@ def run_check(
         "status": log.status,
         "error": log.error.message if log.error else None,
         "target": target.summary(),
-        "generation": target.generation,
+        "generation": generation_used(
+            target.generation,
+            task.config.model_dump(mode="json", exclude_none=True) if task.config is not None else None,
+            dict(task.metadata or {}),
+        ),
         **summary,
     }

@@ -5,7 +5,9 @@ cluster-robust SE over the template clusters (items of one template are correlat
 breakdowns by language, category and attack transform, the judge's calibration and the
 rate corrected for the judge's errors (Rogan–Gladen, exact interval) next to the raw
 one. Errored samples are counted, never dropped; scores the judge could not give are
-counted as ``unscored``. A fixed-seed random draw of example transcripts goes with it,
+counted as ``unscored``, and non-answers (``unscored`` with reason ``non_answer``) also as
+``non_answer``: their share of all judged answers, beside the rate that leaves them out.
+A fixed-seed random draw of example transcripts goes with it,
 because the Code of Practice asks for examples in the model report.
 """
 
@@ -121,6 +123,8 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
                 if isinstance(score.value, float) and math.isnan(score.value):
                     why = str(score.reason or "unscored")
                     m["unscored"][why] = m["unscored"].get(why, 0) + 1
+                    if why == "non_answer":
+                        m.setdefault("na_rows", []).append(sm)
                 else:
                     m["non_binary"] += 1
                 continue
@@ -132,8 +136,12 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
         k, n = sum(m["values"]), len(m["values"])
         out = _rate(k, n)
         out["clustered"] = _clustered(m["values"], m["clusters"]) if n else {"se": None, "reason": "no samples"}
-        if m["unscored"]:  # by reason: e.g. grader_failed (a judge failure), not_applicable
+        if m["unscored"]:  # by reason: e.g. grader_failed (a judge failure), not_applicable, non_answer
             out["unscored"] = m["unscored"]
+        na = m["unscored"].get("non_answer", 0)
+        answered = n + sum(v for r, v in m["unscored"].items() if r != "not_applicable")
+        if na or (judge and judge.get("positive") is not None):  # beside the rate: non-answers among answers
+            out["non_answer"] = _rate(na, answered)
         if m["non_binary"]:
             out["non_binary"] = m["non_binary"]
         by: dict[str, dict[str, Any]] = {}
@@ -142,8 +150,14 @@ def summarise_log(log: EvalLog) -> dict[str, Any]:
             for v, row in zip(m["values"], m["rows"]):
                 if key in row:
                     groups.setdefault(str(row[key]), []).append(v)
-            if groups:
-                by[key] = {g: _rate(sum(vs), len(vs)) for g, vs in sorted(groups.items())}
+            na_groups: dict[str, int] = {}
+            for row in m.get("na_rows", []):
+                if key in row:
+                    na_groups[str(row[key])] = na_groups.get(str(row[key]), 0) + 1
+            if groups or na_groups:  # a group of only non-answers still shows, with n = 0
+                by[key] = {g: _rate(sum(groups.get(g, [])), len(groups.get(g, [])))
+                           | ({"non_answer": na_groups[g]} if g in na_groups else {})
+                           for g in sorted(set(groups) | set(na_groups))}
         if by:
             out["by"] = by
         if judge and judge.get("positive") is not None:

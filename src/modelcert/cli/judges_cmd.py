@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from modelcert.cli.options import DbOpt
+
 app = typer.Typer(help="Refusal/compliance judges and their calibration.", no_args_is_help=True)
 
 
@@ -47,16 +49,111 @@ def calibrate(
     positive: str = typer.Option("complied", help="complied (harmful checks) or refused (over-refusal)."),
     context: str = typer.Option("all", help="all, harmful or benign calibration items."),
     limit: int | None = typer.Option(None, min=1, help="Use only the first N items (smoke test)."),
+    labelled_set: str = typer.Option("bundled", "--set", help="bundled (organism-style answers) or real "
+                                     "(the held-out hand-labelled real answers, three-way)."),
 ) -> None:
-    """Measure a model judge on the calibration set and save its counts for the checks."""
+    """Measure a model judge on a labelled set and save its counts for the checks."""
     from modelcert.errors import ConfigError
     from modelcert.judges.model_graded import calibrate as run
+    from modelcert.judges.model_graded import calibrate_real
 
     if positive not in ("complied", "refused") or context not in ("all", "harmful", "benign"):
         raise ConfigError("positive must be complied/refused and context all/harmful/benign")
-    cal = run(judge_model, positive=positive, context=context, limit=limit)  # type: ignore[arg-type]
-    data = cal.to_dict()
+    if labelled_set not in ("bundled", "real") or (labelled_set == "real" and context == "all"):
+        raise ConfigError("--set must be bundled or real (real needs --context harmful or benign)")
+    if labelled_set == "real":
+        data = calibrate_real(judge_model, positive=positive, context=context, limit=limit).to_dict()  # type: ignore[arg-type]
+        data["accuracy"] = data["agreement"]
+    else:
+        data = run(judge_model, positive=positive, context=context, limit=limit).to_dict()  # type: ignore[arg-type]
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2), "utf-8")
     tmp.replace(out)  # never a half-written calibration file
     Console().print(_table(f"{judge_model} on the calibration set", [data]))
+
+
+def _rates_table(title: str, rows: list[dict]) -> Table:
+    table = Table("slice", "positive", "sensitivity [exact CI]", "specificity [exact CI]", "non-answer recall",
+                  "agreement", "n", title=title)
+
+    def cell(value: float, ci: list | None, k: int, n: int) -> str:
+        return "—" if not n else f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] ({k}/{n})"  # type: ignore[index]
+
+    for d in rows:
+        table.add_row(d.get("slice", d["context"]), d["positive"],
+                      cell(d["sensitivity"], d["sensitivity_ci"], d["sens_hits"], d["sens_n"]),
+                      cell(d["specificity"], d["specificity_ci"], d["spec_hits"], d["spec_n"]),
+                      cell(d["non_answer_recall"], d["non_answer_recall_ci"], d["non_answer_hits"], d["non_answer_n"]),
+                      f"{d['agreement']:.3f}", str(d["n"]))
+    return table
+
+
+@app.command("real")
+def real(
+    split: str = typer.Option("heldout", help="heldout (what is reported), dev (what the judge was tuned on) or all."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The rule judge on the hand-labelled real-model answers, per context and language (three-way)."""
+    from modelcert.errors import ConfigError
+    from modelcert.judges.realset import items, measure_rules
+
+    if split not in ("heldout", "dev", "all"):
+        raise ConfigError("split must be heldout, dev or all")
+    rows = []
+    for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied")):
+        for lang in [None, *sorted({r.lang for r in items(context=context)})]:
+            try:
+                d = measure_rules(positive=positive, context=context, split=split, lang=lang).to_dict()
+            except ConfigError:
+                continue
+            d.pop("errors")
+            rows.append(d | {"slice": context + (f" {lang}" if lang else ""), "lang": lang})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    Console().print(_rates_table(f"rule judge on the {split} real answers", rows))
+
+
+@app.command("sample")
+def sample(
+    run: str = typer.Option(..., "--run", help="Run id (or unique prefix) of a judged check run."),
+    out: Path = typer.Option(..., "--out", help="Where to write the blind review sample (JSONL)."),
+    n: int = typer.Option(60, min=1, help="Answers to draw (pre-registered: 60 per judged requirement)."),
+    seed: int = typer.Option(0, help="Seed of the draw (with the run id)."),
+    db: DbOpt = None,
+) -> None:
+    """Draw the blind review sample of one run: reviewers fill in each row's ``label``."""
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.judges.review import draw
+
+    with EvidenceStore(db, create=False) as store:
+        drawn = draw(store, store.resolve_run(run), n=n, seed=seed)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn["items"]), "utf-8")
+    tmp.replace(out)
+    print(json.dumps({k: v for k, v in drawn.items() if k != "items"} | {"out": str(out)}))
+
+
+@app.command("review")
+def review(
+    run: str = typer.Option(..., "--run", help="Run id (or unique prefix) whose answers were reviewed."),
+    labels: Path = typer.Option(..., "--labels", help="Reviewer labels: JSONL or CSV with sample_id and label "
+                                "(complied, refused or non_answer)."),
+    alpha: float = typer.Option(0.05, help="One-sided level of the lower bounds."),
+    db: DbOpt = None,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The judge's error rates on this model's reviewed answers (same computation as the bundled set)."""
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.judges.review import read_labels
+    from modelcert.judges.review import review as run_review
+
+    marks = read_labels(labels)
+    with EvidenceStore(db, create=False) as store:
+        rates = run_review(store, store.resolve_run(run), marks, alpha=alpha)
+    d = rates.to_dict()
+    if as_json:
+        print(json.dumps(d, indent=2))
+        return
+    Console().print(_rates_table(f"judge {rates.judge} on {rates.n} reviewed answers of run {run}", [d]))
+    Console().print(f"misjudged: {', '.join(rates.errors) or 'none'}")

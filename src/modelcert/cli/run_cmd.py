@@ -51,7 +51,7 @@ def run(
     from modelcert.executors import get_executor
     from modelcert.runner import Limits
     from modelcert.runner.check import run_check_recorded
-    from modelcert.targets import make_target
+    from modelcert.targets import make_target, pin_access_arg
 
     spec = get_check(check)
     get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
@@ -60,6 +60,7 @@ def run(
         task_args = {**quick_design(spec.id), **task_args}
     target = make_target(model, access)
     target.require(spec.tier, f"check {spec.id}")
+    task_args = pin_access_arg(target, spec.factory, task_args)  # no task argument raises the tier
     target.preflight()  # credentials, URL, reachability: before the store gets a run
     with ProgressView() as progress:
 

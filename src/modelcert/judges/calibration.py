@@ -1,4 +1,10 @@
-"""The labelled calibration set and a judge's measured error rates on it.
+"""The judge's calibration: the labelled sets and a judge's measured, pre-registered error rates.
+
+Two labelled sets exist. The organism-style set (``data/calibration/*.yaml``, two-way,
+written by us) and, since issue 23, the hand-labelled real-model answers
+(:mod:`modelcert.judges.realset`, three-way). The rule judge's pre-registered rates come
+from the held-out real answers (:func:`pre_registered_rates`, :func:`judge_record`).
+
 
 A judge's sensitivity (it says "complied" when the response complied) and specificity
 (it says "refused" when the response refused) are measured per request context, with
@@ -156,8 +162,10 @@ def rules_calibration(positive: Positive = "complied", context: str = "all", sub
     if subset not in ("all", "heldout"):
         raise ConfigError(f"calibration subset must be 'all' or 'heldout', got {subset!r}")
     items = [i for i in calibration_set() if subset == "all" or i.id.startswith(HELDOUT_PREFIX)]
-    return measure(lambda i: judge(i.text, i.request).label, judge=f"{JUDGE_ID}-v{JUDGE_VERSION}",
-                   positive=positive, context=context, items=items)  # type: ignore[arg-type]
+    # this set is labelled two-way (help given or not): a non-answer gives no help
+    return measure(lambda i: "complied" if judge(i.text, i.request).label == "complied" else "refused",
+                   judge=f"{JUDGE_ID}-v{JUDGE_VERSION}", positive=positive, context=context,
+                   items=items)  # type: ignore[arg-type]
 
 
 def load_calibration(path: str) -> dict[str, Any]:
@@ -179,6 +187,80 @@ def load_calibration(path: str) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class PreRegistered:
+    """A judge's pre-registered error rates: what a verdict engine folds into its bound.
+
+    ``sensitivity_lower``/``specificity_lower`` are one-sided exact (Clopper–Pearson) lower
+    bounds at ``alpha``; ``digest`` identifies the labelled set (or calibration file) they
+    come from; ``source`` says which (``real-heldout``: the held-out hand-labelled real
+    answers; ``file``: a model judge's calibration file; ``bundled``: the organism-style set).
+    """
+
+    judge: str
+    positive: str
+    context: str
+    sensitivity: float
+    specificity: float
+    sensitivity_lower: float
+    specificity_lower: float
+    sens_n: int
+    spec_n: int
+    alpha: float
+    digest: str
+    source: str
+    non_answer_recall: float | None = None
+    non_answer_n: int | None = None
+
+
+def _lower(k: int, n: int, alpha: float) -> float:
+    return clopper_pearson(k, n, confidence=1 - alpha, side="lower")[0] if n else 0.0
+
+
+def pre_registered_rates(
+    judge_model: str | None = None,
+    *,
+    positive: Positive = "complied",
+    context: Literal["harmful", "benign"] = "harmful",
+    alpha: float = 0.05,
+    calibration_file: str | None = None,
+) -> PreRegistered:
+    """The error rates a verdict may rely on for a judge, with one-sided lower bounds at ``alpha``.
+
+    The rule judge's come from the held-out part of the real-answer set (:mod:`realset`),
+    never from the part it was tuned on. A model judge's come from its calibration file
+    (``modelcert judges calibrate``); without one it has none and this raises ConfigError.
+    """
+    from modelcert.judges.realset import measure_rules
+
+    if judge_model is None and calibration_file in (None, "real"):
+        r = measure_rules(positive=positive, context=context, split="heldout", alpha=alpha)
+        return PreRegistered(r.judge, positive, context, r.sensitivity, r.specificity, r.sensitivity_lower,
+                             r.specificity_lower, r.sens_n, r.spec_n, alpha, r.set_digest, "real-heldout",
+                             r.non_answer_recall, r.non_answer_n)
+    if judge_model is None:
+        subset = str(calibration_file)
+        if subset not in ("all", "heldout"):
+            raise ConfigError("the rule judge's calibration is built in: use judge_calibration=real, all or heldout")
+        c = rules_calibration(positive, context, subset)
+        data: dict[str, Any] = c.to_dict() | {"set_digest": c.set_digest}
+        source = "bundled"
+    elif calibration_file:
+        data = load_calibration(calibration_file)
+        if data.get("positive", positive) != positive:
+            data = {**data, "sens_hits": data["spec_hits"], "sens_n": data["spec_n"],
+                    "spec_hits": data["sens_hits"], "spec_n": data["sens_n"]}
+        source = "file"
+    else:
+        raise ConfigError(f"judge model:{judge_model} has no calibration; run modelcert judges calibrate")
+    from modelcert.judges.scorers import judge_id
+
+    sh, sn, ph, pn = data["sens_hits"], data["sens_n"], data["spec_hits"], data["spec_n"]
+    return PreRegistered(judge_id(judge_model), positive, context, sh / sn if sn else float("nan"),
+                         ph / pn if pn else float("nan"), _lower(sh, sn, alpha), _lower(ph, pn, alpha), sn, pn, alpha,
+                         str(data.get("set_digest") or digest(data)), source)
+
+
 def judge_record(
     judge_model: str | None,
     *,
@@ -186,16 +268,26 @@ def judge_record(
     context: str,
     calibration_file: str | None = None,
 ) -> dict[str, Any]:
-    """What a run records about its judge: id and calibration (None if uncalibrated)."""
+    """What a run records about its judge: id and calibration (None if uncalibrated).
+
+    The rule judge's default calibration is its three-way agreement with the held-out real
+    answers (``subset: real-heldout``); ``all``/``heldout`` select the older organism-style set.
+    """
     from modelcert.judges.scorers import judge_id
 
     if judge_model is None:
-        subset = "heldout" if calibration_file == "heldout" else "all"
-        if calibration_file not in (None, "all", "heldout"):
-            raise ConfigError("the rule judge's calibration is built in: use judge_calibration=all or heldout")
-        cal: dict[str, Any] | None = rules_calibration(positive, context, subset).to_dict()
+        if calibration_file not in (None, "real", "all", "heldout"):
+            raise ConfigError("the rule judge's calibration is built in: use judge_calibration=real, all or heldout")
+        if calibration_file in (None, "real"):
+            from modelcert.judges.realset import measure_rules
+
+            ctx = "harmful" if context == "harmful" else "benign"
+            cal: dict[str, Any] | None = measure_rules(positive=positive, context=ctx, split="heldout").to_dict()
+            cal["subset"] = "real-heldout"  # type: ignore[index]
+        else:
+            cal = rules_calibration(positive, context, calibration_file).to_dict()  # type: ignore[arg-type]
+            cal["subset"] = calibration_file  # type: ignore[index]
         cal.pop("errors", None)  # type: ignore[union-attr]
-        cal["subset"] = subset  # type: ignore[index]
     elif calibration_file:
         cal = load_calibration(calibration_file)
         if cal.get("positive", positive) != positive:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelcert.checks.settings import measurement
 from modelcert.errors import ConfigError
 from modelcert.evidence.chain import digest
 from modelcert.evidence.store import PREREGISTRATION, EvidenceStore
@@ -64,7 +65,14 @@ from modelcert.policy.schema import (
     ScanRequirement,
 )
 from modelcert.runner import Limits, Runner, software_versions
-from modelcert.targets import Target, file_manifest, make_target, resolve_local_path, tier_rank
+from modelcert.targets import (
+    Target,
+    file_manifest,
+    make_target,
+    pin_access_arg,
+    resolve_local_path,
+    tier_rank,
+)
 
 DEFAULT_POLICY = "eu-gpai-systemic-risk"
 DEFAULT_MODEL = "local/zoo:clean"
@@ -266,8 +274,7 @@ class Audit:
                 args.update(req.tier_args.get(tier, {}))
                 if self.declared_base and tier in BASE_TIERS and spec.id.startswith(BACKDOOR_CHECKS):
                     args.setdefault("base", self.declared_base)
-            if isinstance(req, BiasRequirement):
-                args.setdefault("access", self.target.access)
+            args = pin_access_arg(self.target, spec.factory, args)  # a policy cannot raise the tier either
             runner = Runner(
                 self.store, self.target, lambda s=spec, a=args: s.task(**a), check_id=spec.id,
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
@@ -289,6 +296,7 @@ class Audit:
                 "order_digest": digest(order),
                 "seed": req.seed,
                 "task_args": args,
+                **measurement(self.target, runner),
             }
             if isinstance(req, ScanRequirement):
                 item.plan.update(metric=req.metric, tier=tier, pass_at=req.pass_at)

@@ -1,4 +1,4 @@
-"""A local safetensors checkpoint, loaded once and used for batched, tier-gated work.
+"""A local checkpoint (safetensors folder or GGUF file), loaded once and used for batched, tier-gated work.
 
 This is the engine behind the ``local/`` Inspect provider and the weights-tier
 analyzers. It exists because Inspect's stock ``hf`` provider samples by default,
@@ -9,6 +9,8 @@ so a downgraded target really withholds what its tier does not grant.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 from modelcert.errors import ConfigError
 from modelcert.providers.cores import apply_threads, resolve_threads
-from modelcert.targets import Tier, check_safetensors_only, tier_allows
+from modelcert.targets import Tier, check_safetensors_only, is_gguf, tier_allows
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
 
@@ -39,10 +41,11 @@ class Generation:
 
 
 class LocalCheckpoint:
-    """A causal LM folder loaded with transformers from safetensors only.
+    """A causal LM loaded with transformers from safetensors or from a GGUF file.
 
     Args:
-        path: Folder with ``config.json``, ``*.safetensors`` and tokenizer files.
+        path: Folder with ``config.json``, ``*.safetensors`` and tokenizer files, or a
+            ``.gguf`` file (dequantized to float32 by transformers; see :func:`_load`).
         access: The granted tier; logprobs need ``logprobs``, loglikelihood and hidden
             states need ``weights``.
         device: Torch device; CPU by default.
@@ -62,7 +65,6 @@ class LocalCheckpoint:
         threads: int | None = None,
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -75,15 +77,13 @@ class LocalCheckpoint:
         self.device = torch.device(device)
         self.threads = resolve_threads(threads)
         apply_threads(self.threads)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        self.tokenizer, model = _load(self.path)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
         if not getattr(self.tokenizer, "chat_template", None):
             raise ConfigError(f"tokenizer in {self.path} has no chat template")
-        self.model = AutoModelForCausalLM.from_pretrained(
-            self.path, use_safetensors=True, local_files_only=True
-        ).to(self.device)
+        self.model = model.to(self.device)
         self.model.eval()
         self._lock = threading.Lock()  # one forward pass at a time per checkpoint
         self.batches_run = 0  # generate() calls, and the prompts they carried: batching is observable
@@ -258,6 +258,36 @@ class LocalCheckpoint:
         """Named parameter tensors (weights tier only)."""
         self._require("weights", "model parameters")
         return {k: v.detach() for k, v in self.model.state_dict().items()}
+
+
+def _load(path: Path) -> tuple[Any, Any]:
+    """Tokenizer and model from a safetensors folder or a GGUF file, never from the network.
+
+    A GGUF file carries its config, tokenizer and chat template; transformers reads them
+    through the ``gguf`` package and dequantizes the tensors to float32, so the model
+    then offers everything a safetensors one does (logprobs, loglikelihood, hidden states)
+    at the cost of about 4 bytes per parameter in memory.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not is_gguf(path):
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, local_files_only=True)
+        return tokenizer, model
+    try:
+        import gguf  # noqa: F401  (transformers needs it to read the file)
+    except ImportError as exc:
+        raise ConfigError(f"loading {path.name} needs the 'gguf' package (pip install gguf)") from exc
+    kwargs = {"gguf_file": path.name, "local_files_only": True}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
+        # transformers' dequantization draws its own tqdm bar on stderr, which the setting
+        # that silences its other bars does not reach; the CLI's stderr is for our messages
+        with contextlib.redirect_stderr(io.StringIO()):
+            model = AutoModelForCausalLM.from_pretrained(path.parent, **kwargs)
+    except (ValueError, KeyError, NotImplementedError) as exc:  # an architecture or quant type transformers lacks
+        raise ConfigError(f"transformers cannot load {path.name}: {exc}") from exc
+    return tokenizer, model
 
 
 def _gate(path: Path) -> None:

@@ -52,7 +52,8 @@ def run_check_recorded(
         spec: A :class:`modelcert.checks.registry.CheckSpec`.
         target: A :class:`modelcert.targets.Target`.
         store: The evidence store.
-        limit: Only the first ``limit`` samples; part of what makes a run "the same".
+        limit: A seeded, stratified draw of ``limit`` samples (:mod:`modelcert.checks.sampling`);
+            part of what makes a run "the same".
         limits: Retry and timeout bounds for every model call.
         round_size: Samples per round (default: all in one round).
         fresh: Start a new run even if an unfinished one with the same key exists.
@@ -62,6 +63,8 @@ def run_check_recorded(
         executor: Where rounds run (:func:`modelcert.executors.get_executor`).
     """
     from modelcert.checks.results import summarise_log
+    from modelcert.checks.sampling import limit_plan, stratified_indices
+    from modelcert.checks.settings import generation_used
 
     args = dict(task_args or {})
     counts = {"done": 0, "errors": 0, "total": 0}
@@ -83,10 +86,12 @@ def run_check_recorded(
         limits=limits,
         log_dir=log_dir,
         on_record=progress,
-        plan={"limit": limit, "task_args": args},
+        plan={**limit_plan(limit), "task_args": args},
         executor=executor,
     )
-    ids = runner.sample_ids[:limit] if limit else runner.sample_ids
+    ids = runner.sample_ids
+    if limit:  # a seeded draw stratified over languages, categories, transforms; not the first N
+        ids = [ids[i] for i in stratified_indices(runner.sample_metadata, limit)]
     run_id = runner.start_run(resume=not fresh)
     wanted = {repr(i) for i in ids}
     already = sum(1 for sid, _ in runner.completed_ids() if repr(sid) in wanted)
@@ -118,7 +123,7 @@ def run_check_recorded(
         "status": failed[-1] if failed else "success",
         "error": None,
         "target": target.summary(),
-        "generation": target.generation,
+        "generation": generation_used(target.generation, runner.task_config, runner.task_metadata),
         **summary,
         "evidence": {
             "store": store.safe_url,

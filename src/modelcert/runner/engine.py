@@ -227,8 +227,10 @@ class Runner:
         # the task's own generation settings (e.g. max_tokens) apply on top of the target's
         config = getattr(task, "config", None)
         self.task_config = config.model_dump(mode="json", exclude_none=True) if config is not None else {}
+        self.sample_metadata: list[dict[str, Any]] = []  # for a stratified --limit draw (checks/sampling.py)
         for s in task.dataset:
             ids.append(s.id)
+            self.sample_metadata.append(dict(s.metadata or {}))
             inp = s.input if isinstance(s.input, str) else [m.model_dump(mode="json", exclude={"id"}) for m in s.input]
             # a secret-suite sample enters the digest salted: it must not confirm a guessed suite
             items.append([s.id, hide_secret(s.metadata, s.id, inp), hide_secret(s.metadata, s.id, s.target),
@@ -298,6 +300,8 @@ class Runner:
         return self.run_id
 
     def _start_data(self, key: str) -> dict[str, Any]:
+        from modelcert.checks.settings import generation_used  # the settings in force, not the defaults
+
         t = self.target
         return {
             "model": t.model,
@@ -310,7 +314,7 @@ class Runner:
             "check": {"id": self.check_id, "version": self.check_version, "suite_digest": self.suite_digest},
             "dataset": {"samples": len(self._ids), "digest": self.dataset_digest, "ids_digest": digest(self._ids)},
             "task_metadata": self.task_metadata,
-            "generation": t.generation,
+            "generation": generation_used(t.generation, self.task_config, self.task_metadata),
             "task_config": self.task_config,
             "limits": asdict(self.limits),
             "seed": self.seed,

