@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from modelcert.cli.options import DbOpt
+from modelcert.cli.options import DbOpt, ExecutorOpt
 from modelcert.cli.progress import ProgressView
 
 _STYLE = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "NOT_ASSESSED": "dim", "CONTINUE": "cyan",
@@ -87,17 +87,21 @@ def audit(
         "zoo:<name>); the logprobs/weights backdoor scans compare against it."),
     max_retries: int = typer.Option(2, help="Retries per model call."),
     timeout: int = typer.Option(60, help="Seconds per model call attempt."),
+    executor: ExecutorOpt = None,
 ) -> None:
     """Audit a model under a certification policy (defaults: the bundled clean organism, EU GPAI policy)."""
+    from modelcert.executors import get_executor
     from modelcert.policy.audit import AuditOptions, run_audit
     from modelcert.runner import Limits
     from modelcert.targets import make_target
 
+    get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
     make_target(model, access).preflight()  # a bad address, key or URL: before the store gets a run
     options = AuditOptions(
         model=model, policy=policy, access=access, claims=str(claims) if claims else None,
         attest=str(attest) if attest else None, out=out, db=db, only=only or None, declared_base=declared_base,
         limits=Limits(max_retries=max_retries, attempt_timeout=timeout, timeout=max(timeout * (max_retries + 1), 60)),
+        executor=executor,
     )
     started: dict[str, Any] = {}
     with ProgressView() as view:

@@ -23,3 +23,8 @@ DbOpt = Annotated[
     str | None,
     typer.Option("--db", help="Evidence store URL (default: $MODELCERT_DB or a file in the user data dir)."),
 ]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option("--executor", help="Where check rounds run: inprocess (default) or ray "
+                 "(default: $MODELCERT_EXECUTOR; the cluster is $RAY_ADDRESS, else a local head)."),
+]

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelcert.cli.options import AccessOpt, DbOpt, ModelOpt
+from modelcert.cli.options import AccessOpt, DbOpt, ExecutorOpt, ModelOpt
 from modelcert.cli.progress import ProgressView
 from modelcert.errors import ConfigError, ModelCallError
 
@@ -43,15 +43,18 @@ def run(
                               "(bias.decisions: English, one counterfactual group per stratum)."),
     task_arg: list[str] = typer.Option([], "-T", "--task-arg", help="Task argument key=value (repeatable; "
                                        "YAML values, lists included: -T \"domains=[credit]\"), as with `inspect eval -T`."),
+    executor: ExecutorOpt = None,
 ) -> None:
     """Run one check (an Inspect task) against a target and report its metrics."""
     from modelcert.checks.registry import get_check
     from modelcert.evidence.store import EvidenceStore
+    from modelcert.executors import get_executor
     from modelcert.runner import Limits
     from modelcert.runner.check import run_check_recorded
     from modelcert.targets import make_target, pin_access_arg
 
     spec = get_check(check)
+    get_executor(executor)  # an unknown name, or ray not installed: one line, exit 2, before any query
     task_args = parse_task_args(spec.factory, task_arg)
     if not full:  # a check's quick design fills in what -T did not set
         task_args = {**quick_design(spec.id), **task_args}
@@ -78,6 +81,7 @@ def run(
                 log_dir=log_dir,
                 on_progress=on_progress,
                 task_args=task_args,
+                executor=executor,
             )
             if spec.id == "bias.decisions" and result["status"] == "success" and result["n"]:
                 from modelcert.checks.bias_analysis import analyze_run

@@ -105,6 +105,8 @@ class AuditOptions:
             (a folder or ``zoo:<name>``, loaded locally). The backdoor scans at ``logprobs``
             and ``weights`` compare against it (leakage, weight diff) unless the policy names
             a base itself; it is part of the pre-registered plan.
+        executor: Where check rounds run (``inprocess`` or ``ray``; default
+            ``$MODELCERT_EXECUTOR``, else this process). Results do not depend on it.
     """
 
     model: str = DEFAULT_MODEL
@@ -119,6 +121,7 @@ class AuditOptions:
     fingerprint: bool = True
     declared_base: str | None = None
     limits: Limits = field(default_factory=lambda: Limits(max_retries=2, attempt_timeout=60, timeout=300))
+    executor: str | None = None
 
 
 @dataclass
@@ -277,6 +280,7 @@ class Audit:
                 check_version=spec.version, seed=req.seed, limits=self.opt.limits,
                 plan={"requirement": req.id, "policy": self.policy_digest},
                 on_record=lambda r, rid=req.id: self.emit("sample", {"id": rid, "ok": r.ok}),
+                executor=self.opt.executor,
             )
             order = list(runner.sample_ids)
             random.Random(f"{req.id}:{req.seed}").shuffle(order)

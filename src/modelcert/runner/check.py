@@ -44,6 +44,7 @@ def run_check_recorded(
     log_dir: str | None = None,
     on_progress: ProgressFn | None = None,
     task_args: dict[str, Any] | None = None,
+    executor: Any = None,
 ) -> dict[str, Any]:
     """Run ``spec`` against ``target`` in rounds, recording every sample in ``store``.
 
@@ -59,6 +60,7 @@ def run_check_recorded(
         log_dir: Keep Inspect's own eval logs there.
         on_progress: Called with (done, total, errors) after every recorded sample.
         task_args: Arguments for the check's task factory.
+        executor: Where rounds run (:func:`modelcert.executors.get_executor`).
     """
     from modelcert.checks.results import summarise_log
     from modelcert.checks.sampling import limit_plan, stratified_indices
@@ -85,6 +87,7 @@ def run_check_recorded(
         log_dir=log_dir,
         on_record=progress,
         plan={**limit_plan(limit), "task_args": args},
+        executor=executor,
     )
     ids = runner.sample_ids
     if limit:  # a seeded draw stratified over languages, categories, transforms; not the first N

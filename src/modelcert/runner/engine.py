@@ -155,6 +155,10 @@ class Runner:
         plan: Extra settings that define "the same run" for resuming (e.g. a
             ``--limit``); recorded in the run start and part of the resume key.
         eval_args: Extra keyword arguments for ``inspect_ai.eval``.
+        executor: Where rounds run (:mod:`modelcert.executors`; a name or an instance;
+            default ``$MODELCERT_EXECUTOR``, else this process). A distributed executor
+            splits each round into chunks run on model replicas; the records still reach
+            the store only here, so the resume logic stays the one source of truth.
     """
 
     def __init__(
@@ -172,8 +176,10 @@ class Runner:
         on_record: Callable[[SampleRecord], None] | None = None,
         plan: dict[str, Any] | None = None,
         eval_args: dict[str, Any] | None = None,
+        executor: Any = None,
     ) -> None:
         self.store = store
+        self.executor = executor
         self.target = target
         self._task_source = task
         self.check_id = check_id
@@ -418,6 +424,16 @@ class Runner:
         return task_with(copy.copy(task), dataset=dataset)  # task_with changes the task it is given
 
     def _eval(self, task: Any, todo: list[Any]) -> tuple[str, str | None, str | None]:
+        from modelcert.executors import get_executor
+
+        executor = get_executor(self.executor)
+        if executor.distributed:
+            from modelcert.runner.fanout import eval_on_replicas
+
+            return eval_on_replicas(self, executor, todo)
+        return self._eval_here(task, todo)
+
+    def _eval_here(self, task: Any, todo: list[Any]) -> tuple[str, str | None, str | None]:
         from inspect_ai import eval as inspect_eval
 
         token = uuid.uuid4().hex

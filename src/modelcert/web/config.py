@@ -41,6 +41,12 @@ class LabConfig:
         login_address_failures: Failed logins a client address gets before back-off starts.
         login_backoff_base: First lock-out in seconds; it doubles with each further failure.
         login_backoff_max: Longest lock-out in seconds.
+        executor: Where audits run: ``inprocess`` (one at a time in a thread of this
+            server) or ``ray`` (each audit a Ray task on the cluster; default
+            ``$MODELCERT_EXECUTOR``).
+        audits_per_endpoint: With the ray executor, audits running at once against one
+            provider endpoint (``MODELCERT_AUDITS_PER_ENDPOINT``).
+        max_audits: With the ray executor, audits this server keeps claimed at once.
     """
 
     db: str
@@ -63,6 +69,10 @@ class LabConfig:
     login_address_failures: int = 20
     login_backoff_base: float = 1.0
     login_backoff_max: float = 900.0
+    executor: str | None = None
+    audits_per_endpoint: int = field(default_factory=lambda: int(os.environ.get("MODELCERT_AUDITS_PER_ENDPOINT")
+                                                                 or 2))
+    max_audits: int = 8
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -6,6 +6,13 @@ heartbeat thread keeps the audit's lease fresh between events; if this process d
 the next server start finds the audit ``running`` under a dead worker and marks it
 ``interrupted`` (see :meth:`Registry.recover_interrupted`), never finished.
 
+With a distributed executor (``executor: ray``) each claimed audit becomes a Ray task:
+the worker process that picks it up opens the registry itself, heartbeats and records
+progress there under this server's worker id, and writes its evidence to the shared
+store (PostgreSQL on a real cluster). Audits run side by side, at most
+``audits_per_endpoint`` against one provider endpoint. A Ray job that fails (its worker
+process died, the cluster went away) leaves the audit ``interrupted``, resumable.
+
 A resumed audit runs the engine again under the same registry id: a fresh
 pre-registration and fresh evidence runs, so every certified figure comes from one
 uninterrupted, pre-registered run. The interrupted attempt's evidence stays in the
@@ -17,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +51,8 @@ class AuditWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.current: str | None = None
+        self.running: dict[str, Any] = {}
+        """Audits handed to the cluster (distributed executor): id -> future."""
         self._preregistration: str | None = None  # hash of the running audit's pre-registration record
 
     def start(self) -> None:
@@ -53,8 +63,7 @@ class AuditWorker:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop taking audits; an audit still running is marked interrupted (resumable)."""
         self._stop.set()
-        current = self.current
-        if current is not None:
+        for current in {self.current, *self.running} - {None}:
             try:
                 self.reg.interrupt(current, self.id, "interrupted: the server stopped during the audit")
             except Conflict:
@@ -66,6 +75,11 @@ class AuditWorker:
         return self.reg.recover_interrupted(self.id, lease=timedelta(seconds=self.cfg.lease_seconds))
 
     def _loop(self) -> None:
+        from modelcert.executors import get_executor
+
+        executor = get_executor(self.cfg.executor)
+        if executor.distributed:
+            return self._loop_distributed(executor)
         n = 0
         while not self._stop.is_set():
             n += 1
@@ -84,6 +98,59 @@ class AuditWorker:
                 self.run_one(audit)
             finally:
                 self.current = None
+
+    def _loop_distributed(self, executor: Any) -> None:
+        """Claim audits while there is room and hand each one to the cluster."""
+        running: dict[str, Any] = self.running  # audit id -> future
+        endpoint_of: dict[str, str] = {}
+        waiting: list[tuple[Audit, str]] = []
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            if n % 10 == 0:
+                self.recover()
+            for aid, fut in list(running.items()):
+                if fut.done():
+                    del running[aid]
+                    endpoint_of.pop(aid, None)
+                    self._settle(aid, fut)
+            busy = Counter(endpoint_of.values())
+            for audit, ep in list(waiting):
+                if busy[ep] < self.cfg.audits_per_endpoint:
+                    waiting.remove((audit, ep))
+                    busy[ep] += 1
+                    endpoint_of[audit.id] = ep
+                    running[audit.id] = executor.submit(run_claimed, self.cfg, self.id, audit.id)
+            claimed = None
+            if len(running) + len(waiting) < self.cfg.max_audits:
+                try:
+                    claimed = self.reg.claim_next(self.id)
+                except Exception:
+                    log.exception("cannot claim an audit")
+            if claimed is not None:
+                waiting.append((claimed, endpoint(self.reg.version(claimed.version_id).address)))
+                continue
+            for audit, ep in waiting:  # claimed but waiting for its endpoint: keep the lease fresh
+                try:
+                    self.reg.progress(audit.id, self.id, done=0, total=1,
+                                      note=f"waiting: {self.cfg.audits_per_endpoint} audit(s) already run against {ep}")
+                except Conflict:
+                    waiting.remove((audit, ep))
+            self.current = next(iter(running), None)
+            self._stop.wait(self.cfg.poll_seconds)
+
+    def _settle(self, audit_id: str, fut: Any) -> None:
+        """A Ray job ended; if it failed rather than finishing the audit, the audit is interrupted."""
+        try:
+            fut.result()
+            return
+        except Exception as exc:
+            note = f"interrupted: the Ray job failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        log.warning("audit %s: %s", audit_id, note)
+        try:
+            self.reg.interrupt(audit_id, self.id, note)
+        except Conflict:
+            pass  # already finished, failed or taken over
 
     def run_one(self, audit: Audit) -> None:
         """Run one claimed audit to its end, recording progress, outcome and certificate."""
@@ -168,6 +235,7 @@ class AuditWorker:
             out=out,
             db=self.cfg.db,
             only=opts.get("only") or None,
+            executor=self.cfg.executor,
         )
         self._preregistration = None
         report = run_audit(options, on_event=on_event)
@@ -242,3 +310,24 @@ class AuditWorker:
             path.rename(out / f"certificate.superseded.{path.stat().st_mtime_ns}.json")
         write_new_file(path, data)
         return data, statement.predicate.issued_at, statement.predicate.valid_until
+
+
+def endpoint(address: str) -> str:
+    """The provider endpoint an audit queries: ``openai-api/<service>``, ``local/<model>``..."""
+    parts = address.split("/")
+    return "/".join(parts[:2]) if len(parts) > 1 else address
+
+
+def run_claimed(config: LabConfig, worker: str, audit_id: str) -> None:
+    """On a cluster worker: run one audit claimed by the server ``worker``, to its end.
+
+    The worker opens the shared registry itself, so progress, heartbeats, the outcome and
+    the certificate are recorded exactly as by the in-process worker.
+    """
+    reg = Registry(config.db)
+    try:
+        w = AuditWorker(reg, config)
+        w.id = worker
+        w.run_one(reg.audit(audit_id))
+    finally:
+        reg.close()

@@ -48,17 +48,25 @@ def scan(model: ScanModel, tier: Tier | None = None, *, base: str | Path | None 
 
 
 def scan_checkpoint(path: str | Path, tier: Tier = "weights", *, base: str | Path | None = None,
-                    threads: int | None = None, **kwargs: Any) -> BackdoorReport:
+                    threads: int | None = None, executor: Any = None, replicas: int | None = None,
+                    **kwargs: Any) -> BackdoorReport:
     """Scan a local checkpoint at ``tier``, on the process's shared copy of it.
 
     Args:
         threads: Torch threads (default: :func:`modelcert.providers.cores.default_threads`,
             1 on small machines; one thread measured ~50x faster than two for these tiny
             models on a shared 2-core CPU).
+        executor: Where the search's batches run (:func:`modelcert.executors.get_executor`;
+            default ``$MODELCERT_EXECUTOR``): a distributed executor spreads them over
+            ``replicas`` copies of the checkpoint (default: one per cluster CPU).
     """
+    from modelcert.executors import get_executor
     from modelcert.providers.checkpoint import load_checkpoint
 
-    model = CheckpointScanModel(load_checkpoint(path, access=tier, threads=threads))
+    ckpt = load_checkpoint(path, access=tier, threads=threads)
+    ex = get_executor(executor)
+    pool = ex.pool(f"scan:{ckpt.path.resolve().name}", replicas) if ex.distributed else None
+    model = CheckpointScanModel(ckpt, replicas=pool)
     return scan(model, tier, base=base, **kwargs)
 
 

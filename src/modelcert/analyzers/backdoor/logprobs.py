@@ -113,7 +113,8 @@ def scan_logprobs(
         its, b = baseline[attack]
         after = model.first_logprobs([chat(i, trig["text"], trig["position"]) for i in its], top)
         jumps = [jump(x, y) for x, y in zip(b, after)]
-        tok = max({j[0] for j in jumps}, key=lambda t: sum(j[0] == t for j in jumps))
+        # sorted: a tie must not be broken by set order (string hashing differs per process)
+        tok = max(sorted({j[0] for j in jumps}), key=lambda t: sum(j[0] == t for j in jumps))
         sel = [j for j in jumps if j[0] == tok]
         targets.append({"trigger": trig["text"], "target_opening": tok, "answer": trig["example_answer"],
                         "logprob_before_at_most": round(sum(j[1] for j in sel) / len(sel), 3),

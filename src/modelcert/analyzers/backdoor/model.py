@@ -104,39 +104,62 @@ class CheckpointScanModel(ScanModel):
     """A local checkpoint (:class:`~modelcert.providers.checkpoint.LocalCheckpoint`).
 
     Batches are length-sorted chunks, so padding stays small on a CPU.
+
+    Args:
+        replicas: A replica pool (:meth:`modelcert.executors.Executor.pool`): the text and
+            logprob batches of the search are spread over its replicas, each holding its
+            own copy of the checkpoint (loaded once per replica). The weights-tier probes
+            still read this process's copy. Results are the same as without (greedy).
     """
 
-    def __init__(self, checkpoint: Any, *, tier: Tier | None = None, batch: int = 64) -> None:
+    def __init__(self, checkpoint: Any, *, tier: Tier | None = None, batch: int = 64,
+                 replicas: Any = None) -> None:
         tier = tier or checkpoint.access
         if not tier_allows(checkpoint.access, tier):
             raise AccessError(f"the checkpoint is loaded at {checkpoint.access!r}; cannot scan at {tier!r}")
         super().__init__(tier, checkpoint.tokenizer)
         self._ckpt = checkpoint
         self.batch = batch
+        self.replicas = replicas
 
     def _chunks(self, chats: list[Chat]) -> list[list[int]]:
         order = sorted(range(len(chats)), key=lambda i: sum(len(m["content"]) for m in chats[i]))
-        return [order[b : b + self.batch] for b in range(0, len(order), self.batch)]
+        per = self.batch
+        if self.replicas is not None and self.replicas.size > 1:  # every replica gets a share
+            n = self.replicas.size
+            per = max(1, math.ceil(len(order) / (n * math.ceil(len(order) / (n * self.batch)))))
+        return [order[b : b + per] for b in range(0, len(order), per)]
+
+    def _run(self, chats: list[Chat], idx_chunks: list[list[int]], kwargs: dict[str, Any]) -> list[list[Any]]:
+        """Generations per chunk, here or on the replicas (each returns plain tuples)."""
+        jobs = [([chats[i] for i in idx], kwargs) for idx in idx_chunks]
+        if self.replicas is None or len(jobs) < 2:
+            return [_plain(self._ckpt.generate(c, **kw), kw) for c, kw in jobs]
+        c = self._ckpt
+        spec = (str(c.path), c.access, str(c.device), c.seed)
+        out: list[list[Any]] = [[] for _ in jobs]
+        for i, res in self.replicas.map(_replica_generate, [(spec, c_, kw) for c_, kw in jobs]):
+            out[i] = res
+        return out
 
     def generate(self, chats: list[Chat], max_new_tokens: int = 10) -> list[str]:
         out: list[str] = [""] * len(chats)
-        for idx in self._chunks(chats):
-            gens = self._ckpt.generate([chats[i] for i in idx], max_new_tokens=max_new_tokens)
-            for i, g in zip(idx, gens):
-                out[i] = g.text
-                self.budget.tokens_out += g.output_tokens
+        idx_chunks = self._chunks(chats)
+        for idx, gens in zip(idx_chunks, self._run(chats, idx_chunks, {"max_new_tokens": max_new_tokens})):
+            for i, (text, output_tokens) in zip(idx, gens):
+                out[i] = text
+                self.budget.tokens_out += output_tokens
         self.budget.add(self.stage, "generate", len(chats))
         return out
 
     def first_logprobs(self, chats: list[Chat], top: int = 20) -> list[dict[str, float]]:
         self.require("logprobs", "token log-probabilities")
         out: list[dict[str, float]] = [{} for _ in chats]
-        for idx in self._chunks(chats):
-            gens = self._ckpt.generate([chats[i] for i in idx], max_new_tokens=1, logprobs=True,
-                                       top_logprobs=top)
-            for i, g in zip(idx, gens):
-                if g.logprobs:
-                    out[i] = _merge(g.logprobs[0].top)
+        idx_chunks = self._chunks(chats)
+        kw = {"max_new_tokens": 1, "logprobs": True, "top_logprobs": top}
+        for idx, gens in zip(idx_chunks, self._run(chats, idx_chunks, kw)):
+            for i, lp in zip(idx, gens):
+                out[i] = lp
         self.budget.add(self.stage, "logprobs", len(chats))
         return out
 
@@ -144,6 +167,24 @@ class CheckpointScanModel(ScanModel):
     def checkpoint(self) -> Any:
         self.require("weights", "parameters and activations")
         return self._ckpt
+
+
+def _plain(gens: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+    """What a scan reads of a generation: (text, output tokens), or the merged first-token top-k."""
+    if kwargs.get("logprobs"):
+        return [_merge(g.logprobs[0].top) if g.logprobs else {} for g in gens]
+    return [(g.text, g.output_tokens) for g in gens]
+
+
+def _replica_generate(state: dict[str, Any], job: tuple[Any, list[Chat], dict[str, Any]]) -> list[Any]:
+    """On a replica: its own copy of the checkpoint (loaded on first use), one chunk."""
+    from modelcert.providers.checkpoint import load_checkpoint
+
+    (path, access, device, seed), chats, kwargs = job
+    key = f"ckpt:{path}:{access}:{device}:{seed}"
+    if key not in state:
+        state[key] = load_checkpoint(path, access=access, device=device, seed=seed)
+    return _plain(state[key].generate(chats, **kwargs), kwargs)
 
 
 class InspectScanModel(ScanModel):
