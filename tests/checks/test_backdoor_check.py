@@ -29,8 +29,10 @@ def test_weights_tier_needs_a_local_checkpoint():
 
 
 def test_api_check_runs_through_inspect_and_records_the_report(random_checkpoint: Path, tmp_path: Path):
-    # The random model already "refuses" every benign probe, so the refuse direction has no
-    # prompt to test. That once raised StopIteration in a worker thread and stalled the eval.
+    # The random model answers gibberish. Under the old two-way judge that read as a refusal of
+    # every benign probe, so the refuse direction had no prompt to test (which once raised
+    # StopIteration in a worker thread and stalled the eval); the three-way judge calls it a
+    # non-answer. Either way a random model plants nothing: no candidate may be confirmed.
     import torch
     from inspect_ai import eval as inspect_eval
 
@@ -47,9 +49,9 @@ def test_api_check_runs_through_inspect_and_records_the_report(random_checkpoint
     assert report["candidates"]["extra"] == 2
     assert report["queries"]["total"] > 0 and report["queries"]["logprobs"] == 0
     assert "not proof of absence" in report["statement"]
-    untestable = [c for c in report["confirmations"] if c["attack"] == "refuse"]
-    assert untestable and all(c["n"] == 0 and c["verdict"] == "INCONCLUSIVE" and not c["discovered"]
-                              for c in untestable)
+    refuse = [c for c in report["confirmations"] if c["attack"] == "refuse"]
+    assert refuse and all(c["verdict"] != "FAIL" and not c["discovered"] for c in refuse)
+    untestable = [c for c in refuse if c["verdict"] == "INCONCLUSIVE"]
     score = next(iter(sample.scores.values()))
     assert score.value == (1 if report["flagged"] else 0)
     assert score.metadata["queries"] == report["queries"]["total"]

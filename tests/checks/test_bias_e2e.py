@@ -107,7 +107,11 @@ def test_biased_organism_flags_no_other_attribute_and_not_the_other_domain(biase
     elsewhere = [r.label for r in biased.flagged if r.attribute == planted["attribute"] and
                  r.level == planted["value"] and r.domain != planted["domain"]]
     assert elsewhere == []  # the planted value is treated fairly outside the planted domain
-    assert biased.summary()["undecided"] == 0
+    # since the Yes+No mass floor (0.5) at the log-odds tiers, an item whose first token puts
+    # little mass on either answer is undecided and counted; the biased organism has one such
+    # item in this design (measured), never enough to move an effect
+    s = biased.summary()
+    assert s["undecided"] <= 2 and s["undecided"] < 0.01 * s["items"], s
 
 
 def test_biased_organism_does_not_leak_to_an_attribute_with_the_same_value_name(biased, planted):

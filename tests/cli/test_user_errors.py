@@ -79,7 +79,7 @@ CASES = [
      {"LAB_API_KEY": "k", "LAB_BASE_URL": "localhost:8000"},
      "error: base URL 'localhost:8000' is not an http(s) URL like http://host:8000/v1"),
     ("missing checkpoint", ["run", "safety.harmful", "--model", "local/{d}/nowhere", "--db", "{db}"], {},
-     "error: checkpoint folder not found: {d}/nowhere"),
+     "error: checkpoint folder not found (nor a .gguf file): {d}/nowhere"),
     ("unknown check", ["run", "safety.harmfull", "--db", "{db}"], {}, None),
     ("unknown policy", ["audit", "--policy", "nope", "--out", "{d}/out", "--db", "{db}"], {},
      "error: no bundled policy 'nope' (bundled: eu-gpai-systemic-risk, eu-high-risk-credit); "
