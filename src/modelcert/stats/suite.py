@@ -57,6 +57,7 @@ from scipy.stats import beta as beta_dist
 from scipy.stats import binom
 
 from modelcert.errors import ConfigError
+from modelcert.stats.sequential import _largest_k  # per-n binary search on a monotone test
 from modelcert.stats.verdict import Decision, Direction, check_direction, check_level, check_rate
 
 METHOD = "suite-cs"
@@ -123,23 +124,6 @@ def suite_lower(k: int, n: int, N: int, alpha: float, *, above: int | None = Non
     return float(keep.min()) / N if keep.size else k / N
 
 
-def _first_false(ok, n: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """Per n: the largest k in [-1, top] with ok(k, n) true, ok decreasing in k (-1: none)."""
-    lo = np.full(n.shape, -1, dtype=np.int64)
-    hi = top + 1
-    while True:
-        active = hi - lo > 1
-        if not active.any():
-            return lo
-        mid = (lo + hi) // 2
-        good = np.zeros(n.shape, dtype=bool)
-        idx = np.flatnonzero(active)
-        for chunk in np.array_split(idx, max(1, len(idx) // 256)):
-            good[chunk] = ok(mid[chunk], n[chunk])
-        lo = np.where(active & good, mid, lo)
-        hi = np.where(active & ~good, mid, hi)
-
-
 @lru_cache(maxsize=32)
 def _regions(N: int, cap: int, k_pass: int, k_fail: int, a_pass: float, a_fail: float) -> tuple[np.ndarray, np.ndarray]:
     """Per n = 0..cap: the largest bad count that PASSes and the smallest that FAILs.
@@ -156,7 +140,7 @@ def _regions(N: int, cap: int, k_pass: int, k_fail: int, a_pass: float, a_fail: 
             lm = _log_m(k, m, N, prior_p)
             return (lm[:, k_pass:] >= la).all(axis=1)
 
-        pm = _first_false(passes, n, np.minimum(n, k_pass))
+        pm = _largest_k(passes, n)
     else:
         pm = np.full(n.shape, -1, dtype=np.int64)
     if k_fail < N:
@@ -166,7 +150,7 @@ def _regions(N: int, cap: int, k_pass: int, k_fail: int, a_pass: float, a_fail: 
             lm = _log_m(k, m, N, prior_f)
             return ~(lm[:, : k_fail + 1] >= lb).all(axis=1)
 
-        fm = _first_false(not_fails, n, n) + 1
+        fm = _largest_k(not_fails, n) + 1
     else:
         fm = n + 1
     pm.setflags(write=False)
