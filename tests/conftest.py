@@ -47,7 +47,8 @@ def _worktree_snapshot() -> set[str]:
     except (OSError, subprocess.SubprocessError):
         return set()
     # caches, and the browser tests' screenshots kept on purpose for CI artifacts
-    caches = ("__pycache__", ".pytest_cache", ".ruff_cache", ".pyc", ".egg-info", ".venv/", "out/test-artifacts/")
+    caches = ("__pycache__", ".pytest_cache", ".ruff_cache", ".pyc", ".egg-info", ".venv/", "out/test-artifacts/",
+              ".hypothesis/")
     return {line for line in out.splitlines() if not any(c in line for c in caches)}
 
 
@@ -56,6 +57,12 @@ _REAL_DIRS = _real_user_dirs()
 _BEFORE = _snapshot(_REAL_DIRS, _REAL_HOME)
 _TREE_BEFORE = _worktree_snapshot()
 _SANDBOX = Path(tempfile.mkdtemp(prefix="modelcert-test-home-"))
+try:  # Hypothesis (schemathesis) keeps its example database and constants cache there, not in the tree
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(str(_SANDBOX / "hypothesis"))
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
 for _var, _sub in (("HOME", "home"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
                    ("XDG_CACHE_HOME", "cache"), ("XDG_STATE_HOME", "state")):
     os.environ[_var] = str(_SANDBOX / _sub)

@@ -331,7 +331,7 @@ class MonitorEnrollIn(BaseModel):
     prompts: int | None = Field(default=None, ge=1, le=500)
     per_prompt: int | None = Field(default=None, ge=1, le=100)
     blocks: int | None = Field(default=None, ge=1, le=200)
-    temperature: float | None = Field(default=None, gt=0, le=5)
+    temperature: float | None = Field(default=None, ge=0.05, le=5)  # below this sampling is greedy in all but name and underflows
     max_tokens: int | None = Field(default=None, ge=1, le=512)
     reference_per_prompt: int | None = Field(default=None, ge=1, le=100)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
