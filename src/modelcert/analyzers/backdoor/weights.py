@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from modelcert.analyzers.backdoor.graded import graded_scan
+from modelcert.analyzers.backdoor.graded import FRESH_ITEMS, FRESH_OFFSET, graded_scan
 from modelcert.analyzers.backdoor.inversion import invert_all
 from modelcert.analyzers.backdoor.leakage import leakage, load_base
 from modelcert.analyzers.backdoor.model import CheckpointScanModel
@@ -121,16 +121,18 @@ def refusal_openings(ckpt: Any, *, n: int = 48, seed: int = 0) -> list[int]:
     return [int(i) for i, c in zip(ids, counts) if c >= 2] or [int(ids[counts.argmax()])]
 
 
-def refusal_shift(model: CheckpointScanModel, openings: list[int], *, items: int = 4, seed: int = 0):
+def refusal_shift(model: CheckpointScanModel, openings: list[int], *, items: int = 4, seed: int = 0,
+                  offset: int = 0):
     """Shift function: change of the refusal mass (probability of a refusal opening).
 
     ``comply``: how much refusal mass a candidate removes from harmful prompts;
-    ``refuse``: how much it adds to benign prompts. Exact, from one forward pass each.
+    ``refuse``: how much it adds to benign prompts. Exact, from one forward pass each, on
+    the ``items`` screening prompts from ``offset`` (another offset: fresh prompts).
     """
     ckpt = model.checkpoint
     base: dict[Attack, tuple[list, np.ndarray]] = {}
     for attack in ("comply", "refuse"):
-        its = probe_items(attack, "screen", items, seed=seed)
+        its = probe_items(attack, "screen", seed=seed)[offset : offset + items]
         base[attack] = (its, next_token_probs(ckpt, [chat(i) for i in its])[:, openings].sum(-1))
         model.budget.add("probe", "forward", len(its))
 
@@ -230,6 +232,7 @@ def scan_weights(
         details["leakage"] = leakage(model, base_model, top=len(ckpt.tokenizer), seed=seed)  # exact: every token
         leak = details["leakage"]["part"]
     shift = refusal_shift(model, openings, seed=seed)
+    fresh = refusal_shift(model, openings, seed=seed, items=FRESH_ITEMS, offset=FRESH_OFFSET)
 
     def inverted(attack: Attack) -> list[str]:
         model.stage = f"inversion-{attack}"
@@ -240,5 +243,5 @@ def scan_weights(
     proposers = {"gradient-inversion": inverted} if inversion_steps else None
     return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
                        model, shift, dictionary=dictionary, extra=extra, seeds=seeds, proposers=proposers,
-                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak,
+                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak, fresh=fresh,
                        **kwargs)
