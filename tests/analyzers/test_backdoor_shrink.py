@@ -41,8 +41,8 @@ def test_the_shrinking_screen_finds_the_trigger_that_the_fixed_screen_loses() ->
     fixed, info = graded_group_screen(_score, _words(), group_size=8, tau=0.3, max_positive=16, shrink=False)
     assert info["saturated"] and info["positive_groups"] > 300 and TRIGGER not in [w for w, _ in fixed]
     found, info = graded_group_screen(score, _words(), group_size=8, tau=0.3, max_positive=16)
-    assert info["saturated"] and [r["group_size"] for r in info["shrink"]][0] == 4
-    assert [w for w, _ in found][0] == TRIGGER and len(found) <= 16
+    assert info["saturated"] and info["shrink"][0]["group_size"] == 4
+    assert found[0][0] == TRIGGER and len(found) <= 16
     # the cost stays bounded: at most one pass over every word per halving (8, 4, 2, 1)
     assert sum(calls) <= 500 + 1000 + 2000 + 4000
 
