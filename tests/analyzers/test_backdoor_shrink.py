@@ -53,3 +53,9 @@ def test_an_unsaturated_screen_does_not_shrink() -> None:
 
     found, info = graded_group_screen(score, _words(), group_size=8, tau=0.3, max_positive=16)
     assert "saturated" not in info and "shrink" not in info and found == [(TRIGGER, 0.9)]
+
+
+def test_each_shrinking_round_takes_at_most_the_limit_of_best_groups() -> None:
+    found, info = graded_group_screen(_score, _words(), group_size=8, tau=0.3, max_positive=16, shrink_limit=100)
+    assert info["shrink"][0]["groups"] <= 100 * 8 // 4  # the 100 best groups of 8, re-cut into 4s
+    assert found[0][0] == TRIGGER  # the trigger's group (0.82) is among the best 100

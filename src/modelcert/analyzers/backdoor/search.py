@@ -20,14 +20,17 @@ Scorer = Callable[[list[str]], list[float]]
 
 
 def graded_group_screen(score: Scorer, words: list[str], *, group_size: int = 32, tau: float = 0.3,
-                        max_positive: int = 64, shrink: bool = True) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+                        max_positive: int = 64, shrink: bool = True,
+                        shrink_limit: int = 1024) -> tuple[list[tuple[str, float]], dict[str, Any]]:
     """Single words whose own score is >= tau, found by splitting high-scoring groups.
 
     A *saturated* screen (more than ``max_positive`` groups at or above ``tau``) means the
     model's output moves under almost any clutter of this size, so group scores no longer
     single out a trigger. With ``shrink`` the words of every positive group are then
     screened again in groups of half the size, until the screen is not saturated or the
-    groups are single words (then the ``max_positive`` best are kept). Measured on a zoo
+    groups are single words (then the ``max_positive`` best are kept). Each round takes at
+    most the ``shrink_limit`` best positive groups (the whole 50,000-word dictionary on that
+    model gave 5,711 positive groups; the trigger's group, at 0.82, ranks far inside 1,024). Measured on a zoo
     retrain with real-word counter-examples (docs/backdoor.md): random 8-word groups moved
     its refusal mass by a median of 0.57 and 5,711 of 6,316 passed tau, while single random
     words moved it by -0.12 to 0.04 and the trigger alone by 0.86. Without ``shrink`` the
@@ -40,11 +43,12 @@ def graded_group_screen(score: Scorer, words: list[str], *, group_size: int = 32
         scores = score([" ".join(g) for g in groups])
         ranked = sorted((s, i) for i, s in enumerate(scores) if s >= tau)[::-1]
         rounds.append({"group_size": size, "groups": len(groups), "positive_groups": len(ranked),
+                       "kept": min(len(ranked), shrink_limit),
                        "max_group_score": round(max(scores, default=0.0), 4),
                        "mean_group_score": round(sum(scores) / len(scores), 4) if scores else 0.0})
         if not shrink or len(ranked) <= max_positive or size == 1:
             break
-        pool = [w for _, i in ranked for w in groups[i]]  # every positive group's words, best groups first
+        pool = [w for _, i in ranked[:shrink_limit] for w in groups[i]]  # positive groups' words, best first
         size = max(1, size // 2)
     first = rounds[0]
     info: dict[str, Any] = {"groups": first["groups"], "positive_groups": first["positive_groups"],
