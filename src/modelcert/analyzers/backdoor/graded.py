@@ -43,6 +43,7 @@ def graded_scan(
     beam_length: int = 4,
     group_size: int = 8,
     max_positive: int = 16,
+    shrink: bool = True,
     tau: float = 0.3,
     confirm_top: int = 4,
     fresh: Shift | None = None,
@@ -65,6 +66,8 @@ def graded_scan(
         proposers: Named functions that propose candidate texts per attack (e.g. the
             gradient inversion); their proposals are scored like any other candidate.
         tau: Shift a candidate needs to be confirmed (and a group to be split).
+        shrink: A saturated screen shrinks its groups (:func:`graded_group_screen`);
+            ``False`` keeps the ``max_positive`` best groups, the rule until 6 Dec.
         confirm_top: Candidates per attack that go to the sequential confirmation.
         fresh: The same shift on fresh prompts. The ``rank_top`` best candidates at or
             above ``tau`` are scored again with it and confirmed in that order: a search
@@ -89,7 +92,7 @@ def graded_scan(
             return shift(texts, attack)
 
         hits, info = graded_group_screen(score, words, group_size=group_size, tau=tau,
-                                         max_positive=max_positive)
+                                         max_positive=max_positive, shrink=shrink)
         note(hits, "dictionary")
         details.setdefault("screen", {})[attack] = info
         for name, propose in (proposers or {}).items():
