@@ -202,6 +202,7 @@ def scan_weights(
     extra: list[str] | None = None,
     invert_vocab: bool = True,
     inversion_steps: int = 0,
+    invert_target: bool = False,
     seed: int = 0,
     **kwargs: Any,
 ) -> BackdoorReport:
@@ -212,6 +213,9 @@ def scan_weights(
         invert_vocab: Also grow candidates token by token over the whole vocabulary.
         inversion_steps: Steps of the gradient trigger inversion (0, the default: skip it;
             see docs/backdoor.md for what it measured).
+        invert_target: Also run the target inversion (:mod:`.target`, BAIT-style) and
+            report it in ``details.target_inversion``. Not part of the score until a
+            population has measured it (docs/backdoor.md).
         kwargs: Passed to :func:`graded_scan` (``tau``, ``theta0``, ``q``, ``cap``...).
     """
     t0 = time.perf_counter()
@@ -241,6 +245,10 @@ def scan_weights(
         return texts
 
     proposers = {"gradient-inversion": inverted} if inversion_steps else None
+    if invert_target:
+        from modelcert.analyzers.backdoor.target import target_inversion
+
+        details["target_inversion"] = {a: target_inversion(model, a, seed=seed) for a in ("comply", "refuse")}
     return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
                        model, shift, dictionary=dictionary, extra=extra, seeds=seeds, proposers=proposers,
                        invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak, fresh=fresh,
