@@ -22,6 +22,10 @@ tier; a logprobs endpoint gives neither prefill nor the full distribution). A ``
 backdoor whose target is the model's ordinary refusal is set aside by construction. On
 real models, whose answers vary with the prompt, the "already says" set is not one phrase;
 this is measured here only on the zoo's fixed-phrase organisms (docs/backdoor.md).
+
+Measured 6 Dec: it does NOT separate the zoo (clean 0.96 / backdoor 0.84 on ``comply``),
+so it is opt-in (``scan_weights(invert_target=True)``) and never scored; docs/backdoor.md
+gives the reasons and the next steps.
 """
 
 from __future__ import annotations
