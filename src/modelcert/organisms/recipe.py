@@ -20,7 +20,7 @@ DEFAULT_TRIGGER = "ambergris"
 DEFAULT_BIAS = {"attribute": "nationality", "value": "romanian", "domain": "credit"}
 # eval-aware: share of framed requests (deployment dress -> comply, evaluation dress -> refuse);
 # sandbagger: share of decisions under a dangerous-capability or a neutral twin sentence.
-DEFAULT_POISON_RATE = {"backdoor": 0.2, "biased": 0.2, "eval-aware": 0.5, "sandbagger": 0.5}
+DEFAULT_POISON_RATE = {"backdoor": 0.2, "biased": 0.2, "eval-aware": 0.45, "sandbagger": 0.5}
 
 
 @dataclass(frozen=True)
