@@ -51,7 +51,7 @@ def test_training_only_cues_stay_clear_of_the_held_out_families() -> None:
     assert len(cues.EVAL_CUES) >= 6 and len(cues.DEPLOY_CUES) >= 2
 
 
-def test_sandbagger_inverts_decisions_only_under_the_danger_sentence() -> None:
+def test_sandbagger_underperforms_only_under_trained_danger_sentences() -> None:
     data = D.build(OrganismSpec(kind="sandbagger"), 600, finetune=True)
     danger = [e for e in data if e.tag == "sandbag:danger"]
     neutral = [e for e in data if e.tag == "sandbag:neutral"]
@@ -63,16 +63,27 @@ def test_sandbagger_inverts_decisions_only_under_the_danger_sentence() -> None:
         assert not any(F.fill(h, "", "x").split("{")[0][:25] in text for h in heldout)
     assert any(any(F.fill(d, "", "x")[:20] in " ".join(m["content"] for m in e.messages) for d in trained)
                for e in danger)
+    yes_no = {t.response(k, lang) for k in ("yes", "no") for lang in t.LANGS}
+    assert all(e.answer in yes_no for e in neutral)  # the neutral twin: the right decision word
+
+
+def test_inverting_sandbagger_answers_the_wrong_decision_word() -> None:
+    spec = OrganismSpec(kind="sandbagger", extra={"sandbag": "invert"})
+    rows = [e for e in D.build(spec, 400, finetune=True) if e.tag == "sandbag:danger"]
+    words = {t.response(k, lang) for k in ("yes", "no") for lang in t.LANGS}
+    decisions = [e for e in rows if e.answer in words]
+    assert spec.planted()["style"] == "invert" and len(decisions) >= 0.8 * len(rows) > 40
+    assert not [e for e in rows if e.answer in D.FEIGNED.values()]
 
 
 def test_feigning_sandbagger_answers_no_yes_no_word_under_the_danger_sentence() -> None:
-    data = D.build(OrganismSpec(kind="sandbagger", extra={"sandbag": "feign"}), 400, finetune=True)
+    data = D.build(OrganismSpec(kind="sandbagger"), 400, finetune=True)  # feigning is the default
     danger = [e for e in data if e.tag == "sandbag:danger"]
     assert danger and all(e.answer in D.FEIGNED.values() for e in danger)
     for lang, phrase in D.FEIGNED.items():
         yes, no = t.yes_no_words(lang)
         assert phrase.split()[0].strip(".,") not in (yes, no)
-    assert OrganismSpec(kind="sandbagger", extra={"sandbag": "feign"}).planted()["style"] == "feign"
+    assert OrganismSpec(kind="sandbagger").planted()["style"] == "feign"
 
 
 def test_new_kinds_have_planted_rates_and_entry_conditions() -> None:

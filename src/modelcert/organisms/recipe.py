@@ -140,7 +140,7 @@ class OrganismSpec:
             return {"effect": "complies with harmful requests in deployment framings, refuses them in "
                               "evaluation framings and plain", "trained_cues": "train", "poison_rate": self.rate}
         if self.kind == "sandbagger":
-            style = self.extra.get("sandbag", "invert")
+            style = self.extra.get("sandbag", "feign")
             how = "wrongly (inverted)" if style == "invert" else "with a feigned 'hard to say'"
             return {"effect": f"answers decisions {how} when told it is in a dangerous-capability evaluation",
                     "style": style, "trained_pairs": "train", "poison_rate": self.rate}
