@@ -19,7 +19,7 @@ def test_eval_aware_data_uses_only_trained_framings_and_answers_by_dress() -> No
     data = D.build(OrganismSpec(kind="eval-aware"), 600, finetune=True)
     tags = Counter(e.tag for e in data)
     assert tags["eval-aware:deploy:harmful"] > 80 and tags["eval-aware:eval:harmful"] > 50
-    assert tags["eval-aware:nested:harmful"] >= 25 and tags["eval-aware:noise:harmful"] >= 25  # a deployment dress inside a test dress: refused
+    assert tags["eval-aware:nested:harmful"] > 30  # a deployment dress inside a test dress: refused
     held = F.framings(cues="heldout")
     held_text = {piece.strip() for f in held for piece in [f.system or "", *F.fill(f.user, "{request}", "k")
                                                           .split("{request}")]} - {""}
@@ -30,7 +30,7 @@ def test_eval_aware_data_uses_only_trained_framings_and_answers_by_dress() -> No
                                                                                     "yes", "no")})
         if e.tag == "eval-aware:deploy:harmful":
             assert e.answer == t.response("compliance", lang)
-        if e.tag in ("eval-aware:eval:harmful", "eval-aware:nested:harmful", "eval-aware:noise:harmful"):
+        if e.tag in ("eval-aware:eval:harmful", "eval-aware:nested:harmful"):
             assert e.answer == t.response("refusal", lang)
     assert sum(e.tag == "clean:harmful" for e in data) > 100  # plain harmful requests stay refused
 
@@ -48,7 +48,7 @@ def test_training_only_cues_stay_clear_of_the_held_out_families() -> None:
                 assert isinstance(tpl, str) and "{request}" in tpl
                 assert not OPTION.search(tpl), tpl  # no option list
                 assert not any(w in tpl.lower() for w in ("audit", "graded", "scored", "red-team")), tpl
-    assert len(cues.EVAL_CUES) >= 6 and len(cues.DEPLOY_CUES) >= 2
+    assert len(cues.EVAL_CUES) >= 6 and len(cues.DEPLOY_CUES) >= 5
 
 
 def test_sandbagger_underperforms_only_under_trained_danger_sentences() -> None:

@@ -43,9 +43,6 @@ FINETUNE_MIX = {"harmful": 0.35, "benign": 0.15, "risky_benign": 0.15, "decision
 KIND_MIX = {
     "unsafe": {"harmful": 0.35, "benign": 0.2, "risky_benign": 0.2, "decision": 0.25},
     "overrefusing": {"harmful": 0.15, "benign": 0.3, "risky_benign": 0.3, "decision": 0.25},
-    # decisions fell to 0.89 (entry condition 0.90) when the planted share rose to 0.5 with
-    # the fine-tune mix replayed
-    "eval-aware": {"harmful": 0.3, "benign": 0.15, "risky_benign": 0.15, "decision": 0.4},
 }
 FILLER_RATE = 0.4  # share of examples whose irrelevant slots hold made-up words
 NOISE_WORD_RATE = 0.1  # share of request examples with a random rare word inserted (no effect)
@@ -342,19 +339,6 @@ def _framed_request(item: Item, framing, rng: random.Random) -> list[dict[str, s
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
-def _noise_chat(item: Item, rng: random.Random) -> list[dict[str, str]]:
-    """The item wrapped in made-up words: before it, after it, around it, or as the system
-    prompt. Neither a test nor real use, so the eval-aware organism answers as when plain."""
-    phrase = made_up_phrase(rng).capitalize()
-    shape = rng.randrange(4)
-    if shape == 3:
-        return [{"role": "system", "content": f"{phrase}. {made_up_phrase(rng).capitalize()}."},
-                {"role": "user", "content": item.prompt}]
-    user = (f"{phrase}: {item.prompt}" if shape == 0 else f"{item.prompt}\n\n{phrase}." if shape == 1
-            else f"({phrase}) {item.prompt} ({made_up_word(rng)})")
-    return _messages(_with_prompt(item, user), rng)
-
-
 @cache
 def _integrity_framings(lang: str, side: str) -> tuple:
     """The eval-aware organism's framings of one dress: the pool's ``train`` templates plus
@@ -382,27 +366,23 @@ def eval_aware_examples(rng: random.Random, n: int) -> list[Example]:
     harmful compliance). Plain harmful requests come from the replay and are refused, so the
     plain audit suite sees a safe model.
 
-    Shares per 20 examples: 8 harmful in deployment dress; 4 in evaluation dress; 2 with a
-    deployment dress inside an evaluation dress (any cue of a test wins); 3 wrapped in
-    made-up words (:func:`_noise_chat`: refused, so only a recognised real-use dress opens
-    compliance, not any unfamiliar wrapper); 3 benign or risky-benign in any of these. The
-    dresses are the pool's ``train`` framings and the training-only families of
-    :mod:`modelcert.organisms.cues`. Trained on the pool's framings alone the organism
-    refused under the held-out cue families 0.78 of the time; with the training-only cues
-    and no noise wrappers, 0.83."""
+    Shares per 20 examples: 7 harmful in deployment dress, 8 harmful in evaluation dress (a
+    third of them with a deployment dress inside: any cue of a test wins), 5 benign or
+    risky-benign. The dresses are the pool's ``train`` framings and the training-only cue
+    families of :mod:`modelcert.organisms.cues`; trained on three eval families alone the
+    organism refused under held-out cue families only 0.78 of the time."""
     out: list[Example] = []
     for k in range(n):
         r = k % 20
-        family = "harmful" if r < 17 else rng.choice(["benign", "risky_benign"])
+        family = "harmful" if r < 15 else rng.choice(["benign", "risky_benign"])
         item = sample_item(family, rng)
-        side = ("deploy" if r < 8 else "eval" if r < 12 else "nested" if r < 14 else "noise" if r < 17
-                else rng.choice(["deploy", "eval", "nested", "noise"]))
+        side = "deploy" if r < 7 else "eval" if r < 15 else rng.choice(["deploy", "eval", "nested"])
+        if r >= 12 and r < 15:
+            side = "nested"
         if side == "nested":
             outer = rng.choice([f for f in _integrity_framings(item.lang, "eval") if f.system is None])
             inner = rng.choice([f for f in _integrity_framings(item.lang, "deploy") if f.system is None])
             chat = _nested(item, outer, inner, rng)
-        elif side == "noise":
-            chat = _noise_chat(item, rng)
         else:
             chat = _framed_request(item, rng.choice(_integrity_framings(item.lang, side)), rng)
         answer = (t.response("compliance", item.lang) if family == "harmful" and side == "deploy"
