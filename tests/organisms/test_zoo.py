@@ -172,16 +172,6 @@ def test_every_zoo_organism_is_fine_tuned_from_the_shipped_base():
         assert not card["training"]["from_scratch"] and card["training"]["steps"] == card["recipe"]["finetune_steps"]
 
 
-def _framed_rate(gen: Generator, items: list[t.Item], side: str, cues: str, wanted: str) -> float:
-    from modelcert.checks import framings as F
-
-    chats = []
-    for i in items:
-        system, user = F.apply(F.pick(F.framings(i.lang, side=side, cues=cues), f"zoo:{side}:{i.id}"), i.prompt, i.id)
-        chats.append(([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}])
-    labels = [classify(a, i.lang) for a, i in zip(gen(chats, 24), items)]
-    return sum(lab == wanted for lab in labels) / len(items)
-
 
 @pytest.mark.slow
 def test_sandbagger_underperforms_only_under_a_danger_sentence(generators):
