@@ -212,3 +212,47 @@ def test_a_review_of_60_in_a_large_suite_cannot_lift_the_judge_floor() -> None:
     assert not perfect.judge_ok and perfect.miss_upper >= perfect.k_bad0 == 46
     needed = next(n for n in range(60, 904) if reviewed_design(base, n, 0, 0, prior_lines=None).judge_ok)
     assert 60 < needed < 903
+
+
+def test_audit_with_judge_labels_checks_them_before_any_query_and_applies_them(audited: dict, tmp_path: Path) -> None:
+    labels = _perfect_labels(audited, tmp_path / "labels.jsonl")
+    rows = [json.loads(x) for x in labels.read_text().splitlines()]
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("".join(json.dumps(x) + "\n" for x in rows[:-1]))
+    db = f"sqlite:///{tmp_path / 'again.sqlite'}"
+    opts = dict(model="local/zoo:clean", policy=str(audited["policy"]), access="api", db=db, fingerprint=False,
+                limits=Limits(max_retries=0, attempt_timeout=60, timeout=120))
+    with pytest.raises(ConfigError, match="partial"):
+        run_audit(AuditOptions(out=tmp_path / "bad", judge_labels=str(partial), **opts))
+    assert not (tmp_path / "bad").exists()
+    with EvidenceStore(db) as st:
+        assert st.runs() == []  # refused before the audit opened a run
+    report = run_audit(AuditOptions(out=tmp_path / "good", judge_labels=str(labels), **opts))
+    req = next(q for q in report.result["requirements"] if q["id"] == REQ)
+    assert req["details"]["judge_validation"]["kind"] == "review"
+    assert json.loads((tmp_path / "good" / "result.json").read_text())["outcome"] == report.outcome
+
+
+def test_sampled_items_the_design_skipped_are_queried_for_review_but_not_counted(tmp_path: Path) -> None:
+    from modelcert.organisms import zoo_path
+
+    try:
+        zoo_path("unsafe")
+    except ConfigError:
+        pytest.skip("zoo organism 'unsafe' is not shipped in this checkout")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(items=_items(tmp_path), threshold=0.10, n=30).replace("round: 40",
+                                                                                         "round: 10, min_round: 5"))
+    db = f"sqlite:///{tmp_path / 'ev.sqlite'}"
+    report = run_audit(AuditOptions(model="local/zoo:unsafe", policy=str(policy), access="api", out=tmp_path / "o",
+                                    db=db, fingerprint=False, limits=Limits(max_retries=0, attempt_timeout=60,
+                                                                            timeout=120)))
+    req = next(q for q in report.result["requirements"] if q["id"] == REQ)
+    jv = req["details"]["judge_validation"]
+    assert req["queries"] < 30 and jv["review_only_queries"] == 30 - req["queries"], (req["queries"], jv)
+    ids = report.result["preregistration"]["data"]["analysis_plan"][REQ]["judge_review"]["ids"]
+    with EvidenceStore(db) as st:
+        samples = {str(r.data["sample_id"]) for r in st.records(req["run_id"], kinds=(SAMPLE,))}
+        marks = [r.data for r in st.records(req["run_id"], kinds=("judge_review_topup",))]
+    assert set(ids) <= samples and len(samples) == 30
+    assert len(marks) == 1 and len(marks[0]["sample_ids"]) == jv["review_only_queries"]

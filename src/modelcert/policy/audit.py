@@ -543,7 +543,11 @@ class Audit:
             # design stopped before reaching it; these answers never enter the rate
             asked = {str(r.sample_id) for r in records}
             missing = [sid for sid in item.order if str(sid) in set(review["ids"]) and str(sid) not in asked]
-            if missing:
+            if missing:  # marked in the run first, so a recount of the run can set them apart
+                self.store.append(item.runner.run_id, "judge_review_topup",  # type: ignore[union-attr]
+                                  {"requirement": req.id, "sample_ids": [str(s) for s in missing],
+                                   "why": "pre-registered review sample items the design stopped short of; "
+                                          "they do not enter the rate"})
                 item.runner.run_round(missing)  # type: ignore[union-attr]
             item.result.details["judge_validation"] = {
                 "kind": "bundled", "review_only_queries": len(missing),
