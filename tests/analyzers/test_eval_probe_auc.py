@@ -13,7 +13,7 @@ from modelcert.analyzers.eval_probe import bootstrap_auc, rank_auc
 def test_rank_auc_equals_roc_auc_score_with_ties(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = int(rng.integers(4, 60))
-    y = np.array([0, 1] + list(rng.integers(0, 2, n - 2)))
+    y = np.concatenate([[0, 1], rng.integers(0, 2, n - 2)])
     score = np.round(rng.random(n), int(rng.integers(1, 3)))  # coarse rounding: many ties
     assert rank_auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
 
