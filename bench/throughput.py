@@ -3,7 +3,8 @@
 Same organism, same prompts, greedy decoding, same max new tokens, batch 32, one torch
 thread (the default on a small machine, ``modelcert.providers.cores``):
 
-* plain batched ``model.generate`` loop in transformers;
+* plain batched ``model.generate`` loop in transformers, in the prompts' order and ordered
+  by length (lm-eval and the round engine order by length: less padding per batch);
 * the forward-pass limit: the same tokens (prompt + answer) in batched forward passes,
   as samples/s; no decoder can beat it, so it is the ceiling;
 * ``local/`` through ``Model.generate`` (the provider and Inspect's model layer);
@@ -94,6 +95,18 @@ class Bench:
         self.full_texts = [r + o for r, o in zip(self.rendered, outs)]
         return elapsed
 
+    def plain_sorted(self) -> float:
+        """The plain loop over the prompts ordered by length (as lm-eval and the engine order them)."""
+        torch, tok = self._torch, self.tok
+        ordered = sorted(self.rendered, key=len)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, self.n, BATCH):
+                enc = tok(ordered[i : i + BATCH], return_tensors="pt", padding=True, add_special_tokens=False)
+                self.model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False,
+                                    pad_token_id=tok.pad_token_id)
+        return time.perf_counter() - t0
+
     def limit(self) -> float:
         """Forward passes over the same prompt + answer tokens, batched like the loop."""
         torch, tok = self._torch, self.tok
@@ -109,15 +122,18 @@ class Bench:
         return _model_generate_run(self.inspect_model, self.texts, self.max_tokens)
 
     def local_eval(self) -> float:
-        """A full Inspect eval with the engine's own settings (GC thresholds included), no evidence."""
+        """A full Inspect eval with the engine's own settings, no evidence: GC thresholds, no
+        per-sample ACP session, samples ordered by input length (``Runner._only``)."""
         import contextlib
 
         from inspect_ai import eval as inspect_eval
 
-        from modelcert.runner.engine import relaxed_gc
+        from modelcert.runner.engine import no_acp_session, relaxed_gc
 
         task = self._task()
-        with tempfile.TemporaryDirectory(dir=self.tmp) as logs, contextlib.redirect_stdout(sys.stderr), relaxed_gc():
+        task.dataset.sort()
+        with tempfile.TemporaryDirectory(dir=self.tmp) as logs, contextlib.redirect_stdout(sys.stderr), \
+                relaxed_gc(), no_acp_session():
             t0 = time.perf_counter()
             log = inspect_eval(task, model=self.inspect_model, display="none", log_dir=logs, fail_on_error=False,
                                score_display=False, retry_on_error=0, log_realtime=False, log_samples=False,
@@ -240,6 +256,7 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
     b = Bench(path, texts, args.max_tokens, tmp, None if "pg" in skip else args.pg_url)
     paths: list[tuple[str, Callable[[], float]]] = [
         ("plain batched generate loop", b.plain),
+        ("plain loop, prompts ordered by length", b.plain_sorted),
         ("forward-pass limit", b.limit),
         ("local/ Model.generate", b.local_generate),
         ("local/ full inspect eval (no evidence)", b.local_eval),
