@@ -211,8 +211,20 @@ def lm_eval_factory(path: Path, texts: list[str], max_tokens: int) -> Callable[[
     return run
 
 
-def run_audit(tmp: Path) -> tuple[float, int]:
-    """The default ``modelcert audit`` in a fresh process: wall seconds and queries."""
+def audit_tokens(db: Path) -> int:
+    """Prompt + answer tokens of every generated sample the audit recorded (its generation work)."""
+    import sqlite3
+
+    total = 0
+    with sqlite3.connect(db) as conn:
+        for (body,) in conn.execute("select body from evidence_records where kind = 'sample'"):
+            for use in (json.loads(body)["data"].get("usage") or {}).values():
+                total += int(use.get("input_tokens") or 0) + int(use.get("output_tokens") or 0)
+    return total
+
+
+def run_audit(tmp: Path) -> tuple[float, int, dict]:
+    """The default ``modelcert audit`` in a fresh process: wall seconds, queries, result.json."""
     exe = Path(sys.executable).with_name("modelcert")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "modelcert"]
     env = {**os.environ, "MODELCERT_DB": str(tmp / "audit.sqlite")}
@@ -222,7 +234,8 @@ def run_audit(tmp: Path) -> tuple[float, int]:
     if out.returncode not in (0, 1):
         raise RuntimeError(f"modelcert audit failed: {out.stderr[-1500:]}")
     result = json.loads((tmp / "audit" / "result.json").read_text())
-    return elapsed, int(result["queries"]["total"])
+    result["generated_tokens"] = audit_tokens(tmp / "audit.sqlite")
+    return elapsed, int(result["queries"]["total"]), result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,7 +309,7 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
             job.kill()
             job.wait()
 
-    audit: tuple[float, int] | None = None
+    audit: tuple[float, int, dict] | None = None
     if "audit" not in skip:
         print("default audit (modelcert audit) ...", file=sys.stderr, flush=True)
         audit = run_audit(tmp)
@@ -332,10 +345,17 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
         print(f"\nunder load (2-thread torch job beside it): engine + SQLite {args.n / statistics.median(loaded):.1f} "
               f"samples/s median = {idle / statistics.median(loaded):.2f}× its idle median")
     if audit:
-        secs, queries = audit
+        secs, queries, result = audit
         print(f"default audit: {secs:.1f} s wall, {queries} queries, {queries / secs:.1f} queries/s "
               f"= {queries / secs / plain:.2f}× plain loop, {queries / secs / limit:.2f}× forward limit "
               "(audit queries differ in length from the bench prompts)")
+        tokens = result["generated_tokens"]
+        rate = limit * b.tokens_per_sample()
+        print(f"  its generated samples hold {tokens} prompt + answer tokens: {tokens / rate:.1f} s at the "
+              f"forward-pass limit ({rate:.0f} tokens/s), before the backdoor scan's and the probes' own "
+              f"forward passes; the audit process reported {result['seconds']:.1f} s")
+        for r in result["requirements"]:
+            print(f"  {r['id']}: {r['queries']} queries, {r['details'].get('seconds', 0):.1f} s")
     return 0
 
 
