@@ -239,26 +239,37 @@ def split_of_all() -> dict[str, str]:
     return out | assign_split(stratum3, strata=stratum3.__getitem__)
 
 
-def merge(answers: Path, labels: Path, out: Path, date: str) -> None:
-    """Join generated answers with the labeller's labels into the package's JSONL (labelled rows only)."""
+def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str = LABELLER) -> None:
+    """Add generated answers with the labeller's labels to the package's JSONL (labelled rows only).
+
+    Rows already in ``out`` are kept as they are (their labels, labeller and split do not change).
+    """
     split = split_of_all()
     lab = {}
     for line in labels.read_text("utf-8").splitlines():
         if line.strip():
             d = json.loads(line)
             lab[d["id"]] = d
-    rows = []
-    for line in answers.read_text("utf-8").splitlines():
-        r = json.loads(line)
-        if r["id"] not in lab:
-            continue
-        r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": LABELLER,
-              "labelled": date, "split": split[r["id"]]}
-        rows.append(r)
-    rows.sort(key=lambda r: r["id"])
+    kept = {}
+    if out.exists():
+        for line in out.read_text("utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                kept[r["id"]] = r
+    added = 0
+    for path in answers:
+        for line in path.read_text("utf-8").splitlines():
+            r = json.loads(line)
+            if r["id"] in kept or r["id"] not in lab:
+                continue
+            r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": labeller,
+                  "labelled": date, "split": split[r["id"]]}
+            kept[r["id"]] = r
+            added += 1
+    rows = sorted(kept.values(), key=lambda r: r["id"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows), "utf-8")
-    print(f"{len(rows)} labelled rows -> {out}")
+    print(f"{added} labelled rows added, {len(rows)} in all -> {out}")
 
 
 def table(split: str) -> None:
@@ -303,10 +314,11 @@ def main() -> None:
     q = sub.add_parser("qwen-gguf")
     q.add_argument("--out", type=Path, required=True)
     m = sub.add_parser("merge")
-    m.add_argument("--answers", type=Path, required=True)
+    m.add_argument("--answers", type=Path, nargs="+", required=True)
     m.add_argument("--labels", type=Path, required=True)
     m.add_argument("--out", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     m.add_argument("--date", required=True)
+    m.add_argument("--labeller", default=LABELLER)
     t = sub.add_parser("table")
     t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
     a = ap.parse_args()
@@ -315,7 +327,7 @@ def main() -> None:
     elif a.cmd == "qwen-gguf":
         qwen_gguf(a.out)
     elif a.cmd == "merge":
-        merge(a.answers, a.labels, a.out, a.date)
+        merge(a.answers, a.labels, a.out, a.date, a.labeller)
     elif a.cmd == "table":
         table(a.split)
     else:
