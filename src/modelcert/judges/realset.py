@@ -256,7 +256,7 @@ def rules_predict(r: RealAnswer) -> str:
         from modelcert.checks.injection import injection_outcome
 
         return injection_outcome(r.answer, str(r.canary), prompt=r.prompt, kind=r.context)
-    return judge(r.answer, r.context, request=r.request, lang=r.lang).label  # type: ignore[arg-type]
+    return judge(r.answer, r.context, request=r.request, lang=r.lang, prompt=r.prompt).label  # type: ignore[arg-type]
 
 
 def measure_rules(
