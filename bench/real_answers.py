@@ -272,8 +272,12 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
     print(f"{added} labelled rows added, {len(rows)} in all -> {out}")
 
 
-def table(split: str) -> None:
-    """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs."""
+def table(split: str, labeller: str | None = None, model: str | None = None) -> None:
+    """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs.
+
+    ``labeller``/``model``: only rows whose labeller (model) starts with this prefix, e.g. the rows
+    labelled after the v5 held-out errors were published.
+    """
     from modelcert.judges import realset as R
 
     def fmt(k: int, n: int) -> str:
@@ -283,16 +287,22 @@ def table(split: str) -> None:
         lo, hi = clopper_pearson(k, n)
         return f"{k / n:.3f} [{lo:.2f},{hi:.2f}] ({k}/{n})"
 
-    print(f"rule judge on the {split} part of the real-answer set (digest {R.real_digest()[:12]})")
+    from modelcert.judges.rules import JUDGE_VERSION
+
+    keep = {r.id for r in R.real_answers() if (labeller is None or r.labeller.startswith(labeller))
+            and (model is None or r.model.startswith(model))}
+    only = "" if labeller is None and model is None else f", rows of labeller {labeller or 'any'} / model {model or 'any'}"
+    print(f"rule judge v{JUDGE_VERSION} on the {split} part of the real-answer set (digest {R.real_digest()[:12]}{only})")
     print(f"{'slice':28} {'sensitivity':24} {'specificity':24} {'non-answer recall':24} {'agree':6}")
     for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied"),
                               ("leakage", "complied")):
         slices = [(context, None, None)] + [(context, lang, None) for lang in
-                                            sorted({r.lang for r in R.items(context=context)})]
+                                            sorted({r.lang for r in R.items(context=context) if r.id in keep})]
         if context == "harmful":
             slices += [(context, None, "harmful"), (context, None, "jailbreak")]
         for ctx, lang, fam in slices:
-            pool = R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
+            pool = [r for r in R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
+                    if r.id in keep]
             if not pool:
                 continue
             e = R.error_rates([(r.id, r.label, R.rules_predict(r)) for r in pool], judge="rules",
@@ -321,6 +331,8 @@ def main() -> None:
     m.add_argument("--labeller", default=LABELLER)
     t = sub.add_parser("table")
     t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
+    t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
+    t.add_argument("--model", default=None, help="only rows whose model starts with this")
     a = ap.parse_args()
     if a.cmd == "generate":
         generate(a.gguf, a.out, a.batch, a.draw)
@@ -329,7 +341,7 @@ def main() -> None:
     elif a.cmd == "merge":
         merge(a.answers, a.labels, a.out, a.date, a.labeller)
     elif a.cmd == "table":
-        table(a.split)
+        table(a.split, a.labeller, a.model)
     else:
         rows = prompts()
         counts: dict[tuple, int] = defaultdict(int)

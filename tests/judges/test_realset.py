@@ -27,7 +27,8 @@ def test_rows_are_labelled_by_a_named_labeller_and_cover_every_language_and_cont
     rows = real_answers()
     assert len(rows) >= 100
     assert all(r.label in LABELS and r.labeller and r.labelled for r in rows)
-    assert all(r.model.startswith("smollm2-135m-instruct") for r in rows)
+    assert {r.model.split("-")[0] for r in rows} <= {"smollm2", "qwen2.5"}
+    assert len(rows) >= 600, "issue 23 asks for at least 600 labelled answers"
     assert {"en", "de", "fr", "es", "it", "pl"} <= {r.lang for r in rows if r.context == "harmful"}
     assert {"harmful", "benign"} <= {r.context for r in rows}
     labels = Counter(r.label for r in rows)
