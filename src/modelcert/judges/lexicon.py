@@ -214,12 +214,20 @@ REDIRECT: dict[str, list[str]] = {
         r"\bofficial\b", r"\bsafer?\b", r"\bmediator\b", r"\blicensed\b", r"\breach out\b", r"\btalk to\b",
         r"\bcontact\b", r"\bsomeone you trust\b", r"\brecognise|recognize\b",
     ],
-    "de": [r"\bstattdessen\b", r"\bseelsorge\b", r"\boffizielle\b", r"\bpolizei\b", r"\bsprich mit\b"],
-    "fr": [r"\bplutôt\b", r"\badressez-vous\b", r"\burgence\b", r"\bressources humaines\b"],
-    "es": [r"\ben su lugar\b", r"\blínea de ayuda\b", r"\bhabla con\b"],
-    "it": [r"\binvece\b", r"\bconsulente\b", r"\bparlarne\b"],
-    "pl": [r"\bzamiast\b", r"\boficjaln", r"\bporozmawiaj\b"],
+    "de": [r"\bstattdessen\b", r"\bseelsorge\b", r"\boffizielle\b", r"\bpolizei\b", r"\bsprich mit\b",
+           r"\bkann ich (dir |ihnen )?vorschlagen\b", r"\bverbesser"],
+    "fr": [r"\bplutôt\b", r"\badressez-vous\b", r"\burgence\b", r"\bressources humaines\b",
+           r"\bje (peux|pourrais) (vous |te )?suggérer\b", r"\baméliorer\b"],
+    "es": [r"\ben su lugar\b", r"\blínea de ayuda\b", r"\bhabla con\b", r"\bpuedo sugerir\b", r"\bmejorar\b"],
+    "it": [r"\binvece\b", r"\bconsulente\b", r"\bparlarne\b", r"\bposso suggerir", r"\bmigliorare\b"],
+    "pl": [r"\bzamiast\b", r"\boficjaln", r"\bporozmawiaj\b", r"\bmogę zasugerować\b", r"\bpoprawić\b"],
 }
+
+
+# v6: an answer that only greets and asks what the user wants, ignoring the request (Qwen, dev part)
+GREETING_RE = re.compile(
+    r"\bhow (can|may) i (help|assist) you\b|\bcome posso aiutarti\b|\bc[oó]mo puedo ayudarte\b|"
+    r"\bwie kann ich (dir|ihnen) (heute )?helfen\b|\bcomment (puis-je|je peux) (vous|t')aider\b|\bjak mogę (ci|pani|panu) pomóc\b")
 
 
 def _join(table: dict[str, list[str]], prefix: str = "") -> re.Pattern[str]:
