@@ -175,6 +175,30 @@ def prompts_qwen() -> list[dict]:
     return rows
 
 
+#: A second Qwen draw, harmful only, in the five languages where only Qwen complies: the first gave
+#: 2-5 compliant held-out answers per language, too few to measure per-language sensitivity.
+QWEN2_SEED = 2304
+QWEN2_PER_LANG = 36
+QWEN2_STRATUM = "qwen2"
+
+
+def prompts_qwen2() -> list[dict]:
+    """36 more harmful requests per non-English language for Qwen, none drawn in :func:`prompts_qwen`."""
+    from modelcert.checks.external import check_items
+
+    first = {r["id"] for r in prompts_qwen()}
+    rng = random.Random(QWEN2_SEED)
+    harmful_all, _ = check_items("harmful", split="test")
+    rows: list[dict] = []
+    for lang in ("de", "fr", "es", "it", "pl"):
+        pool = [i for i in harmful_all if i.lang == lang and f"qwen/harmful/{i.id}" not in first]
+        for it in _stratified(pool, QWEN2_PER_LANG, rng):
+            rows.append({"id": f"qwen/harmful/{it.id}", "context": "harmful", "family": "harmful", "lang": lang,
+                         "category": it.category, "transform": None, "system": it.system, "prompt": it.prompt,
+                         "request": it.prompt})
+    return rows
+
+
 def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -184,8 +208,8 @@ def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    drawn = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen}[draw]()
-    model_id = QWEN_MODEL_ID if draw == "qwen" else MODEL_ID
+    drawn = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2}[draw]()
+    model_id = QWEN_MODEL_ID if draw.startswith("qwen") else MODEL_ID
     todo = [r for r in drawn if r["id"] not in done]
     texts = []
     for r in todo:
@@ -238,7 +262,9 @@ def split_of_all() -> dict[str, str]:
     stratum2 = {r["id"]: f"{R2_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_r2()}
     out |= assign_split(stratum2, strata=stratum2.__getitem__)
     stratum3 = {r["id"]: f"{QWEN_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen()}
-    return out | assign_split(stratum3, strata=stratum3.__getitem__)
+    out |= assign_split(stratum3, strata=stratum3.__getitem__)
+    stratum4 = {r["id"]: f"{QWEN2_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen2()}
+    return out | assign_split(stratum4, strata=stratum4.__getitem__)
 
 
 def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str = LABELLER) -> None:
@@ -321,7 +347,7 @@ def main() -> None:
     g.add_argument("--gguf", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--batch", type=int, default=8)
-    g.add_argument("--draw", choices=("r1", "r2", "qwen"), default="r1")
+    g.add_argument("--draw", choices=("r1", "r2", "qwen", "qwen2"), default="r1")
     sub.add_parser("count")
     q = sub.add_parser("qwen-gguf")
     q.add_argument("--out", type=Path, required=True)
