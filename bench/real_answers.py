@@ -224,7 +224,10 @@ def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
         fam = todo[i]["family"]
         rank[i] = size[fam]
         size[fam] += 1
-    order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
+    # A draw added after the judge was frozen serves the held-out measurement first.
+    first = split_of_all() if draw == "qwen2" else {}
+    order = sorted(range(len(todo)), key=lambda i: (first.get(todo[i]["id"]) == "dev",
+                                                    todo[i]["transform"] == "many_shot",
                                                     int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
     t0, n_tok = time.time(), 0
     with out.open("a", encoding="utf-8") as f:
