@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelcert.monitor import eprocess, logprob_test, mmd, prompts
+from modelcert.monitor import eprocess, logprob_test, mmd, prompts, witness
 from modelcert.monitor.sample import CheckpointEndpoint, Plan, Reply, draw, plan_for
 from modelcert.targets import make_target, resolve_local_path
 
@@ -162,6 +162,125 @@ def first_check_alarm(plan: Plan, p: float) -> bool:
     return ep.alarm
 
 
+def pairs(rs: list[Reply]) -> list[tuple[str, str]]:
+    return [(r.prompt_id, r.text) for r in rs]
+
+
+def period(plan: Plan, ref_blocks: list[list[Reply]], new_check, seed: int) -> list[tuple[float, float]]:
+    """One monitoring period at api: per check (p-value, e-process) until the alarm or CHECKS.
+
+    ``new_check(t)`` gives check t's new replies. The e-value of check t is the calibrated
+    MMD p-value averaged with the learned-witness e-value (:mod:`modelcert.monitor.witness`),
+    exactly as :meth:`Monitor.check` computes it.
+    """
+    ep = eprocess.EProcess(plan.alpha)
+    w = witness.Witness(plan.length)
+    out = []
+    for t, ref in enumerate(ref_blocks, 1):
+        new = new_check(t)
+        pv = mmd.mmd_test(pairs(ref), pairs(new), length=plan.length, permutations=plan.permutations,
+                          seed=seed + t).p_value
+        e = witness.check_e_value(pv, witness.e_value(w, pairs(ref), pairs(new)), kappa=plan.kappa, learned=t > 1)
+        out.append((pv, ep.update(e)))
+        if ep.alarm:
+            break
+        w.add(pairs(ref), pairs(new))
+    return out
+
+
+def split(p: dict[str, list[Reply]], rng: random.Random) -> dict[str, list[Reply]]:
+    """A trial's private shuffled copy of a pool (drawn from the front, without replacement)."""
+    return {pid: rng.sample(rs, len(rs)) for pid, rs in p.items()}
+
+
+def blocks_from(shuffled: dict[str, list[Reply]], k: int, n: int) -> list[list[Reply]]:
+    """``n`` blocks of ``k`` replies per prompt, popped from the front of a shuffled pool."""
+    out = []
+    for _ in range(n):
+        out.append([shuffled[pid].pop() for pid in shuffled for _ in range(k)])
+    return out
+
+
+def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], null_rows: list[tuple]) -> None:
+    """api: power per check and within 5 / 10 / 20 checks; false alarms over whole periods."""
+    plan = plan_for("api")
+    k = plan.per_prompt
+    clean = pool("clean-ref", lambda: local("clean", "api"), plan, 200, 1, ps)
+    extra = pool("clean-c", lambda: local("clean", "api"), plan, 400, 600_000, ps)
+    clean = {pid: clean[pid] + extra[pid] for pid in clean}  # 600 clean replies per prompt
+    subs = {f"swap:{o}": (lambda o=o: local(o, "api"), 40) for o in ORGANISMS}
+    if (RETRAIN / "organism.json").exists():
+        subs["retrain:clean-seed1"] = (lambda: local("clean-seed1", "api"), 40)
+    subs["system-prompt"] = (lambda: local("clean", "api", system=SYSTEM), 40)
+    subs["temperature:0.7"] = (lambda: local("clean", "api", served_temperature=0.7), 200)
+    subs["temperature:1.5"] = (lambda: local("clean", "api", served_temperature=1.5), 40)
+    pools = {name: pool(name, make, plan, size, (31_000 if size == 200 else 10_000 + 1000 * i), ps)
+             for i, (name, (make, size)) in enumerate(subs.items())}
+    names = list(pools) + [f"routing10%:{o}" for o in ORGANISMS]
+    rng = random.Random(11)
+    for name in names:
+        if (args.only and args.only not in name) or args.part == "null":
+            continue
+        first = by5 = by10 = by20 = 0
+        checks_needed = []
+        for trial in range(args.trials):
+            mine = split(clean, rng)
+            refs = blocks_from(mine, k, CHECKS)
+            if name.startswith("routing"):
+                other = pools[f"swap:{name.split(':')[1]}"]
+                def new_check(t, mine=mine, other=other):
+                    return [rng.choice(other[pid]) if rng.random() < 0.10 else mine[pid].pop()
+                            for pid in mine for _ in range(k)]
+            elif len(next(iter(pools[name].values()))) >= k * CHECKS:  # large pool: without replacement
+                theirs = split(pools[name], rng)
+                def new_check(t, theirs=theirs):
+                    return [theirs[pid].pop() for pid in theirs for _ in range(k)]
+            else:
+                def new_check(t, p=pools[name]):
+                    return take(p, k, rng)
+            traj = period(plan, refs, new_check, trial * 100)
+            n = len(traj) if traj[-1][1] >= 1 / plan.alpha else None
+            first += n == 1
+            by5 += n is not None and n <= 5
+            by10 += n is not None and n <= 10
+            by20 += n is not None
+            checks_needed.append(n or CHECKS + 1)
+        tr = args.trials
+        rows.append((name, "api", plan.queries_per_check, first / tr, by5 / tr, by10 / tr, by20 / tr,
+                     statistics.median(checks_needed)))
+        print(f"  {name:24s} first {first / tr:.2f}  by5 {by5 / tr:.2f}  by10 {by10 / tr:.2f}  by20 {by20 / tr:.2f}",
+              flush=True)
+    if args.only or args.part == "power":
+        return
+    nulls = {"batch-size-7": lambda: local("clean", "api", batch_size=7),
+             "server": lambda: ServerEndpoint("api"),
+             "server-restart": lambda: ServerEndpoint("api")}
+    variants = {name: pool(f"null-{name}", make, plan, 80, 700_000 + 10_000 * i, ps)
+                for i, (name, make) in enumerate(nulls.items())}
+    variants["same-engine split"] = None  # new replies from the clean pool itself, disjoint from the reference
+    for name, p in variants.items():
+        periods = -(-args.periods // len(nulls)) if p is not None else args.periods
+        false_alarms, finals = 0, []
+        t0 = time.time()
+        for per in range(periods):
+            mine = split(clean, rng)
+            refs = blocks_from(mine, k, CHECKS)
+            used: dict[str, set[int]] = {}
+            if p is None:
+                def new_check(t, mine=mine):
+                    return [mine[pid].pop() for pid in mine for _ in range(k)]
+            else:
+                def new_check(t, p=p, used=used):
+                    return take(p, k, rng, used)
+            traj = period(plan, refs, new_check, per * 100)
+            false_alarms += traj[-1][1] >= 1 / plan.alpha
+            finals.append(traj[-1][1])
+        null_rows.append((name, "api", plan.queries_per_check, periods, false_alarms / periods,
+                          float(np.median(finals))))
+        print(f"  null {name:18s} api {periods} periods: false alarms {false_alarms} ({time.time() - t0:.0f}s)",
+              flush=True)
+
+
 def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tuple], null_rows: list[tuple]) -> None:
     plan = plan_for(tier)
     k = plan.per_prompt
@@ -250,12 +369,34 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
     ap.add_argument("--part", choices=("all", "power", "null"), default="all", help="Run one half only.")
+    ap.add_argument("--cumulative", action="store_true",
+                    help="api only: power per check and within 5/10/20 checks, with the learned witness.")
     ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ps = prompts.draw(25, rng=random.Random(2025))
     rows: list[tuple] = []
     null_rows: list[tuple] = []
+    if args.cumulative:
+        run_cumulative(args, ps, rows, null_rows)
+        print("\nPower at api, 250 queries per check, change from check 1 (alpha 0.05; MMD p calibrated, "
+              "averaged with the learned witness from check 2)")
+        print(f"{'substitution':26s} {'tier':5s} {'q/check':>7s} {'check1':>6s} {'by5':>5s} {'by10':>5s} "
+              f"{'by20':>5s} {'median checks':>13s}")
+        for name, tier, q, a, b, c, d, med in rows:
+            print(f"{name:26s} {tier:5s} {q:7d} {a:6.2f} {b:5.2f} {c:5.2f} {d:5.2f} {med:13.1f}")
+        for col, label in ((3, "first check"), (6, "within 20 checks")):
+            pw = [r[col] for r in rows]
+            if pw:
+                print(f"median power ({label}): {statistics.median(pw):.2f} over {len(pw)}; min {min(pw):.2f}")
+        print(f"\nFalse alarms at api over periods of {CHECKS} checks (e-process >= 20)")
+        for name, tier, q, n, rate, med in null_rows:
+            print(f"{name:26s} {tier:5s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
+        if null_rows:
+            tot = sum(r[3] for r in null_rows)
+            fa = sum(r[3] * r[4] for r in null_rows)
+            print(f"null set at api: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
+        return
     for tier in (args.tier,) if args.tier else ("api", "logprobs"):
         run_tier(tier, args, ps, rows, null_rows)
     print("\nPower (alarm at the first check after the change; alpha 0.05, fresh e-process)")

@@ -101,3 +101,28 @@ def test_refusals(lab) -> None:
     mon.check(vid, actor="lab", seed=3)
     with pytest.raises(MonitorError, match="blocks are used up"):
         mon.check(vid, actor="lab")
+
+
+def test_later_checks_bet_with_the_witness_learned_from_earlier_checks(lab) -> None:
+    mon, reg, store, vid = lab
+    state = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), **SMALL)
+    assert state.plan["witness"] is True and state.plan["shortcut"] is False and state.greedy_digest is None
+    first = mon.check(vid, actor="lab", seed=11)
+    assert first.test["witness_e"] == pytest.approx(1.0)  # nothing learned before the first check
+    second = mon.check(vid, actor="lab", seed=12)
+    assert second.test["witness_e"] != pytest.approx(1.0) and second.block == 2
+    assert second.e_value == pytest.approx(0.5 * (0.2 * second.p_value ** -0.8) + 0.5 * second.test["witness_e"])
+    assert Monitor(store, reg, mon.folder).status(vid).e_values == [first.e_process, second.e_process]
+
+
+def test_equal_greedy_digests_skip_the_test_and_unequal_ones_run_it(lab) -> None:
+    mon, reg, _store, vid = lab
+    state = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), shortcut=True, **SMALL)
+    assert state.plan["shortcut"] is True and len(state.greedy_digest) == 64
+    same = mon.check(vid, actor="lab", seed=11)
+    assert "no test needed" in same.test["shortcut"] and same.queries == 8 and same.block == 0
+    assert same.e_value == 1.0 and not same.alarm and mon.status(vid).blocks_left == 3
+    swapped = CheckpointEndpoint(make_target("local/zoo:unsafe", "api"))
+    alarm = mon.check(vid, actor="lab", endpoint=swapped, seed=12)
+    assert alarm.test["greedy_digest_equal"] is False and alarm.block == 1 and alarm.alarm
+    assert reg.version(vid).status == "suspended"

@@ -39,6 +39,8 @@ def enroll(
     per_prompt: int = typer.Option(None, "--per-prompt", help="Queries per prompt and check."),
     blocks: int = typer.Option(None, "--blocks", help="api: checks the reference sample covers (default 20)."),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (default 1.0)."),
+    shortcut: bool = typer.Option(False, "--shortcut", help="Pre-register the exact-identity shortcut: a check "
+                                  "whose greedy answers hash as at enrollment runs no test (docs/monitoring.md)."),
     seed: int = typer.Option(None, "--seed", help="First query seed (default: random, recorded)."),
     result: Path = typer.Option(None, "--result", help="An audit's result.json, not yet signed: the reference "
                                 "sample's digest is written into it, so the certificate names it."),
@@ -48,7 +50,8 @@ def enroll(
     """Draw a secret monitoring prompt set and the reference sample; pre-register the test."""
     if result is not None and not result.is_file():
         raise ConfigError(f"--result {result}: no such file")
-    given = {"prompts": prompts, "per_prompt": per_prompt, "blocks": blocks, "temperature": temperature}
+    given = {"prompts": prompts, "per_prompt": per_prompt, "blocks": blocks, "temperature": temperature,
+             "shortcut": shortcut or None}
     with _monitor(db, data) as mon:
         st = mon.enroll(version, actor="cli", tier=tier, seed=seed, **{k: v for k, v in given.items() if v is not None})
     if result is not None:
