@@ -252,32 +252,34 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
               flush=True)
     if args.only or args.part == "power":
         return
+    # Null set. The learned witness would also learn a finite pool's own replies if they were
+    # drawn twice in one period (each repeat looks like a reply the new side favours), so
+    # no reply is used twice within a period here: the three serving variants' pools
+    # (80 replies per prompt each) are pooled into 240 per prompt, and a period draws its
+    # 200 without replacement. The periods share those 240, so they are not independent.
     nulls = {"batch-size-7": lambda: local("clean", "api", batch_size=7),
              "server": lambda: ServerEndpoint("api"),
              "server-restart": lambda: ServerEndpoint("api")}
-    variants = {name: pool(f"null-{name}", make, plan, 80, 700_000 + 10_000 * i, ps)
-                for i, (name, make) in enumerate(nulls.items())}
-    variants["same-engine split"] = None  # new replies from the clean pool itself, disjoint from the reference
+    served = [pool(f"null-{name}", make, plan, 80, 700_000 + 10_000 * i, ps) for i, (name, make) in enumerate(nulls.items())]
+    variants = {"served otherwise (batch 7, server, restart)": {pid: [r for p in served for r in p[pid]]
+                                                                  for pid in served[0]},
+                "same engine, random split": None}  # new replies from the clean pool, disjoint from the reference
     for name, p in variants.items():
-        periods = -(-args.periods // len(nulls)) if p is not None else args.periods
         false_alarms, finals = 0, []
         t0 = time.time()
-        for per in range(periods):
+        for per in range(args.periods):
             mine = split(clean, rng)
             refs = blocks_from(mine, k, CHECKS)
-            used: dict[str, set[int]] = {}
-            if p is None:
-                def new_check(t, mine=mine):
-                    return [mine[pid].pop() for pid in mine for _ in range(k)]
-            else:
-                def new_check(t, p=p, used=used):
-                    return take(p, k, rng, used)
+            theirs = split(p, rng) if p is not None else mine
+
+            def new_check(t, theirs=theirs):
+                return [theirs[pid].pop() for pid in theirs for _ in range(k)]
             traj = period(plan, refs, new_check, per * 100)
             false_alarms += traj[-1][1] >= 1 / plan.alpha
             finals.append(traj[-1][1])
-        null_rows.append((name, "api", plan.queries_per_check, periods, false_alarms / periods,
+        null_rows.append((name, "api", plan.queries_per_check, args.periods, false_alarms / args.periods,
                           float(np.median(finals))))
-        print(f"  null {name:18s} api {periods} periods: false alarms {false_alarms} ({time.time() - t0:.0f}s)",
+        print(f"  null {name:18s} api {args.periods} periods: false alarms {false_alarms} ({time.time() - t0:.0f}s)",
               flush=True)
 
 

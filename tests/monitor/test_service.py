@@ -126,3 +126,25 @@ def test_equal_greedy_digests_skip_the_test_and_unequal_ones_run_it(lab) -> None
     alarm = mon.check(vid, actor="lab", endpoint=swapped, seed=12)
     assert alarm.test["greedy_digest_equal"] is False and alarm.block == 1 and alarm.alarm
     assert reg.version(vid).status == "suspended"
+
+
+def test_certification_draws_the_reference_and_the_result_names_it(tmp_path, lab) -> None:
+    import json
+
+    from modelcert.web.config import LabConfig
+    from modelcert.web.worker import draw_reference
+
+    mon, reg, store, vid = lab
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps({"outcome": "certified"}))
+    cfg = LabConfig(db=store.url, data_dir=tmp_path,
+                    monitor_on_certify={"prompts": 3, "per_prompt": 2, "blocks": 2, "max_tokens": 8})
+    digest = draw_reference(cfg, reg, vid, "api", result)
+    state = Monitor(store, reg, tmp_path / "monitor").status(vid)
+    assert digest == state.reference_digest and state.plan["tier"] == "api" and state.plan["blocks"] == 2
+    assert json.loads(result.read_text()) == {"outcome": "certified", "monitoring_reference": digest}
+    assert verify_run(store, state.enrollment).ok
+    # no access grant: no reference, the result untouched, the audit's outcome stands
+    other = reg.register_version("acme", "chat", "2", "local/zoo:clean", actor="t")
+    result.write_text("{}")
+    assert draw_reference(cfg, reg, other.id, "api", result) is None and result.read_text() == "{}"

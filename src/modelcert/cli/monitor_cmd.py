@@ -55,21 +55,12 @@ def enroll(
     with _monitor(db, data) as mon:
         st = mon.enroll(version, actor="cli", tier=tier, seed=seed, **{k: v for k, v in given.items() if v is not None})
     if result is not None:
-        _name_reference(result, st.reference_digest)
+        from modelcert.monitor.service import name_reference
+
+        name_reference(result, st.reference_digest)
     console.print(f"enrolled version {version}: {st.plan['test']} at {st.plan['tier']}, "
                   f"{st.plan['prompts']} secret prompts (root {st.prompt_set['root'][:16]}…), "
                   f"reference {st.reference_digest}, evidence run {st.enrollment}")
-
-
-def _name_reference(path: Path, reference: str) -> None:
-    """Add ``monitoring_reference`` to an audit result (atomically: a half-written result never exists)."""
-    import os
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["monitoring_reference"] = reference
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @app.command("check")

@@ -45,6 +45,19 @@ class MonitorError(ConfigError):
     """A monitoring request that cannot be carried out as asked (exit code 2)."""
 
 
+def name_reference(result: Path, reference: str) -> None:
+    """Write ``monitoring_reference`` into an audit's ``result.json`` before it is signed, so the
+    certificate names the reference sample (atomically: a half-written result never exists)."""
+    import json
+    import os
+
+    data = json.loads(result.read_text(encoding="utf-8"))
+    data["monitoring_reference"] = reference
+    tmp = result.with_name(f".{result.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, result)
+
+
 def resume_key(version_id: int) -> str:
     return f"monitor:{version_id}"
 
