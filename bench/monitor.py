@@ -157,6 +157,11 @@ def p_value(plan: Plan, ref: list[Reply], new: list[Reply], seed: int, tolerance
 
 
 def first_check_alarm(plan: Plan, p: float) -> bool:
+    """Whether a fresh e-process alarms at its first check (api: the two-process average)."""
+    if plan.witness:
+        both = witness.Combined(plan.alpha)
+        both.update(eprocess.calibrate(p, plan.kappa), 1.0)
+        return both.alarm
     ep = eprocess.EProcess(plan.alpha)
     ep.update(eprocess.calibrate(p, plan.kappa))
     return ep.alarm
@@ -169,19 +174,18 @@ def pairs(rs: list[Reply]) -> list[tuple[str, str]]:
 def period(plan: Plan, ref_blocks: list[list[Reply]], new_check, seed: int) -> list[tuple[float, float]]:
     """One monitoring period at api: per check (p-value, e-process) until the alarm or CHECKS.
 
-    ``new_check(t)`` gives check t's new replies. The e-value of check t is the calibrated
-    MMD p-value averaged with the learned-witness e-value (:mod:`modelcert.monitor.witness`),
-    exactly as :meth:`Monitor.check` computes it.
+    ``new_check(t)`` gives check t's new replies. The alarm is on the average of the
+    calibrated-MMD and the learned-witness e-processes (:class:`witness.Combined`), exactly
+    as :meth:`Monitor.check` computes it.
     """
-    ep = eprocess.EProcess(plan.alpha)
+    ep = witness.Combined(plan.alpha)
     w = witness.Witness(plan.length)
     out = []
     for t, ref in enumerate(ref_blocks, 1):
         new = new_check(t)
         pv = mmd.mmd_test(pairs(ref), pairs(new), length=plan.length, permutations=plan.permutations,
                           seed=seed + t).p_value
-        e = witness.check_e_value(pv, witness.e_value(w, pairs(ref), pairs(new)), kappa=plan.kappa, learned=t > 1)
-        out.append((pv, ep.update(e)))
+        out.append((pv, ep.update(eprocess.calibrate(pv, plan.kappa), witness.e_value(w, pairs(ref), pairs(new)))))
         if ep.alarm:
             break
         w.add(pairs(ref), pairs(new))
@@ -222,7 +226,7 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
         if (args.only and args.only not in name) or args.part == "null":
             continue
         first = by5 = by10 = by20 = 0
-        checks_needed = []
+        checks_needed, first_p = [], []
         for trial in range(args.trials):
             mine = split(clean, rng)
             refs = blocks_from(mine, k, CHECKS)
@@ -239,6 +243,7 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
                 def new_check(t, p=pools[name]):
                     return take(p, k, rng)
             traj = period(plan, refs, new_check, trial * 100)
+            first_p.append(traj[0][0])
             n = len(traj) if traj[-1][1] >= 1 / plan.alpha else None
             first += n == 1
             by5 += n is not None and n <= 5
@@ -247,7 +252,7 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
             checks_needed.append(n or CHECKS + 1)
         tr = args.trials
         rows.append((name, "api", plan.queries_per_check, first / tr, by5 / tr, by10 / tr, by20 / tr,
-                     statistics.median(checks_needed)))
+                     statistics.median(checks_needed), statistics.median(first_p)))
         print(f"  {name:24s} first {first / tr:.2f}  by5 {by5 / tr:.2f}  by10 {by10 / tr:.2f}  by20 {by20 / tr:.2f}",
               flush=True)
     if args.only or args.part == "power":
@@ -464,8 +469,6 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
     ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy"), default="all",
                     help="Run one half only, or the real GGUF re-quantisation rows.")
-    ap.add_argument("--cumulative", action="store_true",
-                    help="api only: power per check and within 5/10/20 checks, with the learned witness.")
     ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -481,49 +484,39 @@ def main() -> None:
         for name, tier, q, pw, mp, _ in rows:
             print(f"{name:26s} {tier:9s} {q:7d} {pw:7.2f} {mp:9.2g}")
         return
-    if args.cumulative:
-        run_cumulative(args, ps, rows, null_rows)
-        print("\nPower at api, 250 queries per check, change from check 1 (alpha 0.05; MMD p calibrated, "
-              "averaged with the learned witness from check 2)")
-        print(f"{'substitution':26s} {'tier':5s} {'q/check':>7s} {'check1':>6s} {'by5':>5s} {'by10':>5s} "
-              f"{'by20':>5s} {'median checks':>13s}")
-        for name, tier, q, a, b, c, d, med in rows:
-            print(f"{name:26s} {tier:5s} {q:7d} {a:6.2f} {b:5.2f} {c:5.2f} {d:5.2f} {med:13.1f}")
-        for col, label in ((3, "first check"), (6, "within 20 checks")):
-            pw = [r[col] for r in rows]
-            if pw:
-                print(f"median power ({label}): {statistics.median(pw):.2f} over {len(pw)}; min {min(pw):.2f}")
-        print(f"\nFalse alarms at api over periods of {CHECKS} checks (e-process >= 20)")
-        for name, tier, q, n, rate, med in null_rows:
-            print(f"{name:26s} {tier:5s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
-        if null_rows:
-            tot = sum(r[3] for r in null_rows)
-            fa = sum(r[3] * r[4] for r in null_rows)
-            print(f"null set at api: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
-        return
-    for tier in (args.tier,) if args.tier else ("api", "logprobs"):
-        run_tier(tier, args, ps, rows, null_rows)
-    print("\nPower (alarm at the first check after the change; alpha 0.05, fresh e-process)")
-    print(f"{'substitution':26s} {'tier':9s} {'queries':>7s} {'power':>6s} {'median p':>9s} {'by check 5':>10s}")
-    for name, tier, q, pw, mp, by5 in rows:
-        print(f"{name:26s} {tier:9s} {q:7d} {pw:6.2f} {mp:9.2g} {by5:>10s}")
-    for tier in ("api", "logprobs"):
-        pw = [r[3] for r in rows if r[1] == tier]
-        if not pw:
-            continue
-        print(f"median power at {tier}: {statistics.median(pw):.2f} over {len(pw)} substitutions; "
-              f"min {min(pw):.2f}")
+    api_rows: list[tuple] = []
+    api_null: list[tuple] = []
+    if args.tier in (None, "api"):
+        run_cumulative(args, ps, api_rows, api_null)
+    if args.tier in (None, "logprobs"):
+        run_tier("logprobs", args, ps, rows, null_rows)
+    print("\nPower: substitution x tier x queries per check. api: alarm on the average of the calibrated-MMD")
+    print("and learned-witness e-processes; logprobs: the tolerance test. Change present from check 1, fresh")
+    print("e-process, alpha 0.05. 'check 1' = alarm at the first check (one check's power); 'by N' = within N")
+    print("consecutive checks (cumulative power); 'median p' = the first check's p-value (MMD or binomial).")
+    print(f"{'substitution':26s} {'tier':9s} {'q/check':>7s} {'check 1':>7s} {'by 5':>5s} {'by 10':>5s} "
+          f"{'by 20':>5s} {'median checks':>13s} {'median p':>9s}")
+    for name, tier, q, a, b, c, d, med, mp in api_rows:
+        print(f"{name:26s} {tier:9s} {q:7d} {a:7.2f} {b:5.2f} {c:5.2f} {d:5.2f} {med:13.1f} {mp:9.2g}")
+    for name, tier, q, pw, mp, _ in rows:
+        print(f"{name:26s} {tier:9s} {q:7d} {pw:7.2f} {'':5s} {'':5s} {'':5s} {'':13s} {mp:9.2g}")
+    for col, label in ((3, "at check 1"), (6, "within 20 checks")):
+        pw = [r[col] for r in api_rows]
+        if pw:
+            print(f"api: median power {label} {statistics.median(pw):.2f} over {len(pw)} substitutions; "
+                  f"min {min(pw):.2f}")
+    if rows:
+        pw = [r[3] for r in rows]
+        print(f"logprobs: median power at check 1 {statistics.median(pw):.2f} over {len(pw)}; min {min(pw):.2f}")
     print(f"\nFalse alarms over monitoring periods of {CHECKS} consecutive checks (alarm if e-process >= 20)")
-    print(f"{'null variant':26s} {'tier':9s} {'queries':>7s} {'periods':>7s} {'rate':>6s} {'median E_T':>10s}")
-    for name, tier, q, n, rate, med in null_rows:
-        print(f"{name:26s} {tier:9s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
-    for tier in ("api", "logprobs") if null_rows else ():
-        tot = sum(r[3] for r in null_rows if r[1] == tier)
-        if not tot:
-            continue
-        fa = sum(r[3] * r[4] for r in null_rows if r[1] == tier)
-        print(f"null set at {tier}: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
-
+    print(f"{'null variant':44s} {'tier':9s} {'q/check':>7s} {'periods':>7s} {'rate':>6s} {'median E_T':>10s}")
+    for name, tier, q, n, rate, med in api_null + null_rows:
+        print(f"{name:44s} {tier:9s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
+    for tier, nr in (("api", api_null), ("logprobs", null_rows)):
+        tot = sum(r[3] for r in nr)
+        if tot:
+            fa = sum(r[3] * r[4] for r in nr)
+            print(f"null set at {tier}: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ import pytest
 
 from modelcert.evidence.store import EvidenceStore
 from modelcert.evidence.verify import verify_run
+from modelcert.monitor import eprocess
 from modelcert.monitor.sample import CheckpointEndpoint, InspectEndpoint
 from modelcert.monitor.service import Monitor, MonitorError
 from modelcert.registry import Registry
@@ -111,7 +112,12 @@ def test_later_checks_bet_with_the_witness_learned_from_earlier_checks(lab) -> N
     assert first.test["witness_e"] == pytest.approx(1.0)  # nothing learned before the first check
     second = mon.check(vid, actor="lab", seed=12)
     assert second.test["witness_e"] != pytest.approx(1.0) and second.block == 2
-    assert second.e_value == pytest.approx(0.5 * (0.2 * second.p_value ** -0.8) + 0.5 * second.test["witness_e"])
+    assert second.e_value == pytest.approx(0.2 * second.p_value ** -0.8)
+    mmd, learned = eprocess.EProcess(0.05), eprocess.EProcess(0.05)
+    mmd.update(first.e_value)
+    learned.update(first.test["witness_e"])
+    assert second.e_process == pytest.approx(0.5 * mmd.update(second.e_value)
+                                             + 0.5 * learned.update(second.test["witness_e"]))
     assert Monitor(store, reg, mon.folder).status(vid).e_values == [first.e_process, second.e_process]
 
 
@@ -134,7 +140,7 @@ def test_certification_draws_the_reference_and_the_result_names_it(tmp_path, lab
     from modelcert.web.config import LabConfig
     from modelcert.web.worker import draw_reference
 
-    mon, reg, store, vid = lab
+    _mon, reg, store, vid = lab
     result = tmp_path / "result.json"
     result.write_text(json.dumps({"outcome": "certified"}))
     cfg = LabConfig(db=store.url, data_dir=tmp_path,

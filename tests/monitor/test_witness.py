@@ -32,10 +32,18 @@ def test_the_permutation_mean_is_the_exact_average_over_all_relabellings() -> No
 def test_no_earlier_check_means_no_bet() -> None:
     rng = random.Random(0)
     assert witness.e_value(witness.Witness(), draw(rng, 10), draw(rng, 10, share=1.0)) == pytest.approx(1.0)
-    # the first check keeps the whole calibrated MMD e-value
-    assert witness.check_e_value(0.001, 50.0, kappa=0.2, learned=False) == eprocess.calibrate(0.001, 0.2)
-    assert witness.check_e_value(0.5, 3.0, kappa=0.2, learned=True) == pytest.approx(
-        0.5 * eprocess.calibrate(0.5, 0.2) + 1.5)
+
+
+
+def test_the_monitor_alarms_on_the_average_of_the_two_processes() -> None:
+    both = witness.Combined(0.05)
+    mmd, learned = eprocess.EProcess(0.05), eprocess.EProcess(0.05)
+    for e_mmd, e_w in ((0.5, 1.0), (2.0, 3.0), (0.8, 6.0)):
+        assert both.update(e_mmd, e_w) == pytest.approx(0.5 * mmd.update(e_mmd) + 0.5 * learned.update(e_w))
+    # a swap still alarms at the first check on the smallest p of 5000 permutations
+    first = witness.Combined(0.05)
+    first.update(eprocess.calibrate(1 / 5001, 0.2), 1.0)
+    assert first.alarm and not witness.Combined(0.05).alarm
 
 
 def test_the_e_value_averages_to_one_over_every_relabelling() -> None:
@@ -59,11 +67,11 @@ def test_a_ten_percent_mixture_builds_evidence_over_checks_that_one_mmd_check_mi
     rng = random.Random(2)
     ref, new = draw(rng, 10, share=0.0), draw(rng, 10, share=0.1)
     assert mmd_test(ref, new, permutations=999, seed=0).p_value > 0.0014  # one check: no alarm
-    ep, w = eprocess.EProcess(0.05), witness.Witness()
+    ep, w = witness.Combined(0.05), witness.Witness()
     for t in range(1, 21):
         ref, new = draw(rng, 10, share=0.0), draw(rng, 10, share=0.1)
         p = mmd_test(ref, new, permutations=999, seed=t).p_value
-        ep.update(witness.check_e_value(p, witness.e_value(w, ref, new), kappa=0.2, learned=t > 1))
+        ep.update(eprocess.calibrate(p, 0.2), witness.e_value(w, ref, new))
         w.add(ref, new)
         if ep.alarm:
             break

@@ -48,8 +48,8 @@ class Plan:
     null_rate: float = 0.001
     min_tolerance: float = 0.02
     reference_per_prompt: int = 10
-    # api: average the calibrated MMD e-value with the learned-witness e-value from check 2
-    # on (monitor/witness.py). False for plans recorded before the witness existed.
+    # api: alarm on the average of the calibrated-MMD e-process and the learned-witness
+    # e-process (monitor/witness.py). False for plans recorded before the witness existed.
     witness: bool = False
     # exact-identity shortcut: a check whose greedy answers to the secret prompts hash to the
     # enrollment's greedy digest runs no test (see greedy_digest); off unless pre-registered.
@@ -83,7 +83,9 @@ def plan_for(tier: str, **overrides: Any) -> Plan:
     if tier == "weights":
         tier = "logprobs"
     if tier == "api":
-        base = Plan(tier="api", test="mmd-hamming", witness=True)
+        # 5000 permutations: the smallest p (1/5001) calibrates to e = 183, so one check can
+        # still alarm while the MMD process carries half the weight of the average
+        base = Plan(tier="api", test="mmd-hamming", witness=True, permutations=5000)
     elif tier == "logprobs":
         base = Plan(tier="logprobs", test="logprob-tolerance", per_prompt=2, blocks=1)
     else:

@@ -311,14 +311,9 @@ class Monitor:
                                             [(r.prompt_id, r.positions or []) for r in replies],
                                             tolerance=float(state.tolerance or plan.min_tolerance),
                                             null_rate=plan.null_rate)
-        ep = eprocess.EProcess(plan.alpha)
-        for c in state.checks:
-            ep.update(c.e_value)
-        if "witness_e" in figures:
-            e = witness.check_e_value(res.p_value, figures["witness_e"], kappa=plan.kappa, learned=t > 1)
-        else:
-            e = eprocess.calibrate(res.p_value, plan.kappa)
-        value = ep.update(e)
+        ep = self._eprocess(state, plan)
+        e = eprocess.calibrate(res.p_value, plan.kappa)
+        value = ep.update(e, figures["witness_e"]) if plan.witness else ep.update(e)
         outcome = CheckOutcome(run, t, block, len(replies), res.p_value, e, value, ep.alarm,
                                {**res.to_dict(), **figures},
                                datetime.now(UTC).isoformat())
@@ -331,15 +326,29 @@ class Monitor:
         """Equal greedy digests: no test, no reference block used, e-value 1 (no evidence either way)."""
         from datetime import UTC, datetime
 
-        ep = eprocess.EProcess(float(state.plan["alpha"]) if state.plan else 0.05)
-        for c in state.checks:
-            ep.update(c.e_value)
-        value = ep.update(1.0)
+        assert state.plan is not None
+        plan = Plan(**state.plan)
+        ep = self._eprocess(state, plan)
+        value = ep.update(1.0, 1.0) if plan.witness else ep.update(1.0)
         outcome = CheckOutcome(run, t, 0, queries, 1.0, 1.0, value, ep.alarm,
                                {"shortcut": "greedy digest equal to the enrollment's: no test needed",
                                 "greedy_digest": state.greedy_digest}, datetime.now(UTC).isoformat())
         self.store.finish(run, {"outcome": outcome.to_dict()})
         return outcome
+
+    @staticmethod
+    def _eprocess(state: MonitorState, plan: Plan) -> Any:
+        """The e-process replayed over the enrollment's checks (api with the witness: the
+        average of the MMD and the learned-witness processes, :class:`witness.Combined`)."""
+        if not plan.witness:
+            ep: Any = eprocess.EProcess(plan.alpha)
+            for c in state.checks:
+                ep.update(c.e_value)
+            return ep
+        ep = witness.Combined(plan.alpha)
+        for c in state.checks:
+            ep.update(c.e_value, float(c.test.get("witness_e", 1.0)))
+        return ep
 
     def _witness(self, state: MonitorState, reference: dict[int, list[Reply]], plan: Plan) -> witness.Witness:
         """The witness learned from this enrollment's earlier checks (their blocks and replies)."""

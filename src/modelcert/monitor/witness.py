@@ -22,9 +22,10 @@ direction of the change that earlier checks revealed:
 * ``lam`` is not tuned on the data: the e-value is the average over a fixed grid
   (an average of e-values is an e-value).
 
-With no earlier check the witness is zero and the e-value is exactly 1. The check's
-e-value combines this one with the calibrated MMD p-value (:mod:`modelcert.monitor.service`),
-so a swap still alarms at the first check while a small change builds up evidence.
+With no earlier check the witness is zero and the e-value is exactly 1. The monitor runs
+this e-process beside the calibrated-MMD one and alarms on their average
+(:class:`Combined`), so a swap still alarms at the first check while a small change
+builds up evidence over many.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from modelcert.monitor.eprocess import EProcess
 
 LAMBDAS = (0.25, 0.5, 1.0)
 SMOOTHING = 0.5
@@ -103,15 +107,37 @@ def e_value(witness: Witness, reference: Sequence[tuple[str, str]], new: Sequenc
     return float(np.exp(np.logaddexp.reduce(logs) - math.log(len(lambdas))))
 
 
-def check_e_value(p_value: float, witness_e: float, *, kappa: float, learned: bool) -> float:
-    """A check's e-value: the calibrated MMD p-value, averaged with the witness e-value once
-    the witness has learned from an earlier check (the weights depend only on the check's
-    number, fixed in advance, so the average is an e-value given the past).
 
-    The first check keeps the whole calibrated MMD e-value, so a model swap alarms there
-    as it did without the witness; later checks give each half the weight.
+@dataclass
+class Combined:
+    """The monitor's e-process at ``api``: the average of two e-processes on the same checks.
+
+    ``mmd`` takes each check's calibrated MMD p-value, ``learned`` each check's witness
+    e-value (1 at the first check). Both are test supermartingales for the same sequence
+    of checks, and so is their average, so Ville's inequality still bounds the false-alarm
+    rate by alpha over any number of checks. Averaging the *processes* (not each check's
+    e-values) costs a factor 2 once: a swap still alarms at the first check when its MMD
+    p-value is small enough, and the witness keeps all of the evidence it compounds over
+    later checks instead of halving it at every check.
     """
-    from modelcert.monitor.eprocess import calibrate
 
-    e_mmd = calibrate(p_value, kappa)
-    return e_mmd if not learned else 0.5 * e_mmd + 0.5 * witness_e
+    alpha: float = 0.05
+    mmd: EProcess = field(init=False)
+    learned: EProcess = field(init=False)
+    values: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.mmd, self.learned = EProcess(self.alpha), EProcess(self.alpha)
+
+    @property
+    def value(self) -> float:
+        return self.values[-1] if self.values else 1.0
+
+    @property
+    def alarm(self) -> bool:
+        return self.value >= 1.0 / self.alpha
+
+    def update(self, e_mmd: float, e_witness: float) -> float:
+        value = 0.5 * self.mmd.update(e_mmd) + 0.5 * self.learned.update(e_witness)
+        self.values.append(value)
+        return value
