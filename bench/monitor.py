@@ -230,10 +230,11 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
         for trial in range(args.trials):
             mine = split(clean, rng)
             refs = blocks_from(mine, k, CHECKS)
-            if name.startswith("routing"):
-                other = pools[f"swap:{name.split(':')[1]}"]
+            if name.startswith("routing"):  # the routed 10 % popped from the other model's pool, no reuse
+                other = split(pools[f"swap:{name.split(':')[1]}"], rng)
+
                 def new_check(t, mine=mine, other=other):
-                    return [rng.choice(other[pid]) if rng.random() < 0.10 else mine[pid].pop()
+                    return [other[pid].pop() if rng.random() < 0.10 and other[pid] else mine[pid].pop()
                             for pid in mine for _ in range(k)]
             elif len(next(iter(pools[name].values()))) >= k * CHECKS:  # large pool: without replacement
                 theirs = split(pools[name], rng)
