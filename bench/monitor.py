@@ -1,32 +1,44 @@
 """Monitoring: false alarms over the null set and power over the substitution set.
 
-Prints one table: substitution x tier x queries per check -> power (alarm at the first
-check after the change, from a fresh e-process), and the null set's false-alarm rate
-over whole monitoring periods of 20 consecutive checks.
+Prints one table: substitution x tier x queries per check -> power, both at the first
+check after the change (one check's power) and within 5, 10 and 20 consecutive checks
+(cumulative power, api), and the null set's false-alarm rate over whole monitoring
+periods of 20 consecutive checks.
 
 Design (see docs/monitoring.md):
 
 * one secret-style draw of 25 monitoring prompts from the pool (seeded here, so the
   run is reproducible); the default pre-registered plans: api = MMD, Hamming kernel on
   the first 50 characters, 25 prompts x 10 completions = 250 queries per check (MET's
-  10 completions per prompt), 2000 permutations; logprobs = tolerance test on returned
+  10 completions per prompt), 5000 permutations, beside the learned-witness e-value,
+  alarm on the average of the two e-processes; logprobs = tolerance test on returned
   log-probabilities, 25 x 2 = 50 queries per check; temperature 1.0, 32 new tokens,
-  alpha 0.05, calibrator kappa 0.2, mixture-over-start-times e-process;
-* every endpoint is sampled once into a pool (cached under out/monitor/pools); a check
-  draws its queries from the pools without replacement within a trial or period (the
-  reference side from the clean reference pool, one fresh block per check);
-* null set: the same clean organism via an OpenAI-compatible server on 127.0.0.1
-  (batching concurrent requests), the same after a server restart (a fresh process
-  state: new load, new socket), and the local engine at batch size 7 instead of 64;
-  at api the 200 periods are split over the three variants (67 each), at logprobs each
-  variant gets 200; the api null pools hold 80 replies per prompt, so within a period of
-  20 checks x 10 a reply is reused about 2.5 times (a finite-pool approximation, stated);
+  alpha 0.05, calibrator kappa 0.2, mixture-over-start-times e-processes;
+* every endpoint is sampled once into a pool (cached under out/monitor/pools);
+* api: a trial is a whole monitoring period with the change present from check 1: its
+  20 reference blocks and the clean share of its new replies are drawn without
+  replacement from 600 clean replies per prompt (a random split per trial), routed
+  replies without replacement from the other organism's 40 per prompt, temperature 0.7
+  from 200 per prompt; swaps, the retrain, the system prompt and temperature 1.5 draw
+  10 of 40 per check (reused across checks; they alarm within 1-2 checks);
+* api null set: (a) the clean organism served otherwise - an OpenAI-compatible server on
+  127.0.0.1 (batching concurrent requests), the same after a restart, the local engine
+  at batch size 7 - pooled into 240 replies per prompt, a period drawing its 200 without
+  replacement (the witness would learn a reply drawn twice in one period as a reply the
+  new side favours, so no reply is reused within a period; the periods share the 240 and
+  are not independent); (b) the same engine, the 600 clean replies split at random into
+  reference and new (exact exchangeability: the procedure's own false-alarm rate);
+* logprobs: power = alarm at the first check; null set = the three serving variants,
+  200 periods each, replies reused across checks (the logprobs test has no learning);
 * substitution set: every other zoo organism, a clean retrain with seed 1
   (out/monitor/clean-seed1, trained by `modelcert organisms train --kind clean --base base
   --seed 1`; skipped with a note when absent), an added system prompt, served
-  temperatures 0.7 and 1.5, and 10 % routing to each other organism.
+  temperatures 0.7 and 1.5, and 10 % routing to each other organism;
+* `--part greedy`: which substitutions the greedy-digest shortcut would wave through;
+  `--part gguf`: the real SmolLM2 GGUF (Q4_1) against a Q4_0 re-quantisation of itself.
 
 Usage: nice -n 10 python bench/monitor.py [--periods 200] [--trials 100] [--only NAME]
+       [--part all|power|null|gguf|greedy] [--tier api|logprobs]
 """
 
 from __future__ import annotations
