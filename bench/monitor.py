@@ -11,7 +11,7 @@ Design (see docs/monitoring.md):
   run is reproducible); the default pre-registered plans: api = MMD, Hamming kernel on
   the first 50 characters, 25 prompts x 10 completions = 250 queries per check (MET's
   10 completions per prompt), 5000 permutations, beside the learned-witness e-value,
-  alarm on the average of the two e-processes; logprobs = tolerance test on returned
+  alarm on the weighted average (3/4 MMD, 1/4 witness) of the two e-processes; logprobs = tolerance test on returned
   log-probabilities, 25 x 2 = 50 queries per check; temperature 1.0, 32 new tokens,
   alpha 0.05, calibrator kappa 0.2, mixture-over-start-times e-processes;
 * every endpoint is sampled once into a pool (cached under out/monitor/pools);
@@ -171,7 +171,7 @@ def p_value(plan: Plan, ref: list[Reply], new: list[Reply], seed: int, tolerance
 def first_check_alarm(plan: Plan, p: float) -> bool:
     """Whether a fresh e-process alarms at its first check (api: the two-process average)."""
     if plan.witness:
-        both = witness.Combined(plan.alpha)
+        both = witness.Combined(plan.alpha, plan.witness_weight)
         both.update(eprocess.calibrate(p, plan.kappa), 1.0)
         return both.alarm
     ep = eprocess.EProcess(plan.alpha)
@@ -190,7 +190,7 @@ def period(plan: Plan, ref_blocks: list[list[Reply]], new_check, seed: int) -> l
     calibrated-MMD and the learned-witness e-processes (:class:`witness.Combined`), exactly
     as :meth:`Monitor.check` computes it.
     """
-    ep = witness.Combined(plan.alpha)
+    ep = witness.Combined(plan.alpha, plan.witness_weight)
     w = witness.Witness(plan.length)
     out = []
     for t, ref in enumerate(ref_blocks, 1):

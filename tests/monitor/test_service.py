@@ -116,8 +116,8 @@ def test_later_checks_bet_with_the_witness_learned_from_earlier_checks(lab) -> N
     mmd, learned = eprocess.EProcess(0.05), eprocess.EProcess(0.05)
     mmd.update(first.e_value)
     learned.update(first.test["witness_e"])
-    assert second.e_process == pytest.approx(0.5 * mmd.update(second.e_value)
-                                             + 0.5 * learned.update(second.test["witness_e"]))
+    assert second.e_process == pytest.approx(0.75 * mmd.update(second.e_value)
+                                             + 0.25 * learned.update(second.test["witness_e"]))
     assert Monitor(store, reg, mon.folder).status(vid).e_values == [first.e_process, second.e_process]
 
 

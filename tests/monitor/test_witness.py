@@ -10,6 +10,7 @@ import random
 import numpy as np
 import pytest
 
+from modelcert.errors import ConfigError
 from modelcert.monitor import eprocess, witness
 from modelcert.monitor.mmd import mmd_test
 
@@ -35,15 +36,21 @@ def test_no_earlier_check_means_no_bet() -> None:
 
 
 
-def test_the_monitor_alarms_on_the_average_of_the_two_processes() -> None:
-    both = witness.Combined(0.05)
+def test_the_monitor_alarms_on_the_weighted_average_of_the_two_processes() -> None:
+    both = witness.Combined(0.05, 0.25)
     mmd, learned = eprocess.EProcess(0.05), eprocess.EProcess(0.05)
     for e_mmd, e_w in ((0.5, 1.0), (2.0, 3.0), (0.8, 6.0)):
-        assert both.update(e_mmd, e_w) == pytest.approx(0.5 * mmd.update(e_mmd) + 0.5 * learned.update(e_w))
-    # a swap still alarms at the first check on the smallest p of 5000 permutations
+        assert both.update(e_mmd, e_w) == pytest.approx(0.75 * mmd.update(e_mmd) + 0.25 * learned.update(e_w))
+    # a swap still alarms at the first check when at most 3 of 5000 permutations reach its statistic...
     first = witness.Combined(0.05)
-    first.update(eprocess.calibrate(1 / 5001, 0.2), 1.0)
+    first.update(eprocess.calibrate(4 / 5001, 0.2), 1.0)
     assert first.alarm and not witness.Combined(0.05).alarm
+    # ...but not 4
+    late = witness.Combined(0.05)
+    late.update(eprocess.calibrate(5 / 5001, 0.2), 1.0)
+    assert not late.alarm
+    with pytest.raises(ConfigError):
+        witness.Combined(0.05, 1.5)
 
 
 def test_the_e_value_averages_to_one_over_every_relabelling() -> None:

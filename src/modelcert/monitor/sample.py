@@ -48,9 +48,10 @@ class Plan:
     null_rate: float = 0.001
     min_tolerance: float = 0.02
     reference_per_prompt: int = 10
-    # api: alarm on the average of the calibrated-MMD e-process and the learned-witness
-    # e-process (monitor/witness.py). False for plans recorded before the witness existed.
+    # api: alarm on the weighted average of the calibrated-MMD e-process and the learned-
+    # witness e-process (monitor/witness.py). False for plans recorded before the witness.
     witness: bool = False
+    witness_weight: float = 0.25  # the learned-witness process's share of the average
     # exact-identity shortcut: a check whose greedy answers to the secret prompts hash to the
     # enrollment's greedy digest runs no test (see greedy_digest); off unless pre-registered.
     shortcut: bool = False
@@ -83,8 +84,8 @@ def plan_for(tier: str, **overrides: Any) -> Plan:
     if tier == "weights":
         tier = "logprobs"
     if tier == "api":
-        # 5000 permutations: the smallest p (1/5001) calibrates to e = 183, so one check can
-        # still alarm while the MMD process carries half the weight of the average
+        # 5000 permutations: one check alarms at p <= 0.0008 (3 of 5000 permutations) while the MMD
+        # process carries 3/4 of the average
         base = Plan(tier="api", test="mmd-hamming", witness=True, permutations=5000)
     elif tier == "logprobs":
         base = Plan(tier="logprobs", test="logprob-tolerance", per_prompt=2, blocks=1)

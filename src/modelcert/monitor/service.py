@@ -339,13 +339,13 @@ class Monitor:
     @staticmethod
     def _eprocess(state: MonitorState, plan: Plan) -> Any:
         """The e-process replayed over the enrollment's checks (api with the witness: the
-        average of the MMD and the learned-witness processes, :class:`witness.Combined`)."""
+        weighted average of the MMD and learned-witness processes, :class:`witness.Combined`)."""
         if not plan.witness:
             ep: Any = eprocess.EProcess(plan.alpha)
             for c in state.checks:
                 ep.update(c.e_value)
             return ep
-        ep = witness.Combined(plan.alpha)
+        ep = witness.Combined(plan.alpha, plan.witness_weight)
         for c in state.checks:
             ep.update(c.e_value, float(c.test.get("witness_e", 1.0)))
         return ep
