@@ -454,7 +454,7 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
     nsize = 80 if tier == "api" else 20
     for i, (name, make) in enumerate(nulls.items()):
         p = pool(f"null-{name}", make, plan, nsize, 700_000 + 10_000 * i, ps)
-        periods = -(-args.periods // len(nulls)) if tier == "api" else args.periods
+        periods = args.logprobs_periods
         false_alarms, finals = 0, []
         t0 = time.time()
         for period in range(periods):
@@ -477,7 +477,8 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--periods", type=int, default=200)
+    ap.add_argument("--periods", type=int, default=200, help="Null periods per api null variant.")
+    ap.add_argument("--logprobs-periods", type=int, default=200, help="Null periods per logprobs null variant.")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
     ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy"), default="all",
