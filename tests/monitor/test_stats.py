@@ -62,6 +62,19 @@ def test_position_distance_bounds_tokens_missing_from_the_other_top_k() -> None:
     assert position_distance(a, pos("Hi", -2.0, Ok=-0.2)) == pytest.approx(2.8)
 
 
+def test_a_sampled_token_below_the_top_k_does_not_lower_the_floor() -> None:
+    """Both sides sampled a rare token outside their (equal) top-k at the same position: the
+    same distribution, so no disagreement. The floor is the lowest top-k value; taking the
+    sampled token's value as the floor made the other side's rare token a 2.3-nat mismatch
+    (the excess null mismatches the logprobs bench measured)."""
+    top = {" a": -0.447, "'m": -1.876, " is": -2.482, "Happy": -3.851, ".": -4.105}
+    ref = {"token": "No", "logprob": -4.902, "top": top}
+    new = {"token": " Here", "logprob": -7.203, "top": top}
+    assert position_distance(ref, new) == 0 and position_distance(new, ref) == 0
+    # with no top-k reported, the only bound on an unreported token is 0
+    assert position_distance({"token": "x", "logprob": -1.0, "top": {}}, {"token": "y", "logprob": -2.0}) == 0
+
+
 def test_logprob_test_counts_mismatches_against_a_binomial_null() -> None:
     ref = [("p1", [pos("Hi", -0.1, Yo=-3.0), pos("!", -0.01)]), ("p2", [pos("No", -0.5, Si=-1.0)])]
     same = [("p1", [pos("Hi", -0.1 + 1e-6, Yo=-3.0)]), ("p2", [pos("Si", -1.0, No=-0.5)])]

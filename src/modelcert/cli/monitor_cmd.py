@@ -39,6 +39,8 @@ def enroll(
     per_prompt: int = typer.Option(None, "--per-prompt", help="Queries per prompt and check."),
     blocks: int = typer.Option(None, "--blocks", help="api: checks the reference sample covers (default 20)."),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (default 1.0)."),
+    shortcut: bool = typer.Option(False, "--shortcut", help="Pre-register the exact-identity shortcut: a check "
+                                  "whose greedy answers hash as at enrollment runs no test (docs/monitoring.md)."),
     seed: int = typer.Option(None, "--seed", help="First query seed (default: random, recorded)."),
     result: Path = typer.Option(None, "--result", help="An audit's result.json, not yet signed: the reference "
                                 "sample's digest is written into it, so the certificate names it."),
@@ -48,25 +50,17 @@ def enroll(
     """Draw a secret monitoring prompt set and the reference sample; pre-register the test."""
     if result is not None and not result.is_file():
         raise ConfigError(f"--result {result}: no such file")
-    given = {"prompts": prompts, "per_prompt": per_prompt, "blocks": blocks, "temperature": temperature}
+    given = {"prompts": prompts, "per_prompt": per_prompt, "blocks": blocks, "temperature": temperature,
+             "shortcut": shortcut or None}
     with _monitor(db, data) as mon:
         st = mon.enroll(version, actor="cli", tier=tier, seed=seed, **{k: v for k, v in given.items() if v is not None})
     if result is not None:
-        _name_reference(result, st.reference_digest)
+        from modelcert.monitor.service import name_reference
+
+        name_reference(result, st.reference_digest)
     console.print(f"enrolled version {version}: {st.plan['test']} at {st.plan['tier']}, "
                   f"{st.plan['prompts']} secret prompts (root {st.prompt_set['root'][:16]}…), "
                   f"reference {st.reference_digest}, evidence run {st.enrollment}")
-
-
-def _name_reference(path: Path, reference: str) -> None:
-    """Add ``monitoring_reference`` to an audit result (atomically: a half-written result never exists)."""
-    import os
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["monitoring_reference"] = reference
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @app.command("check")

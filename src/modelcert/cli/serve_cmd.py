@@ -43,6 +43,9 @@ def serve(
     trusted_proxy: list[str] = typer.Option([], "--trusted-proxy",
                                             help="Reverse-proxy address whose X-Forwarded-Proto/-For are believed "
                                                  "(repeatable)."),
+    monitor_on_certify: bool = typer.Option(False, "--monitor-on-certify", help="When an audit certifies, draw the "
+                                            "monitoring reference sample (5,000 queries at api) and name it in the "
+                                            "certificate."),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this certificate (PEM)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Private key for --tls-cert (PEM)."),
 ) -> None:
@@ -61,7 +64,7 @@ def serve(
     cfg = LabConfig(db=resolve_url(db), data_dir=data, lab_id=lab_id, private_key=key, public_key=public_key,
                     passphrase_env=passphrase_env, policy_dir=policies, valid_days=valid_days, worker=worker,
                     lease_seconds=lease, max_body=max_body, max_upload=max_upload,
-                    trusted_proxies=tuple(trusted_proxy))
+                    trusted_proxies=tuple(trusted_proxy), monitor_on_certify={} if monitor_on_certify else None)
     application = create_app(cfg)
     scheme = "https" if tls_cert else "http"
     Console(stderr=True).print(f"modelcert lab on {scheme}://{host}:{port}  (registry {cfg.db}, data {data})",

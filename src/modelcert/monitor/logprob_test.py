@@ -44,15 +44,29 @@ def _dist(pos: Position) -> dict[str, float]:
     return d
 
 
+def _floor(pos: Position) -> float:
+    """What a report bounds an unreported token by: its lowest *top-k* value.
+
+    Not the sampled token's value: a sampled token outside the top-k lies below the k-th
+    value, and every other unreported token lies at or below the k-th value, not at or
+    below the sampled one. (Using the sampled token's value here made a rare sampled token
+    on one side turn the other side's rank-k+1 token into a "disagreement" of several nats:
+    the excess null mismatches measured in the logprobs null bench.) With no top-k at all
+    the only bound is 0.
+    """
+    top = pos.get("top") or {}
+    return min(top.values()) if top else 0.0
+
+
 def position_distance(a: Position, b: Position) -> float:
     """Largest log-probability disagreement between two reports of the same position.
 
     A token both sides report is compared directly. A token only one side reports lies,
-    on the other side, at or below that side's lowest reported value, so it disagrees
-    only by how far it rises above that floor.
+    on the other side, at or below that side's lowest top-k value, so it disagrees only
+    by how far it rises above that floor.
     """
     da, db = _dist(a), _dist(b)
-    floor_a, floor_b = min(da.values()), min(db.values())
+    floor_a, floor_b = _floor(a), _floor(b)
     worst = 0.0
     for t in set(da) | set(db):
         if t in da and t in db:

@@ -48,6 +48,13 @@ class Plan:
     null_rate: float = 0.001
     min_tolerance: float = 0.02
     reference_per_prompt: int = 10
+    # api: alarm on the weighted average of the calibrated-MMD e-process and the learned-
+    # witness e-process (monitor/witness.py). False for plans recorded before the witness.
+    witness: bool = False
+    witness_weight: float = 0.25  # the learned-witness process's share of the average
+    # exact-identity shortcut: a check whose greedy answers to the secret prompts hash to the
+    # enrollment's greedy digest runs no test (see greedy_digest); off unless pre-registered.
+    shortcut: bool = False
 
     @property
     def queries_per_check(self) -> int:
@@ -77,7 +84,9 @@ def plan_for(tier: str, **overrides: Any) -> Plan:
     if tier == "weights":
         tier = "logprobs"
     if tier == "api":
-        base = Plan(tier="api", test="mmd-hamming")
+        # 5000 permutations: one check alarms at p <= 0.0008 (3 of 5000 permutations) while the MMD
+        # process carries 3/4 of the average
+        base = Plan(tier="api", test="mmd-hamming", witness=True, permutations=5000)
     elif tier == "logprobs":
         base = Plan(tier="logprobs", test="logprob-tolerance", per_prompt=2, blocks=1)
     else:
@@ -240,6 +249,23 @@ def draw(
         raise
     except Exception as exc:  # Inspect and HTTP clients raise their own types
         raise ModelCallError(f"monitoring query failed: {type(exc).__name__}: {exc}") from None
+
+
+def greedy(endpoint: Any, prompts: Sequence[dict[str, Any]], plan: Plan) -> list[Reply]:
+    """One greedy (temperature 0) reply per prompt: the input of :func:`greedy_digest`."""
+    return draw(endpoint, prompts, replace(plan, temperature=0.0, tier="api"), per_prompt=1, seed=0)
+
+
+def greedy_digest(replies: Sequence[Reply]) -> str:
+    """The greedy-answer digest: equal digests mean byte-identical greedy answers.
+
+    Why only a shortcut and never the monitor: equal greedy answers do not make equal
+    distributions (a re-quantisation, a served temperature, or 10 % routing can leave
+    every greedy answer unchanged), and unequal ones do not prove a change (kernels and
+    batching are not bitwise deterministic). It is taken on the *secret* monitoring
+    prompts, never the public fingerprint set, which a provider could special-case.
+    """
+    return digest({"greedy": [[r.prompt_id, r.text] for r in replies]})
 
 
 def sample_digest(replies: Sequence[Reply]) -> str:

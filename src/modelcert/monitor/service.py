@@ -25,14 +25,37 @@ from modelcert.errors import ConfigError
 from modelcert.evidence.chain import digest
 from modelcert.evidence.store import PREREGISTRATION, RUN_END, SAMPLE, EvidenceStore
 from modelcert.evidence.suites import SealedSuite, load_sealed, write_sealed
-from modelcert.monitor import eprocess, logprob_test, mmd, prompts
-from modelcert.monitor.sample import Plan, Reply, draw, endpoint_for, plan_for, sample_digest
+from modelcert.monitor import eprocess, logprob_test, mmd, prompts, witness
+from modelcert.monitor.sample import (
+    Plan,
+    Reply,
+    draw,
+    endpoint_for,
+    greedy,
+    greedy_digest,
+    plan_for,
+    sample_digest,
+)
 
 ENROLL, CHECK = "enroll", "check"
+GREEDY_EPOCH = -1  # the enrollment's greedy replies (the shortcut's digest), beside the blocks
 
 
 class MonitorError(ConfigError):
     """A monitoring request that cannot be carried out as asked (exit code 2)."""
+
+
+def name_reference(result: Path, reference: str) -> None:
+    """Write ``monitoring_reference`` into an audit's ``result.json`` before it is signed, so the
+    certificate names the reference sample (atomically: a half-written result never exists)."""
+    import json
+    import os
+
+    data = json.loads(result.read_text(encoding="utf-8"))
+    data["monitoring_reference"] = reference
+    tmp = result.with_name(f".{result.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, result)
 
 
 def resume_key(version_id: int) -> str:
@@ -68,6 +91,7 @@ class MonitorState:
     reference_digest: str | None = None
     tolerance: float | None = None
     enrolled_at: str | None = None
+    greedy_digest: str | None = None
     checks: list[CheckOutcome] = field(default_factory=list)
 
     @property
@@ -79,17 +103,22 @@ class MonitorState:
         return any(c.alarm for c in self.checks)
 
     @property
+    def blocks_used(self) -> int:
+        return max((c.block for c in self.checks), default=0)
+
+    @property
     def blocks_left(self) -> int | None:
         if self.plan is None:
             return None
         if self.plan["test"] != "mmd-hamming":
             return None  # the logprob test reuses its reference (see logprob_test)
-        return self.plan["blocks"] - len(self.checks)
+        return self.plan["blocks"] - self.blocks_used
 
     def to_dict(self) -> dict[str, Any]:
         return {"version_id": self.version_id, "enrollment": self.enrollment, "plan": self.plan,
                 "prompt_set": self.prompt_set, "reference_digest": self.reference_digest,
                 "tolerance": self.tolerance, "enrolled_at": self.enrolled_at, "alarm": self.alarm,
+                "greedy_digest": self.greedy_digest,
                 "blocks_left": self.blocks_left, "threshold": 1 / self.plan["alpha"] if self.plan else None,
                 "checks": [c.to_dict() for c in self.checks]}
 
@@ -151,7 +180,7 @@ class Monitor:
         for run_id, pre, end in self._runs(version_id):
             if pre["monitor"] == ENROLL and end is not None:
                 state = MonitorState(version_id, run_id, pre["plan"], pre["prompt_set"], end["reference_digest"],
-                                     end.get("tolerance"), pre["at"])
+                                     end.get("tolerance"), pre["at"], end.get("greedy_digest"))
             elif pre["monitor"] == CHECK and end is not None and pre.get("enrollment") == state.enrollment:
                 state.checks.append(CheckOutcome(**end["outcome"]))
         return state
@@ -223,6 +252,10 @@ class Monitor:
                                              [(r.prompt_id, r.positions or []) for r in replicate])
             end.update(reference_digest=sample_digest(reference), noise_floor=floor,
                        tolerance=max(plan.min_tolerance, 4 * floor))
+        if plan.shortcut:
+            g = greedy(endpoint, items, plan)
+            _record_replies(self.store, run, suite, g, GREEDY_EPOCH)
+            end["greedy_digest"] = greedy_digest(g)
         self.store.finish(run, end)
         return self.status(version_id)
 
@@ -238,7 +271,7 @@ class Monitor:
                                "(new audit or reviewed decision) and enroll again")
         plan = Plan(**state.plan)
         t = len(state.checks) + 1
-        if plan.test == "mmd-hamming" and t > plan.blocks:
+        if plan.test == "mmd-hamming" and state.blocks_used + 1 > plan.blocks:
             raise MonitorError(f"the reference sample's {plan.blocks} blocks are used up; enroll again "
                                "to draw a new reference")
         suite = load_sealed(self.folder / state.prompt_set["folder"])
@@ -252,33 +285,80 @@ class Monitor:
         run = self.store.create_run(resume_key=resume_key(version_id))
         from datetime import UTC, datetime
 
-        block = t if plan.test == "mmd-hamming" else 0
+        block = state.blocks_used + 1 if plan.test == "mmd-hamming" else 0
         self.store.append(run, PREREGISTRATION, {
             "monitor": CHECK, "version_id": version_id, "actor": actor, "at": datetime.now(UTC).isoformat(),
             "enrollment": state.enrollment, "check": t, "block": block, "plan_digest": digest(state.plan),
             "seed": seed, "prompt_set_root": suite.root})
+        figures: dict[str, Any] = {}
+        if plan.shortcut and state.greedy_digest:
+            g = greedy(endpoint, list(suite.items), plan)
+            _record_replies(self.store, run, suite, g, GREEDY_EPOCH)
+            figures["greedy_digest_equal"] = greedy_digest(g) == state.greedy_digest
+            if figures["greedy_digest_equal"]:
+                return self._identical(run, state, t, len(g))
         replies = draw(endpoint, list(suite.items), plan, per_prompt=plan.per_prompt, seed=seed)
         _record_replies(self.store, run, suite, replies, t)
         if plan.test == "mmd-hamming":
-            res: Any = mmd.mmd_test([(r.prompt_id, r.text) for r in reference[block]],
-                                    [(r.prompt_id, r.text) for r in replies],
-                                    length=plan.length, permutations=plan.permutations, seed=seed)
+            ref_t = [(r.prompt_id, r.text) for r in reference[block]]
+            new_t = [(r.prompt_id, r.text) for r in replies]
+            res: Any = mmd.mmd_test(ref_t, new_t, length=plan.length, permutations=plan.permutations, seed=seed)
+            if plan.witness:
+                w = self._witness(state, reference, plan)
+                figures["witness_e"] = witness.e_value(w, ref_t, new_t)
         else:
             res = logprob_test.logprob_test([(r.prompt_id, r.positions or []) for r in reference[0]],
                                             [(r.prompt_id, r.positions or []) for r in replies],
                                             tolerance=float(state.tolerance or plan.min_tolerance),
                                             null_rate=plan.null_rate)
-        ep = eprocess.EProcess(plan.alpha)
-        for c in state.checks:
-            ep.update(c.e_value)
+        ep = self._eprocess(state, plan)
         e = eprocess.calibrate(res.p_value, plan.kappa)
-        value = ep.update(e)
-        outcome = CheckOutcome(run, t, block, len(replies), res.p_value, e, value, ep.alarm, res.to_dict(),
+        value = ep.update(e, figures["witness_e"]) if plan.witness else ep.update(e)
+        outcome = CheckOutcome(run, t, block, len(replies), res.p_value, e, value, ep.alarm,
+                               {**res.to_dict(), **figures},
                                datetime.now(UTC).isoformat())
         if outcome.alarm:
             outcome = CheckOutcome(**{**outcome.to_dict(), "status_change": self._suspend(version_id, outcome, plan)})
         self.store.finish(run, {"outcome": outcome.to_dict()})
         return outcome
+
+    def _identical(self, run: str, state: MonitorState, t: int, queries: int) -> CheckOutcome:
+        """Equal greedy digests: no test, no reference block used, e-value 1 (no evidence either way)."""
+        from datetime import UTC, datetime
+
+        assert state.plan is not None
+        plan = Plan(**state.plan)
+        ep = self._eprocess(state, plan)
+        value = ep.update(1.0, 1.0) if plan.witness else ep.update(1.0)
+        outcome = CheckOutcome(run, t, 0, queries, 1.0, 1.0, value, ep.alarm,
+                               {"shortcut": "greedy digest equal to the enrollment's: no test needed",
+                                "greedy_digest": state.greedy_digest}, datetime.now(UTC).isoformat())
+        self.store.finish(run, {"outcome": outcome.to_dict()})
+        return outcome
+
+    @staticmethod
+    def _eprocess(state: MonitorState, plan: Plan) -> Any:
+        """The e-process replayed over the enrollment's checks (api with the witness: the
+        weighted average of the MMD and learned-witness processes, :class:`witness.Combined`)."""
+        if not plan.witness:
+            ep: Any = eprocess.EProcess(plan.alpha)
+            for c in state.checks:
+                ep.update(c.e_value)
+            return ep
+        ep = witness.Combined(plan.alpha, plan.witness_weight)
+        for c in state.checks:
+            ep.update(c.e_value, float(c.test.get("witness_e", 1.0)))
+        return ep
+
+    def _witness(self, state: MonitorState, reference: dict[int, list[Reply]], plan: Plan) -> witness.Witness:
+        """The witness learned from this enrollment's earlier checks (their blocks and replies)."""
+        w = witness.Witness(plan.length)
+        for c in state.checks:
+            if c.block == 0:  # a shortcut check: no block, no test
+                continue
+            new = _replies(self.store, c.run_id).get(c.check, [])
+            w.add([(r.prompt_id, r.text) for r in reference[c.block]], [(r.prompt_id, r.text) for r in new])
+        return w
 
     def _suspend(self, version_id: int, c: CheckOutcome, plan: Plan) -> str | None:
         from modelcert.registry.lifecycle import IN_FORCE, Status

@@ -334,6 +334,7 @@ class MonitorEnrollIn(BaseModel):
     temperature: float | None = Field(default=None, ge=0.05, le=5)  # below this sampling is greedy in all but name and underflows
     max_tokens: int | None = Field(default=None, ge=1, le=512)
     reference_per_prompt: int | None = Field(default=None, ge=1, le=100)
+    shortcut: bool | None = None  # pre-register the greedy-digest exact-identity shortcut
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 

@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelcert.errors import ConfigError
 
@@ -47,6 +48,10 @@ class LabConfig:
         audits_per_endpoint: With the ray executor, audits running at once against one
             provider endpoint (``MODELCERT_AUDITS_PER_ENDPOINT``).
         max_audits: With the ray executor, audits this server keeps claimed at once.
+        monitor_on_certify: Plan overrides for the monitoring reference sample the worker
+            draws when an audit certifies (``{}``: the tier's default plan, 5,000 queries
+            at api); ``None`` (the default) draws none. The certificate then names the
+            reference sample's digest (docs/monitoring.md).
     """
 
     db: str
@@ -73,6 +78,7 @@ class LabConfig:
     audits_per_endpoint: int = field(default_factory=lambda: int(os.environ.get("MODELCERT_AUDITS_PER_ENDPOINT")
                                                                  or 2))
     max_audits: int = 8
+    monitor_on_certify: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

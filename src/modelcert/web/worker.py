@@ -276,6 +276,8 @@ class AuditWorker:
             {k: r.get(k) for k in ("id", "title", "verdict", "estimate", "bound", "n", "reason", "legal_basis")}
             for r in report.result.get("requirements", [])
         ]
+        if self.cfg.monitor_on_certify is not None and report.outcome in ("certified", "conditionally_certified"):
+            draw_reference(self.cfg, self.reg, audit.version_id, audit.tier, out / "result.json")
         cert = issued = until = None
         # every outcome is signed and logged, a refusal included: a certificate of refusal
         # says so in its outcome, and the log makes a dropped refusal visible
@@ -310,6 +312,29 @@ class AuditWorker:
             path.rename(out / f"certificate.superseded.{path.stat().st_mtime_ns}.json")
         write_new_file(path, data)
         return data, statement.predicate.issued_at, statement.predicate.valid_until
+
+
+def draw_reference(config: LabConfig, reg: Registry, version_id: int, tier: str, result: Path) -> str | None:
+    """At certification: enroll the version for monitoring (the secret prompt set and the
+    reference sample, as evidence) and name the reference sample's digest in the audit
+    result, before it is signed. Returns the digest, or None when it cannot be drawn
+    (no access grant, the endpoint failing): the audit's outcome stands either way, and
+    the lab can enroll later with ``modelcert monitor enroll``.
+    """
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.monitor.service import Monitor, name_reference
+
+    plan = dict(config.monitor_on_certify or {})
+    try:
+        with EvidenceStore(config.db) as store:
+            state = Monitor(store, reg, config.data_dir / "monitor").enroll(
+                version_id, actor="lab-worker", tier=tier if tier in ("api", "logprobs") else None, **plan)
+    except ModelcertError as exc:
+        log.warning("no monitoring reference for version %s: %s", version_id, exc)
+        return None
+    assert state.reference_digest is not None
+    name_reference(result, state.reference_digest)
+    return state.reference_digest
 
 
 def endpoint(address: str) -> str:
