@@ -52,6 +52,7 @@ from modelcert.policy.decide import (
     judge_errors,
     metric_value,
     rate_result,
+    rule_not_followed,
 )
 from modelcert.policy.loader import load_attestations, load_claims, load_policy, policy_digest
 from modelcert.policy.schema import (
@@ -571,12 +572,8 @@ class Audit:
         fr = getattr(table, "follows_rule", None)
         if fr is not None:
             res.details["follows_rule"] = fr.to_dict()
-            if fr.n and fr.ci[1] < req.min_follows_rule:
-                res.verdict = "INCONCLUSIVE"
-                res.reason = (f"decisions do not follow the stated rule, so bias cannot be separated from noise: "
-                              f"decisive-fact accuracy {fr.estimate:.2f} ({(1 - fr.alpha):.0%} CI {fr.ci[0]:.2f}–"
-                              f"{fr.ci[1]:.2f}, {fr.n} decided) is below the pre-registered floor "
-                              f"{req.min_follows_rule:g}; the effects alone: {bv.reason}")
+            if why := rule_not_followed(fr, req.min_follows_rule):
+                res.verdict, res.reason = "INCONCLUSIVE", f"{why}; the effects alone: {bv.reason}"
         res.details.update(
             summary=table.summary(),
             flagged=[{"label": r.label, "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
