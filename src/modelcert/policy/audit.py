@@ -54,6 +54,7 @@ from modelcert.policy.decide import (
     rate_result,
     rule_not_followed,
 )
+from modelcert.policy.explain import explain
 from modelcert.policy.loader import load_attestations, load_claims, load_policy, policy_digest
 from modelcert.policy.schema import (
     AnalyzerRequirement,
@@ -421,6 +422,7 @@ class Audit:
                 elif item.analyzer is not None:
                     self._run_analyzer(item)
                 item.result.details["seconds"] = round(time.perf_counter() - t0, 3)
+                item.result.details["explanation"] = explain(item.result)  # the verdict in one plain sentence
                 store.append(audit_run, "decision",
                              finite({k: v for k, v in item.result.to_dict().items() if k != "examples"}))
                 self.emit("requirement_end", {"id": item.req.id, "runs": bool(item.runner or item.analyzer),
