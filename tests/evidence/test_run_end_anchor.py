@@ -15,6 +15,7 @@ from modelcert.certify import issue_certificate, keys
 from modelcert.certify.statement import AuditResult
 from modelcert.certify.verify import verify_certificate
 from modelcert.errors import VerificationError
+from modelcert.evidence.answers import answers_root
 from modelcert.evidence.bundle import FORMAT, MANIFEST, RECORDS, export_bundle
 from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, record_hash, sha256_hex
 from modelcert.evidence.store import RUN_END, EvidenceStore, Record
@@ -57,7 +58,8 @@ def _rechain(run: str, envs: list[dict]) -> list[Record]:
             for r in out:
                 counts[r.kind] = counts.get(r.kind, 0) + 1
             env["data"] = {**env["data"], "records": len(out), "counts": counts,
-                           "merkle_root": merkle_root([bytes.fromhex(r.hash) for r in out])}
+                           "merkle_root": merkle_root([bytes.fromhex(r.hash) for r in out]),
+                           "answers_root": answers_root(r.data for r in out if r.kind == "sample")}
         h = record_hash(env, prev)
         item = canonical_json([env["data"]["sample_id"], 1]).decode() if env["kind"] == "sample" else None
         out.append(Record(run, seq, env["kind"], item, canonical_json(env).decode(), prev, h))

@@ -1,40 +1,22 @@
-"""What two runs of the same deterministic audit must share, whatever executor ran them.
-
-The evidence Merkle root of a run cannot repeat across runs: every record carries its
-write time and run id, and samples carry their timings. :func:`content_root` is the
-Merkle root over what a greedy model's run must reproduce: per sample id (sorted), its
-input, output, scores, target, metadata and error, less the wall times some of them
-report (a backdoor scan's ``seconds``), which no two runs share.
-"""
+"""Helpers to explain why two runs' answers roots differ (the root itself is the product's:
+:mod:`modelcert.evidence.answers`, recorded in every ``run_end``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from modelcert.evidence.chain import digest, merkle_root
-
-FIELDS = ("sample_id", "epoch", "input", "output", "scores", "target", "metadata", "error")
-TIMES = {"seconds", "timing", "working_time", "total_time", "started_at", "completed_at"}
+from modelcert.evidence.answers import answer_content
 
 
-def _stable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _stable(v) for k, v in obj.items() if k not in TIMES}
-    if isinstance(obj, list):
-        return [_stable(v) for v in obj]
-    return obj
-
-
-def content_root(records: list[Any]) -> str:
-    rows = sorted((repr((r.data["sample_id"], r.data["epoch"])),
-                   digest(_stable({k: r.data.get(k) for k in FIELDS}))) for r in records)
-    return merkle_root([bytes.fromhex(h) for _, h in rows])
+def recorded_answers_root(store: Any, run_id: str) -> str:
+    """The answers root the run's ``run_end`` recorded (``evidence verify`` recomputes it)."""
+    (end,) = list(store.records(run_id, kinds=("run_end",)))
+    return end.data["answers_root"]
 
 
 def stable_rows(records: list[Any]) -> dict[str, Any]:
-    """Per sample, what :func:`content_root` hashes (to show what differs when roots do)."""
-    return {repr((r.data["sample_id"], r.data["epoch"])): _stable({k: r.data.get(k) for k in FIELDS})
-            for r in records}
+    """Per sample, what the answers root hashes (to show what differs when roots do)."""
+    return {repr((r.data["sample_id"], r.data["epoch"])): answer_content(r.data) for r in records}
 
 
 def differences(a: Any, b: Any, path: str = "") -> list[str]:

@@ -105,3 +105,25 @@ def test_scan_model_batches_through_a_replica_pool_give_the_same_answers(random_
     assert pooled.first_logprobs(chats, top=5) == here.first_logprobs(chats, top=5)
     assert pooled.generate(chats, max_new_tokens=3) == here.generate(chats, max_new_tokens=3)
     assert pooled.budget.to_dict() == here.budget.to_dict()
+
+
+def test_scan_chunks_for_two_replicas_cover_every_chat_once_longest_first(random_checkpoint) -> None:
+    """On a 2-replica pool the search's batches are cut finer and handed out longest first
+    (LPT), and the answers stay those of the single-process path."""
+    from modelcert.analyzers.backdoor.model import LPT_CHUNKS, CheckpointScanModel
+    from modelcert.executors._base import _LocalPool
+    from modelcert.providers.checkpoint import load_checkpoint
+
+    class TwoReplicas(_LocalPool):
+        size = 2
+
+    ckpt = load_checkpoint(random_checkpoint, access="logprobs")
+    chats = [[{"role": "user", "content": "w " * (1 + (i * 7) % 40)}] for i in range(100)]
+    pooled = CheckpointScanModel(ckpt, batch=64, replicas=TwoReplicas())
+    chunks = pooled._chunks(chats)
+    assert sorted(i for c in chunks for i in c) == list(range(100))
+    assert len(chunks) >= 2 * LPT_CHUNKS  # several per replica, so a free replica takes the next
+    cost = [max(len(chats[i][0]["content"]) for i in c) for c in chunks]
+    assert cost == sorted(cost, reverse=True)  # longest first
+    here = CheckpointScanModel(ckpt, batch=64)
+    assert pooled.generate(chats[:20], max_new_tokens=2) == here.generate(chats[:20], max_new_tokens=2)

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 
 from modelcert.checks.registry import get_check
+from modelcert.evidence.answers import answers_root
 from modelcert.evidence.store import EvidenceStore
 from modelcert.evidence.verify import verify_run
 from modelcert.runner import Limits, Runner
 from modelcert.targets import make_target
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "runner"))
-from content import content_root
 from fakeserver import FakeChatServer
 
 pytestmark = pytest.mark.usefixtures("ray_head")
@@ -84,8 +84,8 @@ def test_api_round_on_workers_survives_a_killed_worker_under_the_shared_rate(
             here = _round(store, target, "inprocess", {"executor": "inprocess"})
             ids = here.sample_ids[:N]
             here.run_round(ids)
-            here.finish_run()
-            expected = content_root(here.records())
+            expected = here.finish_run().data["answers_root"]
+            assert expected == answers_root(r.data for r in here.records())
             server.calls.clear()
             stamps.clear()
 
@@ -109,13 +109,13 @@ def test_api_round_on_workers_survives_a_killed_worker_under_the_shared_rate(
             t.start()
             got = runner.run_round(ids)
             t.join()
-            runner.finish_run()
+            end = runner.finish_run()
             assert seen_before_kill, "the kill never happened"
             ids_recorded = Counter(r.data["sample_id"] for r in store.records(runner.run_id, kinds=("sample",)))
             assert set(ids_recorded) == set(ids) and max(ids_recorded.values()) == 1, ids_recorded  # none lost/twice
             assert all(r.ok for r in got) and len(got) == N, [r.error for r in got]
             assert verify_run(store, runner.run_id).ok
-            assert content_root(runner.records()) == expected  # same answers as in-process
+            assert end.data["answers_root"] == expected  # same answers as in-process, as recorded
             prompts = {r.data["sample_id"]: r.data["input"][-1]["content"]
                        for r in store.records(runner.run_id, kinds=("sample",))}
             again = {i: server.calls[prompts[i]] for i in seen_before_kill if server.calls[prompts[i]] != 1}

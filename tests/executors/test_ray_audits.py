@@ -2,7 +2,7 @@
 
 * Four zoo audits queued in the lab registry and run by the lab worker with the Ray
   executor (each audit a Ray task; its rounds on replica actors) give the verdicts and
-  the sample content (:func:`content.content_root`) of the same audits run in-process.
+  the answers roots their runs recorded (`run_end.answers_root`) as the same audits run in-process.
 * A replica process SIGKILLed during an audit, once in a check round and once in a
   backdoor search, loses nothing and duplicates nothing: every run verifies, no sample
   id is recorded twice, and the audit completes with the in-process verdicts.
@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from content import content_root, differences, stable_rows
+from content import differences, recorded_answers_root, stable_rows
 
 from modelcert.evidence.store import EvidenceStore
 from modelcert.evidence.verify import verify_run
@@ -85,7 +85,7 @@ def _summary(db: str, result: dict) -> dict:
                 recs = list(store.records(r["run_id"], kinds=("sample",)))
                 ids = Counter(repr((x.data["sample_id"], x.data["epoch"])) for x in recs)
                 assert not ids or max(ids.values()) == 1, f"{r['id']}: a sample recorded twice"
-                root = content_root(recs)
+                root = recorded_answers_root(store, r["run_id"])
             out[r["id"]] = (r["verdict"], root)
             rows[r["id"]] = stable_rows(recs) if r.get("run_id") else {}
     return out

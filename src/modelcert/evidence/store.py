@@ -61,6 +61,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from modelcert.db import open_engine, safe_url, upgrade_schema
 from modelcert.errors import EvidenceError
+from modelcert.evidence.answers import answers_root
 from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root, sha256_hex
 from modelcert.evidence.location import resolve_url, sqlite_path
 
@@ -487,7 +488,8 @@ class EvidenceStore:
         )
 
     def finish(self, run_id: str, data: dict[str, Any] | None = None) -> Record:
-        """Write ``run_end``: counts per kind plus the Merkle root of all earlier records.
+        """Write ``run_end``: counts per kind, the Merkle root of all earlier records and
+        the answers root of their samples (:mod:`modelcert.evidence.answers`).
 
         The root inside ``run_end`` lets a reader check the run in one pass; the root a
         certificate anchors is :meth:`run_root`, which covers ``run_end`` itself.
@@ -502,6 +504,7 @@ class EvidenceStore:
             "records": len(records),
             "counts": counts,
             "merkle_root": merkle_root([bytes.fromhex(r.hash) for r in records]),
+            "answers_root": answers_root(r.data for r in records if r.kind in SAMPLE_KINDS),
         }
         return self.append(run_id, RUN_END, end)
 

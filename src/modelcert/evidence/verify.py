@@ -12,7 +12,7 @@ What it catches, and where it points:
 * reordered records: the first record whose ``seq`` or ``prev`` is out of place;
 * an inserted record: the first record whose ``seq`` or ``prev`` no longer chains, or
   any record after ``run_end``;
-* a rewritten tail: the ``run_end`` count and Merkle root, and, against an attacker
+* a rewritten tail: the ``run_end`` count, Merkle root and answers root, and, against an attacker
   who recomputes everything, the root you hold from a certificate or the transparency
   log (``expected_root``).
 
@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from modelcert.evidence.answers import answers_root
 from modelcert.evidence.chain import GENESIS, canonical_json, merkle_root
 from modelcert.evidence.store import RUN_END, SAMPLE_KINDS, Record, chained_hash, item_key
 
@@ -122,6 +123,7 @@ def verify_records(
             wholly recomputed log.
     """
     hashes: list[bytes] = []
+    samples: list[dict[str, Any]] = []
     prev = GENESIS
     closed = False
     root: str | None = None
@@ -138,8 +140,12 @@ def verify_records(
                     raise _Bad(i, f"run_end counts {data.get('records')!r} records but {len(hashes)} precede it")
                 if data.get("merkle_root") != root:
                     raise _Bad(i, "run_end Merkle root does not match the records before it")
+                if "answers_root" in data and data["answers_root"] != answers_root(samples):
+                    raise _Bad(i, "run_end answers root does not match the samples before it")
                 closed = True
             hashes.append(bytes.fromhex(rec.hash))
+            if rec.kind in SAMPLE_KINDS:
+                samples.append(env["data"])
             prev = rec.hash
         if not hashes:
             return VerifyResult(run_id, False, 0, False, None, None, 0, "run has no records")

@@ -100,6 +100,11 @@ class ScanModel:
         raise AccessError("this target exposes no weights (a remote endpoint)")
 
 
+#: Chunks per replica and the smallest chunk worth a replica call (see ``_chunks``).
+LPT_CHUNKS = 3
+MIN_CHUNK = 8
+
+
 class CheckpointScanModel(ScanModel):
     """A local checkpoint (:class:`~modelcert.providers.checkpoint.LocalCheckpoint`).
 
@@ -123,11 +128,20 @@ class CheckpointScanModel(ScanModel):
         self.replicas = replicas
 
     def _chunks(self, chats: list[Chat]) -> list[list[int]]:
+        """Length-sorted chunks (small padding); on replicas, longest first and several per replica.
+
+        A round of the search waits for its slowest chunk. Equal-count chunks of a
+        length-sorted list differ in cost, so with one chunk per replica the replica with
+        the long prompts sets the pace. Cutting ``LPT_CHUNKS`` chunks per replica and
+        handing them out longest first (the pool gives the next chunk to whichever replica
+        is free) evens the finish times: the classic longest-processing-time rule.
+        """
         order = sorted(range(len(chats)), key=lambda i: sum(len(m["content"]) for m in chats[i]))
         per = self.batch
-        if self.replicas is not None and self.replicas.size > 1:  # every replica gets a share
-            n = self.replicas.size
-            per = max(1, math.ceil(len(order) / (n * math.ceil(len(order) / (n * self.batch)))))
+        if self.replicas is not None and self.replicas.size > 1:
+            n = self.replicas.size * LPT_CHUNKS
+            per = max(min(MIN_CHUNK, self.batch), math.ceil(len(order) / (n * math.ceil(len(order) / (n * self.batch)))))
+            return [order[b : b + per] for b in range(0, len(order), per)][::-1]
         return [order[b : b + per] for b in range(0, len(order), per)]
 
     def _run(self, chats: list[Chat], idx_chunks: list[list[int]], kwargs: dict[str, Any]) -> list[list[Any]]:
