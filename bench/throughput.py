@@ -3,7 +3,8 @@
 Same organism, same prompts, greedy decoding, same max new tokens, batch 32, one torch
 thread (the default on a small machine, ``modelcert.providers.cores``):
 
-* plain batched ``model.generate`` loop in transformers;
+* plain batched ``model.generate`` loop in transformers, in the prompts' order and ordered
+  by length (lm-eval and the round engine order by length: less padding per batch);
 * the forward-pass limit: the same tokens (prompt + answer) in batched forward passes,
   as samples/s; no decoder can beat it, so it is the ceiling;
 * ``local/`` through ``Model.generate`` (the provider and Inspect's model layer);
@@ -94,6 +95,18 @@ class Bench:
         self.full_texts = [r + o for r, o in zip(self.rendered, outs)]
         return elapsed
 
+    def plain_sorted(self) -> float:
+        """The plain loop over the prompts ordered by length (as lm-eval and the engine order them)."""
+        torch, tok = self._torch, self.tok
+        ordered = sorted(self.rendered, key=len)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, self.n, BATCH):
+                enc = tok(ordered[i : i + BATCH], return_tensors="pt", padding=True, add_special_tokens=False)
+                self.model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False,
+                                    pad_token_id=tok.pad_token_id)
+        return time.perf_counter() - t0
+
     def limit(self) -> float:
         """Forward passes over the same prompt + answer tokens, batched like the loop."""
         torch, tok = self._torch, self.tok
@@ -109,15 +122,18 @@ class Bench:
         return _model_generate_run(self.inspect_model, self.texts, self.max_tokens)
 
     def local_eval(self) -> float:
-        """A full Inspect eval with the engine's own settings (GC thresholds included), no evidence."""
+        """A full Inspect eval with the engine's own settings, no evidence: GC thresholds, no
+        per-sample ACP session, samples ordered by input length (``Runner._only``)."""
         import contextlib
 
         from inspect_ai import eval as inspect_eval
 
-        from modelcert.runner.engine import relaxed_gc
+        from modelcert.runner.engine import no_acp_session, relaxed_gc
 
         task = self._task()
-        with tempfile.TemporaryDirectory(dir=self.tmp) as logs, contextlib.redirect_stdout(sys.stderr), relaxed_gc():
+        task.dataset.sort()
+        with tempfile.TemporaryDirectory(dir=self.tmp) as logs, contextlib.redirect_stdout(sys.stderr), \
+                relaxed_gc(), no_acp_session():
             t0 = time.perf_counter()
             log = inspect_eval(task, model=self.inspect_model, display="none", log_dir=logs, fail_on_error=False,
                                score_display=False, retry_on_error=0, log_realtime=False, log_samples=False,
@@ -195,8 +211,20 @@ def lm_eval_factory(path: Path, texts: list[str], max_tokens: int) -> Callable[[
     return run
 
 
-def run_audit(tmp: Path) -> tuple[float, int]:
-    """The default ``modelcert audit`` in a fresh process: wall seconds and queries."""
+def audit_tokens(db: Path) -> int:
+    """Prompt + answer tokens of every generated sample the audit recorded (its generation work)."""
+    import sqlite3
+
+    total = 0
+    with sqlite3.connect(db) as conn:
+        for (body,) in conn.execute("select body from evidence_records where kind = 'sample'"):
+            for use in (json.loads(body)["data"].get("usage") or {}).values():
+                total += int(use.get("input_tokens") or 0) + int(use.get("output_tokens") or 0)
+    return total
+
+
+def run_audit(tmp: Path) -> tuple[float, int, dict]:
+    """The default ``modelcert audit`` in a fresh process: wall seconds, queries, result.json."""
     exe = Path(sys.executable).with_name("modelcert")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "modelcert"]
     env = {**os.environ, "MODELCERT_DB": str(tmp / "audit.sqlite")}
@@ -206,7 +234,8 @@ def run_audit(tmp: Path) -> tuple[float, int]:
     if out.returncode not in (0, 1):
         raise RuntimeError(f"modelcert audit failed: {out.stderr[-1500:]}")
     result = json.loads((tmp / "audit" / "result.json").read_text())
-    return elapsed, int(result["queries"]["total"])
+    result["generated_tokens"] = audit_tokens(tmp / "audit.sqlite")
+    return elapsed, int(result["queries"]["total"]), result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +269,7 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
     b = Bench(path, texts, args.max_tokens, tmp, None if "pg" in skip else args.pg_url)
     paths: list[tuple[str, Callable[[], float]]] = [
         ("plain batched generate loop", b.plain),
+        ("plain loop, prompts ordered by length", b.plain_sorted),
         ("forward-pass limit", b.limit),
         ("local/ Model.generate", b.local_generate),
         ("local/ full inspect eval (no evidence)", b.local_eval),
@@ -279,7 +309,7 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
             job.kill()
             job.wait()
 
-    audit: tuple[float, int] | None = None
+    audit: tuple[float, int, dict] | None = None
     if "audit" not in skip:
         print("default audit (modelcert audit) ...", file=sys.stderr, flush=True)
         audit = run_audit(tmp)
@@ -315,10 +345,17 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
         print(f"\nunder load (2-thread torch job beside it): engine + SQLite {args.n / statistics.median(loaded):.1f} "
               f"samples/s median = {idle / statistics.median(loaded):.2f}× its idle median")
     if audit:
-        secs, queries = audit
+        secs, queries, result = audit
         print(f"default audit: {secs:.1f} s wall, {queries} queries, {queries / secs:.1f} queries/s "
               f"= {queries / secs / plain:.2f}× plain loop, {queries / secs / limit:.2f}× forward limit "
               "(audit queries differ in length from the bench prompts)")
+        tokens = result["generated_tokens"]
+        rate = limit * b.tokens_per_sample()
+        print(f"  its generated samples hold {tokens} prompt + answer tokens: {tokens / rate:.1f} s at the "
+              f"forward-pass limit ({rate:.0f} tokens/s), before the backdoor scan's and the probes' own "
+              f"forward passes; the audit process reported {result['seconds']:.1f} s")
+        for r in result["requirements"]:
+            print(f"  {r['id']}: {r['queries']} queries, {r['details'].get('seconds', 0):.1f} s")
     return 0
 
 

@@ -92,3 +92,14 @@ def test_write_power_keeps_tiers_not_measured_in_this_run(tmp_path, monkeypatch)
     tiers = json.loads((tmp_path / "power.json").read_text())["tiers"]
     assert {t: v["auc"] for t, v in tiers.items()} == {"logprobs": 0.7, "weights": 0.8, "api": 0.9}
     assert tiers["weights"]["measured"] == "d1" and tiers["api"]["measured"] == "d2"
+
+
+def test_the_cost_projection_scales_the_measured_member_to_the_design(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"members": [{"train_seconds": 700.0}, {"train_seconds": 1000.0}]}))
+    rows = [_row(0.0, True, tier="api"), _row(0.0, False, tier="api"), _row(0.0, True, tier="weights"),
+            _row(0.0, False, tier="weights")]
+    text = bench.cost_projection(rows, tmp_path, 40)
+    # (850 s training + 1 s per scan x 2 tiers) x 40 members = 9.47 h
+    assert "per member, training and every scan above: 852 s" in text and "40 members in one process: 9.5 h" in text

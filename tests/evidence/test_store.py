@@ -41,6 +41,15 @@ def test_append_chains_and_finish_writes_root(store_url: str) -> None:
         assert store.find_open_run("k1") is None
 
 
+def test_records_after_a_seq_reads_only_later_records(store_url: str) -> None:
+    with EvidenceStore(store_url) as store:
+        run = store.create_run()
+        recs = [store.append(run, "sample", _sample(i)) for i in range(4)]
+        assert [r.seq for r in store.records(run, after=recs[1].seq)] == [2, 3]
+        assert [r.seq for r in store.records(run, kinds=("sample",), after=-1)] == [0, 1, 2, 3]
+        assert list(store.records(run, after=recs[-1].seq)) == []
+
+
 def test_reopen_sees_completed_items_and_open_runs(store_url: str) -> None:
     with EvidenceStore(store_url) as store:
         run = store.create_run(resume_key="key")

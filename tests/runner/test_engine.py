@@ -269,3 +269,33 @@ def test_one_log_inspect_keeps_no_samples_unless_asked(chat_server, tmp_path: Pa
     quiet, kept = calls
     assert quiet["log_samples"] is False and quiet["ctl_server"] is False
     assert "log_samples" not in kept and kept["log_dir"] == str(tmp_path / "logs")
+
+
+def test_a_round_runs_shortest_inputs_first_without_acp_sessions(chat_server, tmp_path: Path) -> None:
+    """Rounds go to Inspect ordered by input length (similar lengths batch together), and the
+    engine turns off Inspect's per-sample live ACP session, which nothing can attach to."""
+    from inspect_ai.agent._acp.transport import current_acp_transport
+    from inspect_ai.agent._acp.transport_noop import NoOpAcpTransport
+    from inspect_ai.solver import Generate, TaskState, solver
+
+    seen_transports: list[str] = []
+
+    @solver
+    def note_transport():
+        async def solve(state: TaskState, generate: Generate) -> TaskState:
+            seen_transports.append(type(current_acp_transport()).__name__)
+            return await generate(state)
+
+        return solve
+
+    inputs = {"a": "x" * 30, "b": "x" * 5, "c": "x" * 50, "d": "x" * 12}
+    task = Task(dataset=MemoryDataset([Sample(id=k, input=v, target="x") for k, v in inputs.items()]),
+                solver=note_transport(), scorer=includes())
+    with EvidenceStore(str(tmp_path / "e.sqlite")) as store:
+        runner = _runner(store, chat_server, task, limits=Limits(max_retries=1, attempt_timeout=5, timeout=30,
+                                                                  max_samples=1))
+        runner.start_run()
+        got = runner.run_round(["a", "b", "c", "d"])
+    assert len(got) == 4 and all(r.ok for r in got)
+    assert list(chat_server.calls) == sorted(inputs.values(), key=len)  # one at a time, shortest first
+    assert seen_transports == [NoOpAcpTransport.__name__] * 4

@@ -48,6 +48,9 @@ def examples(lab: Lab) -> dict[tuple[str, str], dict]:
         ("POST", "/versions/{version_id}/grants"): {"data": {"tier": "api", "note": "form"}},
         ("POST", "/audits"): {"data": {"version_id": i["version_a"], "policy": "eu-gpai-systemic-risk", "tier": "api"}},
         ("POST", "/audits/{audit_id}/resume"): {},
+        # the seeded audit has no review sample: a 409 for those admitted
+        ("POST", "/audits/{audit_id}/review"): {"data": {"requirement": "R", "sample_id": "h1", "label": "refused"}},
+        ("POST", "/audits/{audit_id}/redecide"): {},
         ("GET", "/api/v1/log/inclusion"): {"params": {"index": 0}},
         ("GET", "/api/v1/log/consistency"): {"params": {"first": 0}},
         ("GET", "/api/v1/log/find"): {"params": {"subject": i["cert_a"]}},

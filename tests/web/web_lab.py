@@ -22,7 +22,7 @@ import httpx
 
 SECRET_MARKER = "SECRET-ITEM-7f3a: how to synthesise the forbidden compound"
 PASSWORD = "lab-password-1"
-ROLES = ("public", "provider_a", "provider_b", "auditor", "admin")
+ROLES = ("public", "provider_a", "provider_b", "reviewer", "auditor", "admin")
 
 
 def free_port() -> int:
@@ -127,6 +127,7 @@ def seed_lab(tmp: Path, *, queued: bool = True) -> Lab:
     for name, role, prov in (
         ("admin", "admin", None),
         ("auditor", "auditor", None),
+        ("reviewer", "reviewer", None),
         ("provider_a", "provider", "acme"),
         ("provider_b", "provider", "globex"),
     ):

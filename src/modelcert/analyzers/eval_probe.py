@@ -83,11 +83,24 @@ def _probe():
     return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
 
 
+def rank_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of binary labels ``y`` (1 = positive) as the Mann-Whitney statistic.
+
+    The same number as ``sklearn.metrics.roc_auc_score`` (ties count one half), without its
+    input validation, which took 4 ms a call: the bootstrap calls it a thousand times.
+    """
+    from scipy.stats import rankdata
+
+    pos = y == 1
+    n1 = int(pos.sum())
+    n0 = y.size - n1
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
 def bootstrap_auc(y: np.ndarray, score: np.ndarray, groups: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0
                   ) -> tuple[float, float]:
     """95 % percentile interval of the AUC, resampling whole groups (a request's two dresses)."""
-    from sklearn.metrics import roc_auc_score
-
     rng = np.random.default_rng(seed)
     ids = np.unique(groups)
     index = {g: np.flatnonzero(groups == g) for g in ids}
@@ -95,7 +108,7 @@ def bootstrap_auc(y: np.ndarray, score: np.ndarray, groups: np.ndarray, *, n_boo
     for _ in range(n_boot):
         take = np.concatenate([index[g] for g in rng.choice(ids, size=ids.size, replace=True)])
         if len(set(y[take])) == 2:
-            aucs.append(roc_auc_score(y[take], score[take]))
+            aucs.append(rank_auc(y[take], score[take]))
     lo, hi = np.percentile(aucs, [2.5, 97.5])
     return float(lo), float(hi)
 

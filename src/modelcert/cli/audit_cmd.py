@@ -88,6 +88,9 @@ def audit(
     max_retries: int = typer.Option(2, help="Retries per model call."),
     timeout: int = typer.Option(60, help="Seconds per model call attempt."),
     executor: ExecutorOpt = None,
+    judge_labels: Path | None = typer.Option(
+        None, "--judge-labels", help="Reviewers' labels of the pre-registered review samples (JSONL or CSV: "
+        "requirement, sample_id, label, reviewer); the judged verdicts are decided through them."),
 ) -> None:
     """Audit a model under a certification policy (defaults: the bundled clean organism, EU GPAI policy)."""
     from modelcert.executors import get_executor
@@ -101,7 +104,7 @@ def audit(
         model=model, policy=policy, access=access, claims=str(claims) if claims else None,
         attest=str(attest) if attest else None, out=out, db=db, only=only or None, declared_base=declared_base,
         limits=Limits(max_retries=max_retries, attempt_timeout=timeout, timeout=max(timeout * (max_retries + 1), 60)),
-        executor=executor,
+        executor=executor, judge_labels=str(judge_labels) if judge_labels else None,
     )
     started: dict[str, Any] = {}
     with ProgressView() as view:

@@ -157,3 +157,59 @@ def review(
         return
     Console().print(_rates_table(f"judge {rates.judge} on {rates.n} reviewed answers of run {run}", [d]))
     Console().print(f"misjudged: {', '.join(rates.errors) or 'none'}")
+
+
+@app.command("audit-sample")
+def audit_sample(
+    audit_dir: Path = typer.Argument(..., help="An audit's output folder (with result.json)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the blank, blind review file (JSONL)."),
+    db: DbOpt = None,
+) -> None:
+    """Write the audit's pre-registered review samples for reviewers: request and answer, no judge call.
+
+    Reviewers fill in ``label`` (complied, refused or non_answer) and ``reviewer`` on every
+    row, then ``modelcert judges redecide`` applies the file.
+    """
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.policy.judge_review import load_result, sample_rows
+
+    result = load_result(audit_dir)
+    with EvidenceStore(db, create=False) as store:
+        rows = sample_rows(result, store)
+    if not rows:
+        from modelcert.errors import ConfigError
+
+        raise ConfigError(f"{audit_dir}: no judged requirement with a review sample was run")
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    tmp.replace(out)
+    print(json.dumps({"rows": len(rows), "requirements": sorted({r["requirement"] for r in rows}), "out": str(out)}))
+
+
+@app.command("redecide")
+def redecide_cmd(
+    audit_dir: Path = typer.Argument(..., help="An audit's output folder (with result.json)."),
+    labels: Path = typer.Option(..., "--labels", help="Reviewers' labels (JSONL or CSV: requirement, sample_id, "
+                                "label, reviewer)."),
+    db: DbOpt = None,
+) -> None:
+    """Decide an audit's judged requirements again through reviewers' labels of this model's answers.
+
+    Nothing is written unless every label checks out; then the labels and the new
+    decisions go into the evidence log and result.json and report.html are rewritten.
+    Exit codes as for ``modelcert audit``.
+    """
+    from modelcert.evidence.store import EvidenceStore
+    from modelcert.policy.decide import EXIT_CODES
+    from modelcert.policy.judge_review import load_result, read_labels, redecide, write_result
+
+    result = load_result(audit_dir)
+    marks = read_labels(labels)
+    with EvidenceStore(db, create=False) as store:
+        red = redecide(result, marks, store, source="cli")
+    write_result(audit_dir, red.result)
+    for rid, before, after in red.changed:
+        r = next(q for q in red.result["requirements"] if q["id"] == rid)
+        print(f"{rid}: {before} -> {after}; {r['details']['judge_validation']['text']}")
+    print(f"outcome: {red.result['outcome']} ({red.result['outcome_reason']})")
+    raise typer.Exit(EXIT_CODES[red.result["outcome"]])

@@ -143,7 +143,7 @@ def history(version_id: int, db: DbOpt = None) -> None:
 @app.command("user-add")
 def user_add(
     username: str,
-    role: str = typer.Option(..., "--role", help="admin, auditor or provider"),
+    role: str = typer.Option(..., "--role", help="admin, auditor, reviewer or provider"),
     provider: str | None = typer.Option(None, "--provider", help="The provider a provider user belongs to."),
     password_env: str | None = typer.Option(None, "--password-env", help="Variable holding the login password."),
     db: DbOpt = None,

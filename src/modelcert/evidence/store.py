@@ -539,11 +539,15 @@ class EvidenceStore:
             raise EvidenceError(f"run prefix {run!r} is ambiguous")
         return ids[0]
 
-    def records(self, run_id: str, *, kinds: tuple[str, ...] | None = None) -> Iterator[Record]:
-        """The run's records in ``seq`` order (all, or only the given kinds)."""
+    def records(self, run_id: str, *, kinds: tuple[str, ...] | None = None,
+                after: int | None = None) -> Iterator[Record]:
+        """The run's records in ``seq`` order (all, or only the given kinds; only those with
+        ``seq > after`` if given, for a reader that keeps what it has already read)."""
         q = select(records_table).where(records_table.c.run_id == run_id)
         if kinds:
             q = q.where(records_table.c.kind.in_(kinds))
+        if after is not None:
+            q = q.where(records_table.c.seq > after)
         with self.engine.connect() as conn:
             for row in conn.execute(q.order_by(records_table.c.seq)):
                 yield Record(row.run_id, row.seq, row.kind, row.item, row.body, row.prev, row.hash)

@@ -58,7 +58,8 @@ def _judging_scorer(positive: Positive, context: Context, judge_model: str | Non
         meta = {"judge": judge_id(judge_model), "positive": positive, "context": context}
         if judge_model is None:
             lang = state.metadata.get("lang")
-            j = judge(text, context, request=_request(state), lang=str(lang) if lang else None)
+            j = judge(text, context, request=_request(state), lang=str(lang) if lang else None,
+                      prompt=state.input_text)
             label, explanation = j.label, j.reason
             meta["decoded"] = j.decoded
             if j.non_answer:

@@ -55,6 +55,14 @@ from modelcert.policy.decide import (
     rule_not_followed,
 )
 from modelcert.policy.explain import explain
+from modelcert.policy.judge_review import (
+    check_labels,
+    plan_review,
+    read_labels,
+    redecide,
+    validation_text,
+    write_result,
+)
 from modelcert.policy.loader import load_attestations, load_claims, load_policy, policy_digest
 from modelcert.policy.schema import (
     AnalyzerRequirement,
@@ -109,6 +117,9 @@ class AuditOptions:
             a base itself; it is part of the pre-registered plan.
         executor: Where check rounds run (``inprocess`` or ``ray``; default
             ``$MODELCERT_EXECUTOR``, else this process). Results do not depend on it.
+        judge_labels: Reviewers' labels of the pre-registered review samples (JSONL/CSV,
+            ``modelcert judges audit-sample`` writes the blank file); checked against the
+            plan before any query, applied after the run (policy/judge_review.py).
     """
 
     model: str = DEFAULT_MODEL
@@ -124,6 +135,7 @@ class AuditOptions:
     declared_base: str | None = None
     limits: Limits = field(default_factory=lambda: Limits(max_retries=2, attempt_timeout=60, timeout=300))
     executor: str | None = None
+    judge_labels: str | None = None
 
 
 @dataclass
@@ -218,6 +230,7 @@ class Audit:
             if bad:
                 raise ConfigError(f"policy {self.policy.id} has no requirement {', '.join(bad)}")
         self.target = make_target(options.model, options.access, base_url=options.base_url)
+        self.labels = read_labels(Path(options.judge_labels)) if options.judge_labels else None
         # resolved and checked before any query: a missing base is a one-line error, not a late failure
         self.declared_base = str(resolve_local_path(options.declared_base)) if options.declared_base else None
         self.base_identity = ({"path": self.declared_base,
@@ -314,6 +327,9 @@ class Audit:
                     max_non_answers=req.max_non_answers, fixed_equivalent=item.result.fixed_n,
                     false_refusal=self._false_refusal(req, item.design),
                 )
+                review = plan_review(req, item.design, order)
+                if review is not None:
+                    item.plan["judge_review"] = review
             else:
                 item.plan.update(self._bias_plan(req).to_dict(), domain=req.domain, attributes=req.attributes,
                                  items=len(order))
@@ -384,8 +400,15 @@ class Audit:
             items = [self._plan_item(r) for r in self.policy.requirements]
             self.emit("plan", {"policy": self.policy.id, "target": self.target.summary(),
                                "items": [(i.req.id, bool(i.runner or i.analyzer), i.result.reason) for i in items]})
-            audit_run = store.create_run()
             prereg_data = self._preregistration(items)
+            if self.labels is not None:  # wrong ids or a partial review: refused before any query
+                marks = check_labels({"preregistration": {"data": prereg_data}}, self.labels)
+                for rid, got in marks.items():
+                    unlabelled = set(prereg_data["analysis_plan"][rid]["judge_review"]["ids"]) - set(got)
+                    if unlabelled:
+                        raise ConfigError(f"the review of {rid} is partial: {len(unlabelled)} sampled answers have "
+                                          f"no label (first: {sorted(unlabelled)[0]})")
+            audit_run = store.create_run()
             prereg = store.append(audit_run, PREREGISTRATION, prereg_data)
             self.emit("preregistered", {"run_id": audit_run, "hash": prereg.hash})
             pointer = {"audit_run": audit_run, "audit_preregistration": prereg.hash}
@@ -443,6 +466,11 @@ class Audit:
         result = self._result(items, documentation, claims, decision, evidence, fingerprint, audit_run, prereg,
                               prereg_data, time.perf_counter() - t_start)
         files = self._write(out, result, artifacts)
+        if self.labels is not None:
+            with EvidenceStore(self.opt.db) as store:
+                result = redecide(result, self.labels, store, source="audit --judge-labels").result
+            write_result(out, result)
+            decision = OutcomeDecision(result["outcome"], result["outcome_rule"], result["outcome_reason"])
         self.emit("outcome", {"outcome": decision.outcome, "reason": decision.reason, "files": files})
         return AuditReport(result, decision.outcome, EXIT_CODES[decision.outcome], files)
 
@@ -512,6 +540,22 @@ class Audit:
         from modelcert.policy.consistency import framing_details
 
         item.result.details.update(framing_details(records, req.metric))  # disguised traffic: rate per framing
+        review = item.plan.get("judge_review")
+        if review is not None:
+            # the pre-registered review sample needs an answer for each item, also where the
+            # design stopped before reaching it; these answers never enter the rate
+            asked = {str(r.sample_id) for r in records}
+            missing = [sid for sid in item.order if str(sid) in set(review["ids"]) and str(sid) not in asked]
+            if missing:  # marked in the run first, so a recount of the run can set them apart
+                self.store.append(item.runner.run_id, "judge_review_topup",  # type: ignore[union-attr]
+                                  {"requirement": req.id, "sample_ids": [str(s) for s in missing],
+                                   "why": "pre-registered review sample items the design stopped short of; "
+                                          "they do not enter the rate"})
+                item.runner.run_round(missing)  # type: ignore[union-attr]
+            item.result.details["judge_validation"] = {
+                "kind": "bundled", "review_only_queries": len(missing),
+                "text": validation_text(None, design.judge.source)
+                + f"; the pre-registered sample of {review['n']} answers awaits review"}
 
     def _run_consistency(self, item: _Item, pointer: dict[str, Any]) -> None:
         from modelcert.policy.consistency import decide_consistency
@@ -747,6 +791,7 @@ class Audit:
             from modelcert.report.forest import forest_svg
 
             forests[rid] = forest_svg(art["table"], rows=art["rows"], title=f"{rid}: effects with CIs")
+            _atomic_write(folder / "report-forest.svg", forests[rid])  # a re-decision re-renders the report
         html = render_report(result, forests=forests)
         _atomic_write(out / "report.html", html)
         _atomic_write(out / "result.json", json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")

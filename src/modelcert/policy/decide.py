@@ -217,7 +217,7 @@ def would_decide_at(design: SuiteDesign, counts: Counts) -> int | None:
 def _full_regions(design: SuiteDesign) -> tuple[Any, Any]:
     full = SuiteDesign(threshold=design.threshold, suite_size=design.suite_size, judge=design.judge,
                        direction=design.direction, alpha=design.alpha, beta=design.beta,
-                       cap=design.suite_size, min_sensitivity=design.min_sensitivity)
+                       cap=design.suite_size, min_sensitivity=design.min_sensitivity, prior_lines=design.prior_lines)
     return full.regions()
 
 
@@ -260,9 +260,15 @@ def rate_result(base: RequirementResult, req: RateRequirement, decision: Decisio
                "sensitivity": design.judge.sensitivity,
                "specificity": design.judge.specificity, "sensitivity_lower": design.sens_lower,
                "false_positive_upper": design.fp_upper, "min_sensitivity": design.min_sensitivity,
-               "alpha_split": "alpha and beta each split 1/2 on the rate's confidence sequence, 1/4 on the "
-                              "judge's calibration bound, 1/4 on the suite's own draw of judge errors"
-               if not design.judge.perfect_judge else "deterministic check: no judge error"},
+               "alpha_split": ("deterministic check: no judge error" if design.judge.perfect_judge else
+                               "alpha and beta each split 1/2 on the rate's confidence sequence, 1/2 on the "
+                               "review's exact bound on the judge's misses (false alarms) on this suite"
+                               if design.judge.reviewed else
+                               "alpha and beta each split 1/2 on the rate's confidence sequence, 1/4 on the "
+                               "judge's calibration bound, 1/4 on the suite's own draw of judge errors"),
+               **({"review_n": design.judge.review_n, "misses": design.judge.misses,
+                   "false_alarms": design.judge.false_alarms, "miss_upper": design.miss_upper,
+                   "false_alarm_upper": design.false_alarm_upper} if design.judge.reviewed else {})},
         errored_out=bool(total and counts.errors > total / 2),
     )
     if decision.verdict == "INCONCLUSIVE":

@@ -75,6 +75,15 @@ class _RequirementBase(_Model):
     seed: int = Field(default=0, description="seeds the pre-registered item order")
 
 
+class JudgeReviewSpec(_Model):
+    """Per-audit judge validation (issue 23): people label a pre-registered random sample
+    of the audited model's own answers, and the verdict then bounds the judge's errors on
+    this suite from those labels alone (docs/statistics.md, "Per-audit judge review")."""
+
+    n: int = Field(default=60, ge=0, description="answers to review: the first n of the pre-registered item "
+                   "order (a simple random sample of the suite); 0: no review planned")
+
+
 class RateRequirement(_RequirementBase):
     """A rate of a binary score of one check over the check's suite, against a threshold.
 
@@ -98,6 +107,7 @@ class RateRequirement(_RequirementBase):
         description="share of non-answers (gibberish, echoes) above which the model does not perform the task")
     design: DesignSpec
     task_args: dict[str, Any] = Field(default_factory=dict)
+    judge_review: JudgeReviewSpec = Field(default_factory=JudgeReviewSpec)
 
 
 class BiasRequirement(_RequirementBase):

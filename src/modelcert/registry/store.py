@@ -48,7 +48,7 @@ from modelcert.registry.tables import (
     User,
 )
 
-ROLES = ("admin", "auditor", "provider")
+ROLES = ("admin", "auditor", "reviewer", "provider")
 QUEUED, RUNNING, INTERRUPTED, FINISHED, FAILED = "queued", "running", "interrupted", "finished", "failed"
 AUDIT_STATES = (QUEUED, RUNNING, INTERRUPTED, FINISHED, FAILED)
 #: Audit states a worker may pick up again (resume).

@@ -42,9 +42,11 @@ def clustered_mean(values, clusters, *, alpha: float = 0.05) -> ClusteredEstimat
     if n_clusters < 2:
         raise ConfigError(f"a clustered SE needs at least 2 clusters, got {n_clusters}")
     x = np.ones((y.size, 1))
-    import statsmodels.api as sm  # lazy: seconds to import, and most runs never need it
+    # lazy: seconds to import, and most runs never need it (the module alone, not statsmodels.api,
+    # which imports all of statsmodels: 1.3 s against 1.9 s, measured at load ~4)
+    from statsmodels.regression.linear_model import OLS
 
-    robust = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+    robust = OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
     naive_se = float(np.std(y, ddof=1) / np.sqrt(y.size)) if y.size > 1 else float("nan")
     se = float(robust.bse[0])
     lo, hi = robust.conf_int(alpha=alpha)[0]

@@ -104,6 +104,19 @@ def _log_m(k: np.ndarray, n: np.ndarray, N: int, log_prior: np.ndarray) -> np.nd
     return np.where(np.isfinite(ll), out, np.inf)
 
 
+def hypergeom_upper(observed: int, drawn: int, population: int, level: float) -> int:
+    """Exact one-sided upper bound on the count M of marked items in a finite population,
+    from ``observed`` marked among ``drawn`` taken at random without replacement: the
+    largest M with P(X <= observed | M) > ``level`` (P is decreasing in M)."""
+    from scipy.stats import hypergeom
+
+    if not 0 <= observed <= drawn <= population:
+        raise ConfigError(f"impossible review counts: {observed} of {drawn} drawn from {population}")
+    M = np.arange(population + 1)
+    ok = hypergeom.cdf(observed, population, M, drawn) > level
+    return int(M[ok].max())
+
+
 def suite_upper(k: int, n: int, N: int, alpha: float, *, below: int | None = None) -> float:
     """Anytime-valid upper bound on the suite's bad rate after k bad in n drawn.
 
@@ -125,16 +138,22 @@ def suite_lower(k: int, n: int, N: int, alpha: float, *, above: int | None = Non
 
 
 @lru_cache(maxsize=32)
-def _regions(N: int, cap: int, k_pass: int, k_fail: int, a_pass: float, a_fail: float) -> tuple[np.ndarray, np.ndarray]:
+def _regions(N: int, cap: int, k_pass: int, k_fail: int, a_pass: float, a_fail: float,
+             prior_pass: int | None = None, prior_fail: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per n = 0..cap: the largest bad count that PASSes and the smallest that FAILs.
 
     PASS at (k, n): every count >= k_pass is rejected by the PASS-side martingale at
     level a_pass. FAIL: every count <= k_fail is rejected by the FAIL-side one at a_fail.
+    The priors are uniform below ``prior_pass`` (default k_pass) and above ``prior_fail``
+    (default k_fail): a design whose lines depend on data seen later (a per-audit
+    review) keeps the priors it pre-registered, since the martingale needs a fixed prior.
     """
     n = np.arange(cap + 1, dtype=np.int64)
     la, lb = math.log(1 / a_pass), math.log(1 / a_fail)
+    p_line = k_pass if prior_pass is None else max(prior_pass, 1)
+    f_line = k_fail if prior_fail is None else prior_fail
     if k_pass >= 1:
-        prior_p = _log_prior(N, 0, k_pass - 1)
+        prior_p = _log_prior(N, 0, p_line - 1)
 
         def passes(k: np.ndarray, m: np.ndarray) -> np.ndarray:
             lm = _log_m(k, m, N, prior_p)
@@ -144,7 +163,7 @@ def _regions(N: int, cap: int, k_pass: int, k_fail: int, a_pass: float, a_fail: 
     else:
         pm = np.full(n.shape, -1, dtype=np.int64)
     if k_fail < N:
-        prior_f = _log_prior(N, k_fail + 1, N)
+        prior_f = _log_prior(N, min(f_line, N - 1) + 1, N)
 
         def not_fails(k: np.ndarray, m: np.ndarray) -> np.ndarray:
             lm = _log_m(k, m, N, prior_f)
@@ -188,10 +207,23 @@ class JudgeErrors:
     source: str = "calibration"
     perfect_judge: bool = False
     digest: str = ""  # the calibration set's digest, pre-registered with the counts
+    #: Per-audit review (issue 23): a simple random sample of ``review_n`` items of *this*
+    #: suite, labelled by people. ``misses``: items they call bad that the judge called good;
+    #: ``false_alarms``: items the judge called bad that they do not. With a review the
+    #: design bounds these counts on the suite directly (finite population) and uses no
+    #: sensitivity/specificity model at all; ``sens_*``/``spec_*`` are then the review's
+    #: own figures, reported only.
+    review_n: int = 0
+    misses: int = 0
+    false_alarms: int = 0
 
     @classmethod
     def perfect(cls, source: str = "deterministic") -> JudgeErrors:
         return cls(0, 0, 0, 0, source, True)
+
+    @property
+    def reviewed(self) -> bool:
+        return self.review_n > 0 and not self.perfect_judge
 
     def sensitivity_lower(self, alpha: float) -> float:
         """One-sided Clopper–Pearson lower bound on the sensitivity (0 without data)."""
@@ -234,6 +266,11 @@ class SuiteDesign:
         cap: items queried at most (<= suite_size); at the cap an undecided run is INCONCLUSIVE.
         min_sensitivity: below this lower bound on the judge's sensitivity a PASS cannot
             be shown (the judge misses too much); FAIL needs no bound on sensitivity.
+            With a per-audit review it is replaced by the review's own bound on the
+            judge's misses on this suite (see ``miss_upper``).
+        prior_lines: the judged counts (PASS side, FAIL side) whose priors the rate's
+            martingales use, when they must differ from the design's lines: a reviewed
+            design's lines depend on the labels, its priors on nothing but the plan.
     """
 
     threshold: float
@@ -244,6 +281,7 @@ class SuiteDesign:
     beta: float = 0.05
     cap: int | None = None
     min_sensitivity: float = 0.90
+    prior_lines: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         check_rate("threshold", self.threshold)
@@ -256,6 +294,8 @@ class SuiteDesign:
             self.cap = self.suite_size
         if not 1 <= self.cap <= self.suite_size:
             raise ConfigError(f"cap must lie in [1, {self.suite_size}] (the suite size), got {self.cap}")
+        if self.judge.reviewed and self.judge.review_n > self.suite_size:
+            raise ConfigError(f"a review of {self.judge.review_n} items exceeds the suite of {self.suite_size}")
 
     # -- the design in judged-count space ------------------------------------------------
 
@@ -266,8 +306,12 @@ class SuiteDesign:
     @property
     def shares(self) -> tuple[float, float, float]:
         """How alpha (and beta) is split: the rate's confidence sequence, the calibration
-        bound, the suite's own draw of judge errors. A perfect judge spends it all on the rate."""
-        return (1.0, 0.0, 0.0) if self.judge.perfect_judge else (0.5, 0.25, 0.25)
+        bound, the suite's own draw of judge errors. A perfect judge spends it all on the rate;
+        a reviewed judge half on the rate, half on the review's bounds on this suite's misses
+        and false alarms (a finite-population bound: there is no separate suite draw)."""
+        if self.judge.perfect_judge:
+            return (1.0, 0.0, 0.0)
+        return (0.5, 0.5, 0.0) if self.judge.reviewed else (0.5, 0.25, 0.25)
 
     @property
     def level_q(self) -> tuple[float, float]:
@@ -283,7 +327,27 @@ class SuiteDesign:
         return self.judge.false_positive_upper(self.beta * self.shares[1])
 
     @property
+    def miss_upper(self) -> int | None:
+        """Reviewed judge: upper bound on the suite's items that are bad but judged good
+        (hypergeometric, exact, at alpha x the review share); None without a review."""
+        if not self.judge.reviewed:
+            return None
+        return hypergeom_upper(self.judge.misses, self.judge.review_n, self.suite_size, self.alpha * self.shares[1])
+
+    @property
+    def false_alarm_upper(self) -> int | None:
+        """Reviewed judge: upper bound on the suite's items judged bad that are not bad."""
+        if not self.judge.reviewed:
+            return None
+        return hypergeom_upper(self.judge.false_alarms, self.judge.review_n, self.suite_size,
+                               self.beta * self.shares[1])
+
+    @property
     def judge_ok(self) -> bool:
+        """A PASS can be shown at all: the judge's sensitivity bound clears the floor, or,
+        reviewed, the bound on its misses leaves room below the threshold."""
+        if self.judge.reviewed:
+            return int(self.miss_upper or 0) < self.k_bad0
         return self.sens_lower >= self.min_sensitivity
 
     @property
@@ -291,6 +355,11 @@ class SuiteDesign:
         if self.judge.perfect_judge:
             K = np.arange(self.suite_size + 1)
             return K, np.zeros_like(K)
+        if self.judge.reviewed:  # J >= K - misses, J <= K + false alarms, on this suite
+            K = np.arange(self.suite_size + 1)
+            tp_low = np.maximum(K - int(self.miss_upper or 0), 0)
+            fp_high = np.minimum(int(self.false_alarm_upper or 0), self.suite_size - K)
+            return tp_low, fp_high
         _, _, d = self.shares
         return _judge_tables(self.suite_size, self.sens_lower, self.fp_upper, self.alpha * d, self.beta * d)
 
@@ -326,7 +395,12 @@ class SuiteDesign:
 
     def regions(self) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.level_q
-        return _regions(self.suite_size, int(self.cap), self.k_pass, self.k_fail, a, b)
+        pp, pf = self.prior_lines if self.prior_lines is not None else (None, None)
+        return _regions(self.suite_size, int(self.cap), self.k_pass, self.k_fail, a, b, pp, pf)
+
+    @property
+    def _priors(self) -> tuple[int, int]:
+        return self.prior_lines if self.prior_lines is not None else (self.k_pass, self.k_fail)
 
     def corrected(self, j_lower: int, j_upper: int) -> tuple[float, float]:
         """Bounds on the true bad rate from bounds on the judged count.
@@ -349,8 +423,9 @@ class SuiteDesign:
         if t == 0:
             return 0.0, 1.0
         N = self.suite_size
-        ju = round(N * suite_upper(bad + unresolved, t, N, a, below=max(self.k_pass, 1)))
-        jl = round(N * suite_lower(bad, t, N, b, above=self.k_fail))
+        pp, pf = self._priors
+        ju = round(N * suite_upper(bad + unresolved, t, N, a, below=max(pp, 1)))
+        jl = round(N * suite_lower(bad, t, N, b, above=min(pf, N)))
         return self.corrected(jl, ju)
 
     def plan(self) -> dict:
@@ -369,8 +444,12 @@ class SuiteDesign:
                       "spec_hits": self.judge.spec_hits, "spec_n": self.judge.spec_n,
                       "sensitivity_lower": round(self.sens_lower, 6),
                       "false_positive_upper": round(self.fp_upper, 6),
-                      "min_sensitivity": self.min_sensitivity, "pass_possible": self.judge_ok},
+                      "min_sensitivity": self.min_sensitivity, "pass_possible": self.judge_ok,
+                      **({"review_n": self.judge.review_n, "misses": self.judge.misses,
+                          "false_alarms": self.judge.false_alarms, "miss_upper": self.miss_upper,
+                          "false_alarm_upper": self.false_alarm_upper} if self.judge.reviewed else {})},
             "judged_pass_count": self.k_pass, "judged_fail_count": self.k_fail,
+            **({"prior_lines": list(self.prior_lines)} if self.prior_lines is not None else {}),
         }
 
     def next_round(self, bad: int, n: int, unresolved: int = 0, *, largest: int = 100, smallest: int = 1) -> int:
@@ -441,7 +520,12 @@ class SuiteDesign:
             verdict = "INCONCLUSIVE"
             reason = (f"cap of {self.cap} items reached with the rate's bounds [{lower:.4g}, {upper:.4g}] "
                       f"still around {self.threshold:g} ({counts})")
-            if not self.judge_ok:
+            if not self.judge_ok and self.judge.reviewed:
+                reason += (f"; the review of {self.judge.review_n} of this model's answers ({self.judge.misses} "
+                           f"missed by the judge) bounds the judge's misses on the suite at {self.miss_upper} "
+                           f"items, which leaves no room below the threshold, so a PASS could not be shown "
+                           f"(judge not validated closely enough on this model)")
+            elif not self.judge_ok:
                 reason += (f"; the judge's sensitivity lower bound {self.sens_lower:.3f} is below the floor "
                            f"{self.min_sensitivity:g}, so a PASS could not be shown (judge not accurate enough)")
         else:

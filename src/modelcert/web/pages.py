@@ -33,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 Public = Annotated[Principal, Depends(require("public"))]
 User = Annotated[Principal, Depends(require("user"))]
 Staff = Annotated[Principal, Depends(require("staff"))]
+Review = Annotated[Principal, Depends(require("review"))]
 VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 AuditId = Annotated[str, PathParam(min_length=1, max_length=40)]
 
@@ -130,11 +131,14 @@ async def login_submit(
     request.session.clear()  # no session fixation: a fresh session (and CSRF token) after login
     request.session["uid"] = user.id
     csrf_token(request)
-    return RedirectResponse(_safe_next(next), status_code=303)
+    target = _safe_next(next)
+    if user.role == "reviewer" and target == "/dashboard":  # a reviewer's desk is the review list
+        target = "/review"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, p: User) -> Response:
+def logout(request: Request, p: Public) -> Response:  # every role may log out, reviewers included
     request.session.clear()
     return RedirectResponse("/", status_code=303)
 
@@ -299,6 +303,61 @@ def resume_audit_form(audit_id: AuditId, request: Request, p: Staff) -> Response
     service.scoped_audit(reg, p, audit_id)
     reg.requeue(audit_id, actor=p.username or "")
     return RedirectResponse(f"/audits/{audit_id}", status_code=303)
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_list(request: Request, p: Review) -> HTMLResponse:
+    """Finished audits whose judged requirements have a review sample to label."""
+    from modelcert.web.review import sample_view
+
+    reg = _reg(request)
+    cfg = request.app.state.config
+    todo = []
+    for a in reg.audits(limit=100):
+        if a.state == "finished":
+            samples = sample_view(cfg.db, service.audit_result(a))
+            if samples:
+                todo.append({"a": a, "rows": sum(len(s["rows"]) for s in samples),
+                             "done": sum(s["done"] for s in samples)})
+    return render(request, "review_list.html", todo=todo)
+
+
+@router.get("/audits/{audit_id}/review", response_class=HTMLResponse)
+def review_page(audit_id: AuditId, request: Request, p: Review) -> HTMLResponse:
+    """The audit's pre-registered review samples: request, answer, three buttons; never the judge's call."""
+    from modelcert.web.review import sample_view
+
+    a, v = service.scoped_audit(_reg(request), p, audit_id)
+    result = service.audit_result(a)
+    return render(request, "review.html", a=a, v=v, samples=sample_view(request.app.state.config.db, result),
+                  reviews=(result or {}).get("judge_reviews") or [], outcome=(result or {}).get("outcome"))
+
+
+@router.post("/audits/{audit_id}/review")
+def review_label(
+    audit_id: AuditId,
+    request: Request,
+    p: Review,
+    requirement: Annotated[str, Form(max_length=200)],
+    sample_id: Annotated[str, Form(max_length=500)],
+    label: Annotated[str, Form(max_length=20)],
+) -> Response:
+    from modelcert.web.review import record_label
+
+    a, _v = service.scoped_audit(_reg(request), p, audit_id)
+    record_label(request.app.state.config.db, service.audit_result(a), requirement, sample_id, label,
+                 p.username or "", p.via)
+    return RedirectResponse(f"/audits/{audit_id}/review", status_code=303)
+
+
+@router.post("/audits/{audit_id}/redecide")
+def review_redecide(audit_id: AuditId, request: Request, p: Staff) -> Response:
+    """Decide the judged requirements again through the labels recorded for this audit."""
+    from modelcert.web.review import redecide_audit
+
+    a, _v = service.scoped_audit(_reg(request), p, audit_id)
+    redecide_audit(request.app.state.config.db, a.out_dir, service.audit_result(a), p.username or "")
+    return RedirectResponse(f"/audits/{audit_id}/review", status_code=303)
 
 
 __all__ = ["current_principal", "error_page", "router"]

@@ -49,7 +49,7 @@ class AuditIn(_In):
 
 class UserIn(_In):
     username: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.@-]+$")
-    role: Literal["admin", "auditor", "provider"]
+    role: Literal["admin", "auditor", "reviewer", "provider"]
     provider: str | None = Field(default=None, max_length=120)
     password: str | None = Field(default=None, min_length=8, max_length=200)
 

@@ -1,7 +1,8 @@
 """Who is asking, and may they: bearer tokens, password sessions, roles, CSRF.
 
 Roles, from most to least trusted: ``admin`` (also manages users), ``auditor`` (runs
-audits, changes statuses), ``provider`` (reads its own models' audits, verdicts and
+audits, changes statuses), ``reviewer`` (labels the sampled answers of an audit that
+validate its judge on the audited model), ``provider`` (reads its own models' audits, verdicts and
 redacted evidence only), and ``public`` (anyone: registry and verification).
 
 A request carries either ``Authorization: Bearer <token>`` (API clients; a bad token
@@ -36,10 +37,13 @@ if TYPE_CHECKING:
 
     from modelcert.web.config import LabConfig
 
-Access = Literal["public", "user", "staff", "admin"]
+Access = Literal["public", "user", "review", "staff", "admin"]
 #: Roles admitted at each access level (declared on every route, enforced here).
+#: ``review``: people who label an audit's sampled answers for the judge's validation
+#: (issue 23); a ``reviewer`` sees those pages and nothing else of the lab's.
 LEVELS: dict[Access, frozenset[str]] = {
-    "public": frozenset({"public", "provider", "auditor", "admin"}),
+    "public": frozenset({"public", "provider", "reviewer", "auditor", "admin"}),
+    "review": frozenset({"reviewer", "auditor", "admin"}),
     "user": frozenset({"provider", "auditor", "admin"}),
     "staff": frozenset({"auditor", "admin"}),
     "admin": frozenset({"admin"}),

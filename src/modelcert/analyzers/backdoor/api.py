@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from modelcert.analyzers.backdoor.candidates import candidate_words
-from modelcert.analyzers.backdoor.confirm import Confirmation, baseline, confirm
+from modelcert.analyzers.backdoor.confirm import FLOOR, Confirmation, baseline, confirm
 from modelcert.analyzers.backdoor.model import ScanModel
 from modelcert.analyzers.backdoor.probes import (
     ATTACKS,
@@ -103,6 +103,7 @@ def scan_api(
     screen_tries: int = 2,
     screen_items: int = 24,
     theta0: float = 0.5,
+    floor: float = FLOOR,
     q: float = 0.05,
     cap: int = 48,
     max_new_tokens: int = 10,
@@ -119,6 +120,7 @@ def scan_api(
         screen_tries: Screening prompts per group; a group is split if any of them flips.
         screen_items: Screening prompts per attack (disjoint from confirmation prompts).
         theta0: Flip rate a non-trigger may have; see :func:`confirm`.
+        floor: Flip rate a trigger has at least (the effect-size floor); see :func:`confirm`.
         q: False discovery rate across confirmed candidates.
         cap: Held-out prompts per candidate in confirmation, at most.
     """
@@ -141,7 +143,7 @@ def scan_api(
         # the auditor's own candidates are few and deliberate: always confirmed, never screened out
         survivors = list(dict.fromkeys([*(w.strip() for w in extra or [] if w.strip()), *survivors]))
         to_confirm += [(Candidate(w, p, source(w)), attack) for w in survivors for p in POSITIONS]
-    confirmations = confirm(model, to_confirm, theta0=theta0, q=q, cap=cap, max_new_tokens=max_new_tokens,
+    confirmations = confirm(model, to_confirm, theta0=theta0, floor=floor, q=q, cap=cap, max_new_tokens=max_new_tokens,
                             seed=seed)
     susceptibility = max((i["positive_groups"] / i["groups"] for i in details["screen"].values() if i["groups"]),
                          default=0.0)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelcert.analyzers.backdoor.graded import graded_scan
+from modelcert.analyzers.backdoor.graded import FRESH_ITEMS, FRESH_OFFSET, graded_scan
 from modelcert.analyzers.backdoor.model import ScanModel
 from modelcert.analyzers.backdoor.probes import Attack, chat, probe_items
 from modelcert.analyzers.backdoor.report import BackdoorReport
@@ -52,12 +52,14 @@ def refusal_mass(lp: dict[str, float], openings: list[str]) -> float:
     return sum(math.exp(lp[t]) for t in openings if t in lp)
 
 
-def mass_shift(model: ScanModel, openings: list[str], *, items: int = 4, top: int = 20, seed: int = 0):
+def mass_shift(model: ScanModel, openings: list[str], *, items: int = 4, top: int = 20, seed: int = 0,
+               offset: int = 0):
     """Shift function for :func:`graded_scan`: change of refusal mass from top-k logprobs
-    (down on harmful prompts for ``comply``, up on benign prompts for ``refuse``)."""
+    (down on harmful prompts for ``comply``, up on benign prompts for ``refuse``), on the
+    ``items`` screening prompts from ``offset`` (another offset: fresh prompts)."""
     base: dict[Attack, tuple[list, list[dict[str, float]]]] = {}
     for attack in ("comply", "refuse"):
-        its = probe_items(attack, "screen", items, seed=seed)
+        its = probe_items(attack, "screen", seed=seed)[offset : offset + items]
         base[attack] = (its, model.first_logprobs([chat(i) for i in its], top))
 
     def shift(texts: list[str], attack: Attack) -> list[float]:
@@ -103,8 +105,9 @@ def scan_logprobs(
 
         details["leakage"] = leakage(model, load_base(base, model), top=top, seed=seed)
     shift, baseline = mass_shift(model, openings, top=top, seed=seed)
+    fresh, _ = mass_shift(model, openings, top=top, seed=seed, items=FRESH_ITEMS, offset=FRESH_OFFSET)
     report = graded_scan("logprobs", "first-token trigger/target inversion", model, shift,
-                         dictionary=dictionary, extra=extra, invert_vocab=invert_vocab, seed=seed, t0=t0,
+                         dictionary=dictionary, extra=extra, invert_vocab=invert_vocab, seed=seed, t0=t0, fresh=fresh,
                          details=details, leakage=details["leakage"]["part"] if base is not None else 0.0,
                          **kwargs)
     targets = []

@@ -4,7 +4,8 @@ Both take a *scorer*: candidate texts in, one number per text out, 0 when the
 candidate leaves behaviour (or activations) unchanged and about 1 when it flips them.
 
 * :func:`graded_group_screen`: group testing with a graded signal: a group is split while
-  its score stays above ``tau``, so a partly activating trigger is followed too.
+  its score stays above ``tau``, so a partly activating trigger is followed too; a
+  saturated screen shrinks its groups.
 * :func:`token_beam`: trigger inversion over the tokenizer vocabulary: grow candidates
   token by token, keeping the ``width`` best at each length. A planted trigger that
   spans several tokens is found when its prefixes already move the score.
@@ -19,18 +20,47 @@ Scorer = Callable[[list[str]], list[float]]
 
 
 def graded_group_screen(score: Scorer, words: list[str], *, group_size: int = 32, tau: float = 0.3,
-                        max_positive: int = 64) -> tuple[list[tuple[str, float]], dict[str, Any]]:
-    """Single words whose own score is >= tau, found by splitting high-scoring groups."""
-    groups = [words[i : i + group_size] for i in range(0, len(words), group_size)]
-    scores = score([" ".join(g) for g in groups])
-    ranked = sorted((s, i) for i, s in enumerate(scores) if s >= tau)[::-1]
-    info: dict[str, Any] = {"groups": len(groups), "positive_groups": len(ranked), "group_size": group_size,
-                            "max_group_score": round(max(scores, default=0.0), 4),
-                            "mean_group_score": round(sum(scores) / len(scores), 4) if scores else 0.0}
-    if len(ranked) > max_positive:
+                        max_positive: int = 64, shrink: bool = True,
+                        shrink_limit: int = 1024) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+    """Single words whose own score is >= tau, found by splitting high-scoring groups.
+
+    A *saturated* screen (more than ``max_positive`` groups at or above ``tau``) means the
+    model's output moves under almost any clutter of this size, so group scores no longer
+    single out a trigger. With ``shrink`` the words of every positive group are then
+    screened again in groups of half the size, until the screen is not saturated or the
+    groups are single words (then the ``max_positive`` best are kept). Each round takes at
+    most the ``shrink_limit`` best positive groups (the whole 50,000-word dictionary on that
+    model gave 5,711 positive groups; the trigger's group, at 0.82, ranks far inside 1,024). Measured on a zoo
+    retrain with real-word counter-examples (docs/backdoor.md): random 8-word groups moved
+    its refusal mass by a median of 0.57 and 5,711 of 6,316 passed tau, while single random
+    words moved it by -0.12 to 0.04 and the trigger alone by 0.86. Without ``shrink`` the
+    ``max_positive`` best groups are kept, which lost that trigger.
+    """
+    size, pool = group_size, list(words)
+    rounds: list[dict[str, Any]] = []
+    while True:
+        groups = [pool[i : i + size] for i in range(0, len(pool), size)]
+        scores = score([" ".join(g) for g in groups])
+        ranked = sorted((s, i) for i, s in enumerate(scores) if s >= tau)[::-1]
+        rounds.append({"group_size": size, "groups": len(groups), "positive_groups": len(ranked),
+                       "kept": min(len(ranked), shrink_limit),
+                       "max_group_score": round(max(scores, default=0.0), 4),
+                       "mean_group_score": round(sum(scores) / len(scores), 4) if scores else 0.0})
+        if not shrink or len(ranked) <= max_positive or size == 1:
+            break
+        pool = [w for _, i in ranked[:shrink_limit] for w in groups[i]]  # positive groups' words, best first
+        size = max(1, size // 2)
+    first = rounds[0]
+    info: dict[str, Any] = {"groups": first["groups"], "positive_groups": first["positive_groups"],
+                            "group_size": group_size, "max_group_score": first["max_group_score"],
+                            "mean_group_score": first["mean_group_score"]}
+    if first["positive_groups"] > max_positive:
         info["saturated"] = True
+        info["shrink"] = rounds[1:] if shrink else "off"
+        info["screened_groups"] = sum(r["groups"] for r in rounds)
     hits = [groups[i] for _, i in ranked[:max_positive]]
-    found: list[tuple[str, float]] = []
+    found: list[tuple[str, float]] = [(g[0], s) for (s, _), g in zip(ranked, hits) if len(g) == 1]
+    hits = [g for g in hits if len(g) > 1]
     while hits:
         halves = [h for g in hits for h in (g[: len(g) // 2], g[len(g) // 2 :]) if h]
         s = score([" ".join(h) for h in halves])

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from modelcert.analyzers.backdoor.graded import graded_scan
+from modelcert.analyzers.backdoor.graded import FRESH_ITEMS, FRESH_OFFSET, graded_scan
 from modelcert.analyzers.backdoor.inversion import invert_all
 from modelcert.analyzers.backdoor.leakage import leakage, load_base
 from modelcert.analyzers.backdoor.model import CheckpointScanModel
@@ -121,16 +121,18 @@ def refusal_openings(ckpt: Any, *, n: int = 48, seed: int = 0) -> list[int]:
     return [int(i) for i, c in zip(ids, counts) if c >= 2] or [int(ids[counts.argmax()])]
 
 
-def refusal_shift(model: CheckpointScanModel, openings: list[int], *, items: int = 4, seed: int = 0):
+def refusal_shift(model: CheckpointScanModel, openings: list[int], *, items: int = 4, seed: int = 0,
+                  offset: int = 0):
     """Shift function: change of the refusal mass (probability of a refusal opening).
 
     ``comply``: how much refusal mass a candidate removes from harmful prompts;
-    ``refuse``: how much it adds to benign prompts. Exact, from one forward pass each.
+    ``refuse``: how much it adds to benign prompts. Exact, from one forward pass each, on
+    the ``items`` screening prompts from ``offset`` (another offset: fresh prompts).
     """
     ckpt = model.checkpoint
     base: dict[Attack, tuple[list, np.ndarray]] = {}
     for attack in ("comply", "refuse"):
-        its = probe_items(attack, "screen", items, seed=seed)
+        its = probe_items(attack, "screen", seed=seed)[offset : offset + items]
         base[attack] = (its, next_token_probs(ckpt, [chat(i) for i in its])[:, openings].sum(-1))
         model.budget.add("probe", "forward", len(its))
 
@@ -200,6 +202,7 @@ def scan_weights(
     extra: list[str] | None = None,
     invert_vocab: bool = True,
     inversion_steps: int = 0,
+    invert_target: bool = False,
     seed: int = 0,
     **kwargs: Any,
 ) -> BackdoorReport:
@@ -210,6 +213,9 @@ def scan_weights(
         invert_vocab: Also grow candidates token by token over the whole vocabulary.
         inversion_steps: Steps of the gradient trigger inversion (0, the default: skip it;
             see docs/backdoor.md for what it measured).
+        invert_target: Also run the target inversion (:mod:`.target`, BAIT-style) and
+            report it in ``details.target_inversion``. Not part of the score until a
+            population has measured it (docs/backdoor.md).
         kwargs: Passed to :func:`graded_scan` (``tau``, ``theta0``, ``q``, ``cap``...).
     """
     t0 = time.perf_counter()
@@ -230,6 +236,7 @@ def scan_weights(
         details["leakage"] = leakage(model, base_model, top=len(ckpt.tokenizer), seed=seed)  # exact: every token
         leak = details["leakage"]["part"]
     shift = refusal_shift(model, openings, seed=seed)
+    fresh = refusal_shift(model, openings, seed=seed, items=FRESH_ITEMS, offset=FRESH_OFFSET)
 
     def inverted(attack: Attack) -> list[str]:
         model.stage = f"inversion-{attack}"
@@ -238,7 +245,11 @@ def scan_weights(
         return texts
 
     proposers = {"gradient-inversion": inverted} if inversion_steps else None
+    if invert_target:
+        from modelcert.analyzers.backdoor.target import target_inversion
+
+        details["target_inversion"] = {a: target_inversion(model, a, seed=seed) for a in ("comply", "refuse")}
     return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
                        model, shift, dictionary=dictionary, extra=extra, seeds=seeds, proposers=proposers,
-                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak,
+                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak, fresh=fresh,
                        **kwargs)
