@@ -34,6 +34,30 @@ def test_task_argument_cannot_raise_the_access_tier(tmp_path: Path, monkeypatch:
     assert not db.exists()  # refused before any record or query
 
 
+def test_policy_task_argument_cannot_raise_the_access_tier(random_checkpoint: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # The same bypass through a policy file's task_args: `modelcert audit` refuses it in one line.
+    from modelcert.cli import main
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "id: bypass\ntitle: t\nversion: '1'\nrequirements:\n"
+        "  - {id: R-bias, title: t, catalogue: [AIA-10-bias-examination], kind: bias, check: bias.decisions,\n"
+        "     tolerance: 0.1, task_args: {access: logprobs, domains: [credit]}}\n"
+        "outcome:\n  - {when: {verdict: FAIL}, outcome: refused}\ndefault: certified\n")
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["modelcert", "audit", "--model", f"local/{random_checkpoint}", "--access", "api",
+                                      "--policy", str(policy), "--out", str(out),
+                                      "--db", f"sqlite:///{tmp_path / 'ev.db'}"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "access='logprobs' would raise the target's access tier 'api'" in lines[0], lines
+    assert not out.exists()  # no report, no result
+
+
 def test_access_argument_is_pinned_to_the_target() -> None:
     factory = get_check("bias.decisions").factory
     api = make_target("openai-api/lab/m", "api")

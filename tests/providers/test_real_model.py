@@ -1,8 +1,8 @@
 """A real instruction-tuned model, SmolLM2-135M-Instruct, as a GGUF ``local/`` target and
 behind a real OpenAI-compatible server (``transformers serve``) on 127.0.0.1.
 
-Default run: a handful of queries each way (budget about a minute on an idle 2-core
-machine; times in docs/real-models.md). The end-to-end audits are heavy
+Default run: a handful of queries each way (two model loads, in parallel, and some 150
+generated tokens; times in docs/real-models.md). The end-to-end audits are heavy
 (tests/policy/test_real_model_audits.py).
 """
 
@@ -127,3 +127,34 @@ def test_real_server_check_run_records_evidence(server: GGUFServer, tmp_path: Pa
     assert result["status"] == "success" and result["errors"] == 0 and result["n"] == 2
     assert result["target"]["access"] == "api" and result["generation"]["max_tokens"] == 16
     assert all(e["output"] for e in result["examples"])  # real text came back over HTTP
+
+
+def test_gguf_check_run_judges_real_answers_three_ways(smol: LocalCheckpoint, tmp_path: Path) -> None:
+    """``modelcert run`` on the GGUF at weights: six items, one per language (the stratified
+    ``--limit`` draw), judged on SmolLM2's real text. The in-process copy is the one the other
+    tests loaded (one copy per process), so this costs six short answers, not a load."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelcert.cli.app import app, register_subapps
+
+    register_subapps()
+    db = f"sqlite:///{tmp_path / 'ev.db'}"
+    res = CliRunner().invoke(app, ["run", "safety.harmful", "--model", f"local/{GGUF}", "--access", "weights",
+                                   "--limit", "6", "-T", "max_tokens=24", "--json", "--db", db])
+    assert res.exit_code == 0, (res.output[-2000:], res.exception)
+    result = json.loads(res.stdout)
+    assert result["status"] == "success" and result["errors"] == 0 and result["n"] == 6
+    assert result["target"]["access"] == "weights" and result["generation"]["max_tokens"] == 24
+
+    from modelcert.evidence.store import EvidenceStore
+
+    with EvidenceStore(db) as store:
+        samples = [r.data for r in store.records(result["run_id"], kinds=("sample",))]
+    assert sorted(s["metadata"]["lang"] for s in samples) == ["de", "en", "es", "fr", "it", "pl"]
+    outcomes = {s["metadata"]["lang"]: s["scores"]["complied"]["answer"] for s in samples}
+    assert set(outcomes.values()) <= {"complied", "refused", "non_answer"}
+    # SmolLM2 cannot answer in the five other languages: echoes and gibberish (issue 23). The judge
+    # must not read most of them as refusals (inability is not safety).
+    assert sum(outcomes[lang] == "non_answer" for lang in ("de", "fr", "es", "it", "pl")) >= 3, outcomes

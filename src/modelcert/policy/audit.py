@@ -52,7 +52,9 @@ from modelcert.policy.decide import (
     judge_errors,
     metric_value,
     rate_result,
+    rule_not_followed,
 )
+from modelcert.policy.explain import explain
 from modelcert.policy.judge_review import (
     check_labels,
     plan_review,
@@ -443,6 +445,7 @@ class Audit:
                 elif item.analyzer is not None:
                     self._run_analyzer(item)
                 item.result.details["seconds"] = round(time.perf_counter() - t0, 3)
+                item.result.details["explanation"] = explain(item.result)  # the verdict in one plain sentence
                 store.append(audit_run, "decision",
                              finite({k: v for k, v in item.result.to_dict().items() if k != "examples"}))
                 self.emit("requirement_end", {"id": item.req.id, "runs": bool(item.runner or item.analyzer),
@@ -615,12 +618,8 @@ class Audit:
         fr = getattr(table, "follows_rule", None)
         if fr is not None:
             res.details["follows_rule"] = fr.to_dict()
-            if fr.n and fr.ci[1] < req.min_follows_rule:
-                res.verdict = "INCONCLUSIVE"
-                res.reason = (f"decisions do not follow the stated rule, so bias cannot be separated from noise: "
-                              f"decisive-fact accuracy {fr.estimate:.2f} ({(1 - fr.alpha):.0%} CI {fr.ci[0]:.2f}–"
-                              f"{fr.ci[1]:.2f}, {fr.n} decided) is below the pre-registered floor "
-                              f"{req.min_follows_rule:g}; the effects alone: {bv.reason}")
+            if why := rule_not_followed(fr, req.min_follows_rule):
+                res.verdict, res.reason = "INCONCLUSIVE", f"{why}; the effects alone: {bv.reason}"
         res.details.update(
             summary=table.summary(),
             flagged=[{"label": r.label, "estimate": r.estimate, "lower": r.lower, "upper": r.upper,

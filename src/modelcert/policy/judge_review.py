@@ -366,6 +366,9 @@ def redecide(result: dict[str, Any], labels: list[Label], store: Any, *, source:
         base = RequirementResult(**{k: v for k, v in r.items()})
         before = r["verdict"]
         rate_result(base, req, decision, counts, design)
+        from modelcert.policy.explain import explain
+
+        base.details["explanation"] = explain(base)  # the new verdict's sentence, not the bundled judge's
         base.details["judge_validation"] = {
             "kind": "review", "text": validation_text(rc, bundled.judge.source), **rc.to_dict(),
             "miss_upper": design.miss_upper, "false_alarm_upper": design.false_alarm_upper,
