@@ -75,24 +75,30 @@ def draw(store: Any, run_id: str, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEE
             "of": len(judged), "ids_digest": digest([r["sample_id"] for r in rows]), "items": rows}
 
 
-def read_labels(path: Path) -> dict[str, str]:
-    """Reviewer labels from JSONL or CSV (``sample_id`` and ``label``); one line per bad row."""
-    if not path.exists():
+def read_label_rows(path: Path) -> list[Any]:
+    """The rows of a reviewer label file, JSONL or CSV; a missing, unreadable or non-JSON line
+    is a one-line error naming it."""
+    if not path.is_file():
         raise ConfigError(f"label file not found: {path}")
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"label file {path} is unreadable: {exc}") from exc
     if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
-    else:
-        rows = []
-        for k, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}:{k}: not JSON ({exc.msg})") from exc
+        return list(csv.DictReader(text.splitlines()))
+    rows: list[Any] = []
+    for k, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{k}: not JSON ({exc.msg})") from exc
+    return rows
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """Reviewer labels from JSONL or CSV (``sample_id`` and ``label``); one line per bad row."""
+    rows = read_label_rows(path)
     out: dict[str, str] = {}
     for k, row in enumerate(rows, 1):
         if not isinstance(row, dict) or row.get("sample_id") in (None, ""):

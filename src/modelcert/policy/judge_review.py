@@ -16,7 +16,6 @@ Without labels the result says the judge was validated only on the bundled set.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Iterable
@@ -106,23 +105,9 @@ def read_labels(path: Path) -> list[Label]:
     One bad row is a one-line error naming it. A row carrying a judge's own fields
     (``judge``, ``outcome``, ...) is refused: the judge's calls are not a review.
     """
-    if not path.is_file():
-        raise ConfigError(f"label file not found: {path}")
-    try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"label file {path} is unreadable: {exc}") from exc
-    rows: list[Any]
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
-    else:
-        rows = []
-        for k, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}:{k}: not JSON ({exc.msg})") from exc
+    from modelcert.judges.review import read_label_rows
+
+    rows = read_label_rows(path)
     out: list[Label] = []
     for k, row in enumerate(rows, 1):
         if not isinstance(row, dict):
