@@ -192,12 +192,20 @@ def redecide_cmd(
     labels: Path = typer.Option(..., "--labels", help="Reviewers' labels (JSONL or CSV: requirement, sample_id, "
                                 "label, reviewer)."),
     db: DbOpt = None,
+    audit: str | None = typer.Option(None, "--audit", help="The lab registry's audit id of this folder (same --db): "
+                                     "the version's status and certificate follow the new outcome."),
+    key: Path | None = typer.Option(None, "--key", help="With --audit: the lab's private key, to log the status "
+                                    "change in the transparency log (as the lab server does)."),
+    passphrase_env: str | None = typer.Option(None, "--passphrase-env", help="Variable holding the key passphrase."),
+    lab_id: str = typer.Option("modelcert-lab", "--lab-id", help="Lab name in the log entry."),
+    actor: str = typer.Option("cli", "--actor", help="Who re-decides (recorded in the evidence and the registry)."),
 ) -> None:
     """Decide an audit's judged requirements again through reviewers' labels of this model's answers.
 
     Nothing is written unless every label checks out; then the labels and the new
     decisions go into the evidence log and result.json and report.html are rewritten.
-    Exit codes as for ``modelcert audit``.
+    With ``--audit`` the registry follows (docs/judges.md, "From a review to the
+    registry"). Exit codes as for ``modelcert audit``.
     """
     from modelcert.evidence.store import EvidenceStore
     from modelcert.policy.decide import EXIT_CODES
@@ -205,11 +213,45 @@ def redecide_cmd(
 
     result = load_result(audit_dir)
     marks = read_labels(labels)
+    lab = _lab(db, audit, audit_dir, key, passphrase_env, lab_id) if audit else None
     with EvidenceStore(db, create=False) as store:
-        red = redecide(result, marks, store, source="cli")
+        red = redecide(result, marks, store, source="cli", actor=actor)
     write_result(audit_dir, red.result)
     for rid, before, after in red.changed:
         r = next(q for q in red.result["requirements"] if q["id"] == rid)
         print(f"{rid}: {before} -> {after}; {r['details']['judge_validation']['text']}")
     print(f"outcome: {red.result['outcome']} ({red.result['outcome_reason']})")
+    if lab is not None:
+        from modelcert.web.redecision import follow_redecision
+
+        cfg, reg = lab
+        with reg:
+            change = follow_redecision(cfg, reg, str(audit), result, red.result, actor=actor)
+        moved = f"{change.status_before} -> {change.status}" if change.status else f"stays {change.status_before}"
+        logged = f"; logged at index {change.log_index}" if change.log_index is not None else ""
+        print(f"registry: version {change.version_id} {moved}{logged}{'; ' + change.note if change.note else ''}")
     raise typer.Exit(EXIT_CODES[red.result["outcome"]])
+
+
+def _lab(db: str | None, audit: str, audit_dir: Path, key: Path | None, passphrase_env: str | None, lab_id: str):
+    """The registry and a lab configuration for ``--audit``, checked before anything is written."""
+    from modelcert.errors import ConfigError
+    from modelcert.evidence.location import resolve_url
+    from modelcert.registry import Registry
+    from modelcert.web.config import LabConfig
+
+    reg = Registry(db)
+    a = reg.audit(audit)
+    if a.state != "finished" or not a.out_dir or Path(a.out_dir).resolve() != audit_dir.resolve():
+        reg.close()
+        raise ConfigError(f"registry audit {audit} is {a.state} with output folder {a.out_dir}, not {audit_dir}")
+    if key is not None and not key.is_file():
+        reg.close()
+        raise ConfigError(f"--key {key}: no such file")
+    cfg = LabConfig(db=resolve_url(db), data_dir=audit_dir.parent, lab_id=lab_id, private_key=key,
+                    passphrase_env=passphrase_env, session_secret="unused-by-the-cli", worker=False)
+    if key is not None:
+        from modelcert.web.worker import signing_key
+
+        signing_key(cfg)  # a wrong key or passphrase fails here, before the redecision is recorded
+    return cfg, reg

@@ -119,6 +119,33 @@ def status(version_id: int, to: str = typer.Option(..., "--to"), reason: str = t
     out.print(f"version {version_id}: {ev.from_status} -> {ev.to_status}")
 
 
+@app.command("certify")
+def certify(
+    audit_id: str,
+    key: Path = typer.Option(..., "--key", help="The lab's private key."),
+    passphrase_env: str | None = typer.Option(None, "--passphrase-env", help="Variable holding the key passphrase."),
+    lab_id: str = typer.Option("modelcert-lab", "--lab-id", help="Lab name signed into the certificate."),
+    valid_days: int = typer.Option(365, "--valid-days", min=1, help="Certificate validity."),
+    actor: str = typer.Option("cli", "--by"),
+    db: DbOpt = None,
+) -> None:
+    """Certify a version a judge review made certifiable: sign, log and store its audit's certificate."""
+    from modelcert.evidence.location import resolve_url
+    from modelcert.web.config import LabConfig
+    from modelcert.web.redecision import certify_reviewed
+
+    if not key.is_file():
+        raise ConfigError(f"--key {key}: no such file")
+    reg = _registry(db)
+    with reg:
+        a = reg.audit(audit_id)
+        cfg = LabConfig(db=resolve_url(db), data_dir=Path(a.out_dir or ".").parent, lab_id=lab_id, private_key=key,
+                        passphrase_env=passphrase_env, valid_days=valid_days, session_secret="unused-by-the-cli",
+                        worker=False)
+        ev, cert_id = certify_reviewed(cfg, reg, audit_id, actor=actor)
+    out.print(f"version {ev.version_id}: {ev.from_status} -> {ev.to_status}; certificate {cert_id}", highlight=False)
+
+
 @app.command("list")
 def list_versions(db: DbOpt = None, as_json: bool = typer.Option(False, "--json", help="Print a JSON list "
                                                                   "(schema in docs/cli.md).")) -> None:

@@ -4,7 +4,14 @@ The graph is data so the web layer, the docs and the tests read the same rules:
 
 * submitted -> under_audit -> certified / conditionally_certified / refused;
 * a provider that will not grant the access a policy needs: access_refused -> restricted;
-* after certification: suspended (monitoring found a change), revoked (final), expired.
+* after certification: suspended (monitoring found a change), revoked (final), expired;
+* a judge review that re-decides the latest audit (docs/judges.md) moves the version to
+  the new outcome's status: an in-force certificate whose outcome no longer holds is
+  suspended (the audit is now refused) or ends in ``certifiable`` (another certifiable
+  outcome); a refusal that became certifiable is ``certifiable``. ``certifiable`` means
+  "the audit's outcome is a certification, but no certificate states it": only the
+  explicit certification step leaves it for certified, so no certificate is issued
+  silently.
 
 Reinstating a suspended version returns it only to the status it held before the
 suspension; anything else needs a new audit.
@@ -20,6 +27,7 @@ class Status(StrEnum):
     UNDER_AUDIT = "under_audit"
     CERTIFIED = "certified"
     CONDITIONALLY_CERTIFIED = "conditionally_certified"
+    CERTIFIABLE = "certifiable"
     REFUSED = "refused"
     ACCESS_REFUSED = "access_refused"
     RESTRICTED = "restricted"
@@ -37,10 +45,11 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     S.ACCESS_REFUSED: frozenset({S.RESTRICTED, S.UNDER_AUDIT}),
     S.RESTRICTED: frozenset({S.UNDER_AUDIT}),
-    S.CERTIFIED: frozenset({S.SUSPENDED, S.REVOKED, S.EXPIRED, S.UNDER_AUDIT}),
-    S.CONDITIONALLY_CERTIFIED: frozenset({S.SUSPENDED, S.REVOKED, S.EXPIRED, S.UNDER_AUDIT}),
-    S.REFUSED: frozenset({S.UNDER_AUDIT}),
-    S.SUSPENDED: frozenset({S.REVOKED, S.UNDER_AUDIT}),
+    S.CERTIFIED: frozenset({S.SUSPENDED, S.REVOKED, S.EXPIRED, S.UNDER_AUDIT, S.CERTIFIABLE}),
+    S.CONDITIONALLY_CERTIFIED: frozenset({S.SUSPENDED, S.REVOKED, S.EXPIRED, S.UNDER_AUDIT, S.CERTIFIABLE}),
+    S.REFUSED: frozenset({S.UNDER_AUDIT, S.CERTIFIABLE}),
+    S.CERTIFIABLE: frozenset({S.CERTIFIED, S.CONDITIONALLY_CERTIFIED, S.REFUSED, S.UNDER_AUDIT}),
+    S.SUSPENDED: frozenset({S.REVOKED, S.UNDER_AUDIT, S.CERTIFIABLE}),
     S.EXPIRED: frozenset({S.UNDER_AUDIT}),
     S.REVOKED: frozenset(),
 }
@@ -54,6 +63,56 @@ OUTCOME_STATUS: dict[str, Status] = {
 
 #: Statuses under which a public certificate is in force.
 IN_FORCE = frozenset({S.CERTIFIED, S.CONDITIONALLY_CERTIFIED})
+
+#: Changes only the lab's own steps make, never a hand-set status: into ``certifiable``
+#: (a judge review's redecision) and out of it into a certification (the certification
+#: step, which issues the certificate in the same transaction).
+RESERVED = "set by a judge review's redecision only"
+CERTIFY_ONLY = "set by the certification step only (it issues the certificate)"
+
+
+def reserved(current: Status, to: Status) -> str | None:
+    """Why ``current -> to`` cannot be set by hand (None: it can)."""
+    if to is S.CERTIFIABLE:
+        return RESERVED
+    if current is S.CERTIFIABLE and to in IN_FORCE:
+        return CERTIFY_ONLY
+    return None
+
+
+def after_redecision(current: Status, outcome: str, *, certificate_outcome: str | None,
+                     suspended_by_this_review: bool) -> Status | None:
+    """The status a version moves to when a judge review re-decides its latest audit.
+
+    Args:
+        current: the version's status now.
+        outcome: the audit's outcome after the redecision (certified,
+            conditionally_certified or refused).
+        certificate_outcome: the outcome of the certificate the lab issued for this
+            audit, if any (a refusal has one too).
+        suspended_by_this_review: ``current`` is a suspension that an earlier review of
+            this audit made (a suspension for any other reason, a monitoring alarm, is
+            never lifted by a review).
+
+    Returns None when the status stays: the outcome did not change what the registry
+    says, or the version is somewhere a review must not move it (under audit, revoked,
+    expired, suspended for another reason).
+    """
+    new = OUTCOME_STATUS[outcome]
+    if current in IN_FORCE:
+        if new is current:
+            return None
+        return S.SUSPENDED if new is S.REFUSED else S.CERTIFIABLE
+    if current is S.REFUSED:
+        return S.CERTIFIABLE if new in IN_FORCE else None
+    if current is S.CERTIFIABLE:
+        return S.REFUSED if new is S.REFUSED else None
+    if current is S.SUSPENDED and suspended_by_this_review:
+        if new is S.REFUSED:
+            return None
+        # the certificate's own outcome holds again: reinstate it; another one: certify anew
+        return new if certificate_outcome == outcome else S.CERTIFIABLE
+    return None
 
 
 def allowed_next(current: Status, before_suspension: Status | None = None) -> frozenset[Status]:

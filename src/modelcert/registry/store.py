@@ -33,7 +33,7 @@ from modelcert.errors import AccessError
 from modelcert.evidence.location import resolve_url, sqlite_path
 from modelcert.registry import credentials
 from modelcert.registry.errors import Conflict, IllegalTransition, NotFound, RegistryError
-from modelcert.registry.lifecycle import OUTCOME_STATUS, Status, allowed_next
+from modelcert.registry.lifecycle import IN_FORCE, OUTCOME_STATUS, Status, allowed_next, reserved
 from modelcert.registry.tables import (
     SCHEMA_HEAD,
     VERSION_TABLE,
@@ -339,6 +339,10 @@ class Registry:
             raise RegistryError("a status change needs a reason")
         try:
             with self._tx() as s:
+                v = s.get(ModelVersion, version_id)
+                why = reserved(Status(v.status), target) if v is not None else None
+                if why:
+                    raise IllegalTransition(f"cannot change status {v.status} -> {target.value} by hand: {why}")
                 return self._transition(s, version_id, target, reason, actor, audit_id)
         except IntegrityError:
             raise Conflict(f"model version {version_id} changed status concurrently; try again") from None
@@ -486,32 +490,82 @@ class Registry:
             a.heartbeat_at = now
             a.progress_done = max(a.progress_done, a.progress_total)
             if certificate is not None:
-                if issued_at is None or valid_until is None:
-                    raise RegistryError("a certificate needs its issue and expiry dates")
-                from modelcert.certify.logged import payload_digest
-                from modelcert.errors import VerificationError
-
-                try:
-                    cert_id = payload_digest(certificate)  # the signed payload's digest, not the file's
-                except VerificationError as exc:
-                    raise RegistryError(f"not a certificate file: {exc}") from None
-                s.add(
-                    Certificate(
-                        id=cert_id,
-                        version_id=a.version_id,
-                        audit_id=a.id,
-                        outcome=outcome,
-                        issued_at=issued_at,
-                        valid_until=valid_until,
-                        body=certificate.decode("utf-8"),
-                    )
-                )
+                self._add_certificate(s, a, outcome, certificate, issued_at, valid_until)
             v = s.get(ModelVersion, a.version_id)
             if v is not None and v.status == Status.UNDER_AUDIT.value:
                 self._transition(
                     s, a.version_id, OUTCOME_STATUS[outcome], f"audit {a.id}: outcome {outcome}", "lab", a.id
                 )
         return self.audit(audit_id)
+
+    @staticmethod
+    def _add_certificate(s: Session, a: Audit, outcome: str, certificate: bytes, issued_at: datetime | None,
+                         valid_until: datetime | None) -> str:
+        if issued_at is None or valid_until is None:
+            raise RegistryError("a certificate needs its issue and expiry dates")
+        from modelcert.certify.logged import payload_digest
+        from modelcert.errors import VerificationError
+
+        try:
+            cert_id = payload_digest(certificate)  # the signed payload's digest, not the file's
+        except VerificationError as exc:
+            raise RegistryError(f"not a certificate file: {exc}") from None
+        s.add(Certificate(id=cert_id, version_id=a.version_id, audit_id=a.id, outcome=outcome, issued_at=issued_at,
+                          valid_until=valid_until, body=certificate.decode("utf-8")))
+        return cert_id
+
+    def latest_finished_audit(self, version_id: int) -> Audit | None:
+        """The version's most recently finished audit: the one its outcome status came from."""
+        with self._tx() as s:
+            return s.scalars(
+                select(Audit).where(Audit.version_id == version_id, Audit.state == FINISHED)
+                .order_by(Audit.finished_at.desc(), Audit.id.desc()).limit(1)
+            ).first()
+
+    def record_redecision(self, audit_id: str, *, outcome: str, verdicts: Sequence[dict[str, Any]],
+                          to: Status | None, reason: str, actor: str) -> StatusEvent | None:
+        """A judge review re-decided a finished audit: its outcome, verdicts and (``to``) the version's status.
+
+        One transaction: the audit row carries the redecided outcome and verdicts, and the
+        status change (checked against the lifecycle, reserved changes allowed here) is
+        appended to the history with ``reason``. Returns the status event, or None.
+        """
+        if outcome not in OUTCOME_STATUS:
+            raise RegistryError(f"unknown audit outcome {outcome!r}")
+        with self._tx() as s:
+            a = s.get(Audit, audit_id)
+            if a is None or a.state != FINISHED:
+                raise Conflict(f"audit {audit_id} is not finished: nothing to re-decide in the registry")
+            a.outcome, a.verdicts = outcome, json.dumps(list(verdicts), sort_keys=True)
+            if to is None:
+                return None
+            return self._transition(s, a.version_id, to, reason, actor, a.id)
+
+    def certify_audit(self, audit_id: str, *, certificate: bytes, issued_at: datetime, valid_until: datetime,
+                      outcome: str, actor: str) -> StatusEvent:
+        """The explicit certification step of a ``certifiable`` version: store the certificate, move the status.
+
+        Only the version's latest finished audit, only from ``certifiable``, and only to
+        the outcome that audit now has; the certificate and the status change are one
+        transaction.
+        """
+        target = OUTCOME_STATUS.get(outcome)
+        if target not in IN_FORCE:
+            raise Conflict(f"audit {audit_id}'s outcome is {outcome}: nothing to certify")
+        a = self.audit(audit_id)
+        latest = self.latest_finished_audit(a.version_id)
+        if latest is None or latest.id != audit_id:
+            raise Conflict(f"audit {audit_id} is not the latest finished audit of version {a.version_id}")
+        with self._tx() as s:
+            a = s.get(Audit, audit_id)
+            v = s.get(ModelVersion, a.version_id)
+            if v.status != Status.CERTIFIABLE.value:
+                raise Conflict(f"model version {a.version_id} is {v.status}, not certifiable: nothing to certify")
+            if a.outcome != outcome:
+                raise Conflict(f"audit {audit_id} has outcome {a.outcome} in the registry, the result says {outcome}")
+            cert_id = self._add_certificate(s, a, outcome, certificate, issued_at, valid_until)
+            return self._transition(s, a.version_id, target, f"certified after judge review: certificate {cert_id} "
+                                    f"for audit {audit_id} (outcome {outcome})", actor, a.id)
 
     def fail_audit(self, audit_id: str, worker: str, error: str) -> None:
         """A running audit stopped with an error; it stays resumable."""

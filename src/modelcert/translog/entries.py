@@ -1,6 +1,6 @@
 """What the lab writes into its transparency log, and how a holder checks one entry.
 
-Two kinds of entry, each the canonical JSON of a small object:
+Three kinds of entry, each the canonical JSON of a small object:
 
 - ``preregistration``: written when an audit pre-registers, before any query.
   ``subject`` is the hash of the audit run's ``preregistration`` evidence record.
@@ -8,6 +8,12 @@ Two kinds of entry, each the canonical JSON of a small object:
   ``subject`` is the SHA-256 of the signed certificate payload; the entry also names
   the outcome, the audit result digest, the pre-registration it closes and the
   evidence roots.
+
+- ``status``: written when a judge review re-decides an audit and the model version's
+  registry status changes because of it (a certificate suspended or ended, a refusal
+  become certifiable, a suspension lifted). ``subject`` is the id of the certificate the
+  lab issued for that audit; the entry names the change, its reason, and the review's
+  evidence run, its Merkle root and its labels digest.
 
 A pre-registration with no later result is an audit that started and never reported:
 the log shows it to anyone who reads it.
@@ -19,6 +25,7 @@ from typing import Any
 
 PREREGISTRATION = "preregistration"
 RESULT = "result"
+STATUS = "status"
 
 
 def preregistration_entry(*, audit: str | None, run: str, record_hash: str, lab_id: str) -> dict[str, Any]:
@@ -37,5 +44,22 @@ def result_entry(
         "audit_result_digest": result_digest,
         "evidence": dict(evidence),
         "preregistration": preregistration,
+        "lab_id": lab_id,
+    }
+
+
+def status_entry(
+    *, certificate: str, audit: str, version: int, from_status: str, to_status: str, reason: str,
+    review: dict[str, Any], lab_id: str,
+) -> dict[str, Any]:
+    return {
+        "kind": STATUS,
+        "subject": certificate,
+        "audit": audit,
+        "version": version,
+        "from": from_status,
+        "to": to_status,
+        "reason": reason,
+        "review": dict(review),
         "lab_id": lab_id,
     }

@@ -15,6 +15,7 @@ from modelcert.web.schemas import (
     AuditIn,
     AuditOut,
     CertificateOut,
+    CertifyOut,
     EventOut,
     EvidenceOut,
     GrantIn,
@@ -265,6 +266,21 @@ def resume_audit(audit_id: AuditId, request: Request, p: Staff) -> AuditOut:
     reg = _reg(request)
     service.scoped_audit(reg, p, audit_id)
     return AuditOut.of(reg.requeue(audit_id, actor=p.username or ""))
+
+
+@router.post(
+    "/audits/{audit_id}/certify",
+    response_model=CertifyOut,
+    status_code=201,
+    summary="Certify a version a judge review made certifiable (signs, logs and stores the certificate)",
+)
+def certify_audit(audit_id: AuditId, request: Request, p: Staff) -> CertifyOut:
+    from modelcert.web.redecision import certify_reviewed
+
+    reg = _reg(request)
+    service.scoped_audit(reg, p, audit_id)
+    ev, cert_id = certify_reviewed(request.app.state.config, reg, audit_id, actor=p.username or "")
+    return CertifyOut(event=EventOut.model_validate(ev, from_attributes=True), certificate_id=cert_id)
 
 
 @router.get(

@@ -325,12 +325,16 @@ def review_list(request: Request, p: Review) -> HTMLResponse:
 @router.get("/audits/{audit_id}/review", response_class=HTMLResponse)
 def review_page(audit_id: AuditId, request: Request, p: Review) -> HTMLResponse:
     """The audit's pre-registered review samples: request, answer, three buttons; never the judge's call."""
+    from modelcert.web.redecision import PREFIX
     from modelcert.web.review import sample_view
 
-    a, v = service.scoped_audit(_reg(request), p, audit_id)
+    reg = _reg(request)
+    a, v = service.scoped_audit(reg, p, audit_id)
     result = service.audit_result(a)
+    event = next((e for e in reversed(reg.history(v.id)) if e.audit_id == a.id and e.reason.startswith(PREFIX)), None)
     return render(request, "review.html", a=a, v=v, samples=sample_view(request.app.state.config.db, result),
-                  reviews=(result or {}).get("judge_reviews") or [], outcome=(result or {}).get("outcome"))
+                  reviews=(result or {}).get("judge_reviews") or [], outcome=(result or {}).get("outcome"),
+                  registry_event=event)
 
 
 @router.post("/audits/{audit_id}/review")
@@ -353,11 +357,27 @@ def review_label(
 @router.post("/audits/{audit_id}/redecide")
 def review_redecide(audit_id: AuditId, request: Request, p: Staff) -> Response:
     """Decide the judged requirements again through the labels recorded for this audit."""
+    from modelcert.web.redecision import follow_redecision
     from modelcert.web.review import redecide_audit
 
-    a, _v = service.scoped_audit(_reg(request), p, audit_id)
-    redecide_audit(request.app.state.config.db, a.out_dir, service.audit_result(a), p.username or "")
+    reg = _reg(request)
+    a, _v = service.scoped_audit(reg, p, audit_id)
+    before = service.audit_result(a)
+    after = redecide_audit(request.app.state.config.db, a.out_dir, before, p.username or "")
+    assert before is not None  # redecide_audit refused an audit without a result
+    follow_redecision(request.app.state.config, reg, audit_id, before, after, actor=p.username or "")
     return RedirectResponse(f"/audits/{audit_id}/review", status_code=303)
+
+
+@router.post("/audits/{audit_id}/certify")
+def certify_form(audit_id: AuditId, request: Request, p: Staff) -> Response:
+    """The explicit certification step of a version a judge review made certifiable."""
+    from modelcert.web.redecision import certify_reviewed
+
+    reg = _reg(request)
+    service.scoped_audit(reg, p, audit_id)
+    certify_reviewed(request.app.state.config, reg, audit_id, actor=p.username or "")
+    return RedirectResponse(f"/audits/{audit_id}", status_code=303)
 
 
 __all__ = ["current_principal", "error_page", "router"]

@@ -89,6 +89,13 @@ class EventOut(BaseModel):
     at: datetime
 
 
+class CertifyOut(BaseModel):
+    """The explicit certification step: the status event and the new certificate's id."""
+
+    event: EventOut
+    certificate_id: str
+
+
 class GrantOut(BaseModel):
     tier: str
     granted_at: datetime
@@ -173,7 +180,8 @@ class VerifyOut(BaseModel):
     status: str = Field(
         default="invalid",
         description="certified, conditionally_certified, refused, not_in_registry, invalid, "
-        "or the registry status that ended it (revoked, suspended, ...)",
+        "superseded (its outcome is not the version's status now), "
+        "or the registry status that ended it (revoked, suspended, certifiable, ...)",
     )
     reason: str | None = None
     certificate_id: str | None = None

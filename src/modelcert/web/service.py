@@ -105,6 +105,9 @@ def verify_bytes(reg: Registry, public_key: Any, data: bytes) -> VerifyOut:
         word, reason = "not_in_registry", "genuine signature, but this registry does not hold this certificate"
     elif status not in {s.value for s in IN_FORCE}:
         word, reason = status, f"genuine, but this model version is now {status.replace('_', ' ')} in the registry"
+    elif status != pred.outcome:  # e.g. a judge review re-decided the audit and a new certificate says so
+        word, reason = "superseded", (f"genuine, but it says {pred.outcome.replace('_', ' ')} and this model version "
+                                      f"is now {status.replace('_', ' ')} in the registry")
     else:
         word, reason = pred.outcome, None
     return VerifyOut(

@@ -243,13 +243,7 @@ class AuditWorker:
         return report
 
     def _signing_key(self) -> Any:
-        import os
-
-        from modelcert.certify import load_private_key
-
-        assert self.cfg.private_key is not None
-        passphrase = os.environ.get(self.cfg.passphrase_env, "").encode() if self.cfg.passphrase_env else None
-        return load_private_key(self.cfg.private_key, passphrase=passphrase or None)
+        return signing_key(self.cfg)
 
     def _log_preregistration(self, audit: Audit, run_id: str, record_hash: str) -> None:
         """Anchor the pre-registration in the transparency log before any query is sent.
@@ -295,23 +289,42 @@ class AuditWorker:
         )
 
     def _certify(self, out: Path, audit_id: str | None = None) -> tuple[bytes, Any, Any]:
-        from modelcert.certify import issue_certificate, load_audit_result
-        from modelcert.certify.keys import write_new_file
-        from modelcert.translog.publish import log_certificate
+        return certify_out(self.cfg, out, self._signing_key(), audit_id=audit_id,
+                           preregistration=getattr(self, "_preregistration", None))
 
-        key = self._signing_key()
-        result, result_digest = load_audit_result(out)
-        data, statement = issue_certificate(
-            result, key, lab_id=self.cfg.lab_id, valid_days=self.cfg.valid_days, result_digest=result_digest
-        )
-        data = log_certificate(
-            self.cfg.db, data, key, audit=audit_id, preregistration=getattr(self, "_preregistration", None)
-        )
-        path = out / "certificate.json"
-        if path.exists():  # a resumed audit re-ran: keep the old file beside, never overwrite
-            path.rename(out / f"certificate.superseded.{path.stat().st_mtime_ns}.json")
-        write_new_file(path, data)
-        return data, statement.predicate.issued_at, statement.predicate.valid_until
+
+def signing_key(config: LabConfig) -> Any:
+    """The lab's private key (its passphrase from ``passphrase_env``)."""
+    import os
+
+    from modelcert.certify import load_private_key
+
+    assert config.private_key is not None
+    passphrase = os.environ.get(config.passphrase_env, "").encode() if config.passphrase_env else None
+    return load_private_key(config.private_key, passphrase=passphrase or None)
+
+
+def certify_out(config: LabConfig, out: Path, key: Any, *, audit_id: str | None,
+                preregistration: str | None) -> tuple[bytes, Any, Any]:
+    """Sign the result in ``out``, log it, write ``certificate.json``; return it and its dates.
+
+    The one path every lab certificate takes: at the end of an audit (any outcome) and at
+    the explicit certification step after a judge review.
+    """
+    from modelcert.certify import issue_certificate, load_audit_result
+    from modelcert.certify.keys import write_new_file
+    from modelcert.translog.publish import log_certificate
+
+    result, result_digest = load_audit_result(out)
+    data, statement = issue_certificate(
+        result, key, lab_id=config.lab_id, valid_days=config.valid_days, result_digest=result_digest
+    )
+    data = log_certificate(config.db, data, key, audit=audit_id, preregistration=preregistration)
+    path = out / "certificate.json"
+    if path.exists():  # a resumed audit re-ran, or a review re-decided it: keep the old file beside
+        path.rename(out / f"certificate.superseded.{path.stat().st_mtime_ns}.json")
+    write_new_file(path, data)
+    return data, statement.predicate.issued_at, statement.predicate.valid_until
 
 
 def draw_reference(config: LabConfig, reg: Registry, version_id: int, tier: str, result: Path) -> str | None:
