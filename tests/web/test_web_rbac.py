@@ -51,6 +51,9 @@ def examples(lab: Lab) -> dict[tuple[str, str], dict]:
         # the seeded audit has no review sample: a 409 for those admitted
         ("POST", "/audits/{audit_id}/review"): {"data": {"requirement": "R", "sample_id": "h1", "label": "refused"}},
         ("POST", "/audits/{audit_id}/redecide"): {},
+        # the seeded audit's version is certified, not certifiable: a 409 for those admitted
+        ("POST", "/audits/{audit_id}/certify"): {},
+        ("POST", "/api/v1/audits/{audit_id}/certify"): {},
         ("GET", "/api/v1/log/inclusion"): {"params": {"index": 0}},
         ("GET", "/api/v1/log/consistency"): {"params": {"first": 0}},
         ("GET", "/api/v1/log/find"): {"params": {"subject": i["cert_a"]}},

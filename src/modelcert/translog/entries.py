@@ -12,7 +12,7 @@ Three kinds of entry, each the canonical JSON of a small object:
 - ``status``: written when a judge review re-decides an audit and the model version's
   registry status changes because of it (a certificate suspended or ended, a refusal
   become certifiable, a suspension lifted). ``subject`` is the id of the certificate the
-  lab issued for that audit; the entry names the change, its reason, and the review's
+  lab issued for that audit (the audit's pre-registration hash if it has none); the entry names the change, its reason, and the review's
   evidence run, its Merkle root and its labels digest.
 
 A pre-registration with no later result is an audit that started and never reported:

@@ -331,7 +331,7 @@ def review_page(audit_id: AuditId, request: Request, p: Review) -> HTMLResponse:
     reg = _reg(request)
     a, v = service.scoped_audit(reg, p, audit_id)
     result = service.audit_result(a)
-    event = next((e for e in reversed(reg.history(v.id)) if e.audit_id == a.id and e.reason.startswith(PREFIX)), None)
+    event = next((e for e in reversed(reg.history(v.id)) if e.audit_id == a.id and PREFIX in e.reason), None)
     return render(request, "review.html", a=a, v=v, samples=sample_view(request.app.state.config.db, result),
                   reviews=(result or {}).get("judge_reviews") or [], outcome=(result or {}).get("outcome"),
                   registry_event=event)

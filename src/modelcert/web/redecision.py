@@ -76,7 +76,8 @@ def review_reason(audit_id: str, before: dict[str, Any], after: dict[str, Any]) 
 
 def _suspended_by_review(reg: Registry, version_id: int, audit_id: str) -> bool:
     last = next((e for e in reversed(reg.history(version_id)) if e.to_status == Status.SUSPENDED.value), None)
-    return last is not None and last.audit_id == audit_id and last.reason.startswith(PREFIX + audit_id)
+    # a hand-set status carries no audit id, whatever its reason says
+    return last is not None and last.audit_id == audit_id and f"{PREFIX}{audit_id}:" in last.reason
 
 
 def _audit_certificate(reg: Registry, version_id: int, audit_id: str) -> Any:
@@ -114,19 +115,22 @@ def follow_redecision(config: LabConfig, reg: Registry, audit_id: str, before: d
                                actor=actor or "lab")
     change = RegistryChange(audit_id, v.id, before["outcome"], after["outcome"], v.status,
                             ev.to_status if ev else None, reason, note)
-    if ev is not None and cert is not None and config.private_key is not None:
-        change.log_index = _log_status(config, cert.id, change, after)
+    if ev is not None and config.private_key is not None:
+        # about the audit's certificate; an audit the lab signed nothing for (no key when it
+        # finished) is found by its pre-registration instead
+        subject = cert.id if cert is not None else after["preregistration"]["hash"]
+        change.log_index = _log_status(config, subject, change, after)
     return change
 
 
-def _log_status(config: LabConfig, cert_id: str, change: RegistryChange, after: dict[str, Any]) -> int:
+def _log_status(config: LabConfig, subject: str, change: RegistryChange, after: dict[str, Any]) -> int:
     from modelcert.translog import TransparencyLog
     from modelcert.translog.entries import status_entry
     from modelcert.web.worker import signing_key
 
     rv = after["judge_reviews"][-1]
     entry = status_entry(
-        certificate=cert_id, audit=change.audit_id, version=change.version_id, from_status=change.status_before,
+        certificate=subject, audit=change.audit_id, version=change.version_id, from_status=change.status_before,
         to_status=str(change.status), reason=change.reason, lab_id=config.lab_id,
         review={"run": rv["run_id"], "root": (after.get("evidence") or {}).get(rv["run_id"]),
                 "labels_digest": rv["labels_digest"], "outcome_before": change.outcome_before,
