@@ -194,8 +194,12 @@ def test_review_moves_status_certificate_and_log_and_certifies_only_on_request(r
     with EvidenceStore(ctx["lab"].db) as st:
         kinds = [r.kind for r in st.records(rv["run_id"])]
     assert {"judge_review", "judge_review_redecision", "outcome"} <= set(kinds) and kinds[-1] == "run_end"
-    page = _client(ctx, "auditor").get(f"/audits/{ctx['audit']}/review").text
-    assert 'id="certify-submit"' in page and "certifiable" in page
+    with _client(ctx, "auditor") as au:
+        page = au.get(f"/audits/{ctx['audit']}/review").text
+        assert 'id="certify-submit"' in page and "certifiable" in page and rv["labels_digest"] in page
+        assert 'id="audit-certify-submit"' in au.get(f"/audits/{ctx['audit']}").text
+    with _client(ctx, "reviewer") as rr:  # a reviewer labels; only staff certify
+        assert 'id="certify-submit"' not in rr.get(f"/audits/{ctx['audit']}/review").text
 
     # 2. no certification by hand; the explicit step signs, logs and stores one
     with _client(ctx, "auditor") as au:
