@@ -291,3 +291,24 @@ def test_cli_redecide_with_audit_follows_in_the_registry_and_registry_certify(re
     assert f"version {vid}: certifiable -> certified; certificate " in cert.output
     with Registry(lab.db) as reg:
         assert reg.version(vid).status == "certified" and len(reg.certificates(version_id=vid)) == 1
+
+
+def test_a_hand_set_suspension_through_the_server_is_logged_about_the_certificate(review_lab: dict) -> None:
+    """The lab's other status route: a suspension by hand is a ``status`` entry about the version's
+    certificate, as a review's is (the seeded version A holds a logged certificate)."""
+    ctx = review_lab
+    lab = ctx["lab"]
+    vid, cert_id = lab.ids["version_a"], lab.ids["cert_a"]
+    with _client(ctx, "auditor") as au:
+        r = au.post(f"/api/v1/versions/{vid}/status", json={"status": "suspended", "reason": "provider notice 17"})
+        assert r.status_code == 200, r.text
+    last = _log_entries(ctx)[-1]
+    assert (last["kind"], last["subject"], last["from"], last["to"], last["reason"], last["review"]) == (
+        "status", cert_id, "certified", "suspended", "provider notice 17", None)
+    cert = (lab.data / "audits" / str(lab.ids["audit_a"]) / "certificate.json").read_text()
+    assert _verify(ctx, cert)["status"] == "suspended"
+    with _client(ctx, "auditor") as au:  # a version without a certificate: nothing to log about
+        n = len(_log_entries(ctx))
+        assert au.post(f"/api/v1/versions/{lab.ids['version_a2']}/status",
+                       json={"status": "submitted", "reason": "abandoned"}).status_code in (200, 409)
+        assert len(_log_entries(ctx)) == n

@@ -8,12 +8,15 @@ Three kinds of entry, each the canonical JSON of a small object:
   ``subject`` is the SHA-256 of the signed certificate payload; the entry also names
   the outcome, the audit result digest, the pre-registration it closes and the
   evidence roots.
-
-- ``status``: written when a judge review re-decides an audit and the model version's
-  registry status changes because of it (a certificate suspended or ended, a refusal
-  become certifiable, a suspension lifted). ``subject`` is the id of the certificate the
-  lab issued for that audit (the audit's pre-registration hash if it has none); the entry names the change, its reason, and the review's
-  evidence run, its Merkle root and its labels digest.
+- ``status``: written when the registry status of a model version that holds a
+  certificate changes through the lab server (suspended, revoked, reinstated, by hand or
+  by monitoring), and when a judge review re-decides an audit and the status changes
+  because of it (a certificate suspended or ended, a refusal become certifiable, a
+  suspension lifted). ``subject`` is the id of the version's newest certificate (for a
+  review: the certificate of the re-decided audit, or that audit's pre-registration hash
+  if it has none); the entry names the change and its reason, and for a review the
+  review's evidence run, its Merkle root and its labels digest (``review`` is null
+  otherwise).
 
 A pre-registration with no later result is an audit that started and never reported:
 the log shows it to anyone who reads it.
@@ -49,8 +52,8 @@ def result_entry(
 
 
 def status_entry(
-    *, certificate: str, audit: str, version: int, from_status: str, to_status: str, reason: str,
-    review: dict[str, Any], lab_id: str,
+    *, certificate: str, audit: str | None, version: int, from_status: str | None, to_status: str, reason: str,
+    review: dict[str, Any] | None, lab_id: str,
 ) -> dict[str, Any]:
     return {
         "kind": STATUS,
@@ -60,6 +63,6 @@ def status_entry(
         "from": from_status,
         "to": to_status,
         "reason": reason,
-        "review": dict(review),
+        "review": dict(review) if review is not None else None,
         "lab_id": lab_id,
     }

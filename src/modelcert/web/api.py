@@ -235,7 +235,10 @@ def add_grant(version_id: VersionId, body: GrantIn, request: Request, p: Staff) 
     "/versions/{version_id}/status", response_model=EventOut, summary="Change a version's status, with a reason"
 )
 def change_status(version_id: VersionId, body: StatusIn, request: Request, p: Staff) -> EventOut:
+    from modelcert.web.redecision import log_status_change
+
     ev = _reg(request).set_status(version_id, body.status, reason=body.reason, actor=p.username or "")
+    log_status_change(request.app.state.config, _reg(request), ev)  # a revocation is public, like the certificate
     return EventOut.model_validate(ev, from_attributes=True)
 
 
@@ -400,5 +403,10 @@ def enroll_monitor(version_id: VersionId, body: MonitorEnrollIn, request: Reques
 
 @router.post("/monitor/{version_id}/check", summary="Run one monitoring check now")
 def check_monitor(version_id: VersionId, body: MonitorCheckIn, request: Request, p: Staff) -> dict[str, Any]:
+    from modelcert.web.redecision import log_status_change
+
     with _monitor(request) as mon:
-        return mon.check(version_id, actor=p.username or "", seed=body.seed).to_dict()
+        out = mon.check(version_id, actor=p.username or "", seed=body.seed).to_dict()
+    if out.get("status_change"):  # an alarm suspended the version: the log says so
+        log_status_change(request.app.state.config, _reg(request), _reg(request).history(version_id)[-1])
+    return out

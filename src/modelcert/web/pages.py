@@ -227,7 +227,10 @@ def change_status_form(
     status: Annotated[str, Form(max_length=32)],
     reason: Annotated[str, Form(max_length=2000)],
 ) -> Response:
-    _reg(request).set_status(version_id, status, reason=reason, actor=p.username or "")
+    from modelcert.web.redecision import log_status_change
+
+    ev = _reg(request).set_status(version_id, status, reason=reason, actor=p.username or "")
+    log_status_change(request.app.state.config, _reg(request), ev)
     return RedirectResponse(f"/versions/{version_id}", status_code=303)
 
 

@@ -124,20 +124,41 @@ def follow_redecision(config: LabConfig, reg: Registry, audit_id: str, before: d
 
 
 def _log_status(config: LabConfig, subject: str, change: RegistryChange, after: dict[str, Any]) -> int:
+    rv = after["judge_reviews"][-1]
+    return _append_status(config, subject, audit=change.audit_id, version=change.version_id,
+                          from_status=change.status_before, to_status=str(change.status), reason=change.reason,
+                          review={"run": rv["run_id"], "root": (after.get("evidence") or {}).get(rv["run_id"]),
+                                  "labels_digest": rv["labels_digest"], "outcome_before": change.outcome_before,
+                                  "outcome": change.outcome})
+
+
+def _append_status(config: LabConfig, subject: str, *, audit: str | None, version: int, from_status: str | None,
+                   to_status: str, reason: str, review: dict[str, Any] | None) -> int:
     from modelcert.translog import TransparencyLog
     from modelcert.translog.entries import status_entry
     from modelcert.web.worker import signing_key
 
-    rv = after["judge_reviews"][-1]
-    entry = status_entry(
-        certificate=subject, audit=change.audit_id, version=change.version_id, from_status=change.status_before,
-        to_status=str(change.status), reason=change.reason, lab_id=config.lab_id,
-        review={"run": rv["run_id"], "root": (after.get("evidence") or {}).get(rv["run_id"]),
-                "labels_digest": rv["labels_digest"], "outcome_before": change.outcome_before,
-                "outcome": change.outcome})
+    entry = status_entry(certificate=subject, audit=audit, version=version, from_status=from_status,
+                         to_status=to_status, reason=reason, review=review, lab_id=config.lab_id)
     with TransparencyLog(config.db) as tlog:
         logged, _head = tlog.append(entry, signing_key(config))
     return logged.index
+
+
+def log_status_change(config: LabConfig, reg: Registry, event: Any) -> int | None:
+    """Log a status change made through the lab server (by hand, by monitoring) about the version's certificate.
+
+    Why: a certificate suspended or revoked must be as visible in the public log as the
+    certificate itself. Logged only when the lab has a key and the version holds a
+    certificate (the newest one is the subject); returns the entry's index, or None.
+    """
+    if event is None or config.private_key is None:
+        return None
+    certs = reg.certificates(version_id=event.version_id)
+    if not certs:
+        return None
+    return _append_status(config, certs[0].id, audit=event.audit_id, version=event.version_id,
+                          from_status=event.from_status, to_status=event.to_status, reason=event.reason, review=None)
 
 
 def certify_reviewed(config: LabConfig, reg: Registry, audit_id: str, *, actor: str) -> tuple[Any, str]:
