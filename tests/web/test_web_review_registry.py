@@ -275,6 +275,10 @@ def test_cli_redecide_with_audit_follows_in_the_registry_and_registry_certify(re
     assert isinstance(wrong.exception, ConfigError) and wrong.exception.exit_code == 2
     assert "output folder" in str(wrong.exception) and "\n" not in str(wrong.exception)
     assert json.loads((out / "result.json").read_text())["outcome"] == "refused"
+    # the lab's folder without --audit: refused, or the registry would stay behind the new outcome
+    bare = runner.invoke(app, ["judges", "redecide", str(out), "--labels", str(labels), "--db", lab.db])
+    assert isinstance(bare.exception, ConfigError) and f"pass --audit {a.id}" in str(bare.exception)
+    assert json.loads((out / "result.json").read_text())["outcome"] == "refused"
     got = runner.invoke(app, ["judges", "redecide", str(out), "--labels", str(labels), "--db", lab.db,
                               "--audit", a.id, "--key", str(lab.key), "--lab-id", "test-lab", "--actor", "carol"])
     assert got.exit_code == 0, got.output

@@ -213,6 +213,11 @@ def redecide_cmd(
 
     result = load_result(audit_dir)
     marks = read_labels(labels)
+    if audit is None and (owner := _owning_audit(db, audit_dir)) is not None:
+        from modelcert.errors import ConfigError
+
+        raise ConfigError(f"{audit_dir} is the output of lab audit {owner}: pass --audit {owner} (and the lab's "
+                          f"--key) so the registry follows the redecision")
     lab = _lab(db, audit, audit_dir, key, passphrase_env, lab_id) if audit else None
     with EvidenceStore(db, create=False) as store:
         red = redecide(result, marks, store, source="cli", actor=actor)
@@ -231,6 +236,30 @@ def redecide_cmd(
         logged = f"; logged at index {change.log_index}" if change.log_index is not None else ""
         print(f"registry: version {change.version_id} {moved}{logged}{'; ' + change.note if change.note else ''}")
     raise typer.Exit(EXIT_CODES[red.result["outcome"]])
+
+
+def _owning_audit(db: str | None, audit_dir: Path) -> str | None:
+    """The lab registry audit whose output folder is ``audit_dir``, if this database holds a registry.
+
+    Why: re-deciding a lab audit's folder without ``--audit`` would leave its registry
+    status and certificate behind the new outcome. Read-only: no registry is created.
+    """
+    from sqlalchemy import inspect, text
+
+    from modelcert.db import open_engine
+    from modelcert.errors import ConfigError
+    from modelcert.evidence.location import resolve_url
+
+    engine = open_engine(resolve_url(db), label="registry", error=ConfigError, migrate=lambda _e: None)
+    try:
+        if not inspect(engine).has_table("registry_audits"):
+            return None
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, out_dir FROM registry_audits WHERE out_dir IS NOT NULL")).all()
+    finally:
+        engine.dispose()
+    want = audit_dir.resolve()
+    return next((str(i) for i, d in rows if Path(d).resolve() == want), None)
 
 
 def _lab(db: str | None, audit: str, audit_dir: Path, key: Path | None, passphrase_env: str | None, lab_id: str):
