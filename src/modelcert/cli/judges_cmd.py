@@ -248,9 +248,13 @@ def _owning_audit(db: str | None, audit_dir: Path) -> str | None:
 
     from modelcert.db import open_engine
     from modelcert.errors import ConfigError
-    from modelcert.evidence.location import resolve_url
+    from modelcert.evidence.location import resolve_url, sqlite_path
 
-    engine = open_engine(resolve_url(db), label="registry", error=ConfigError, migrate=lambda _e: None)
+    url = resolve_url(db)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():  # never create a database file here
+        return None
+    engine = open_engine(url, label="registry", error=ConfigError, migrate=lambda _e: None)
     try:
         if not inspect(engine).has_table("registry_audits"):
             return None
