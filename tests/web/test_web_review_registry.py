@@ -316,3 +316,47 @@ def test_a_hand_set_suspension_through_the_server_is_logged_about_the_certificat
         assert au.post(f"/api/v1/versions/{lab.ids['version_a2']}/status",
                        json={"status": "submitted", "reason": "abandoned"}).status_code in (200, 409)
         assert len(_log_entries(ctx)) == n
+
+
+def test_a_certificate_whose_outcome_is_no_longer_the_versions_is_superseded(tmp_path: Path) -> None:
+    """certified -> (review: conditionally certified) -> certifiable -> certification step: the first
+    certificate, which says "certified", is genuine but no longer valid; the new one is."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from modelcert.certify import issue_certificate
+    from modelcert.certify.statement import AuditResult
+    from modelcert.registry import Registry, Status
+    from modelcert.web.service import verify_bytes
+
+    key = Ed25519PrivateKey.generate()
+
+    def cert(outcome: str):  # type: ignore[no-untyped-def]
+        result = {"policy": {"id": "p", "digest": "c" * 64}, "outcome": outcome, "access_tier": "api",
+                  "target": {"model": "m", "identity_digest": "d" * 64, "subject_kind": "behaviour-fingerprint",
+                             "subject_digest": "e" * 64},
+                  "requirements": [{"id": "R", "legal_basis": "x", "verdict": "PASS", "n": 1}],
+                  "evidence": {"r": "f" * 64}}
+        data, st = issue_certificate(AuditResult.model_validate(result), key, lab_id="t")
+        return data, st.predicate.issued_at, st.predicate.valid_until
+
+    with Registry(f"sqlite:///{tmp_path / 'r.sqlite'}") as reg:
+        reg.add_provider("acme")
+        v = reg.register_version("acme", "m", "1", "local/x", actor="t")
+        reg.grant_access(v.id, "api", by="t")
+        a = reg.create_audit(v.id, "p", "api", actor="t")
+        reg.claim_next("w")
+        first, issued, until = cert("certified")
+        reg.finish_audit(a.id, "w", outcome="certified", verdicts=[], out_dir="o", certificate=first,
+                         issued_at=issued, valid_until=until)
+        assert verify_bytes(reg, key.public_key(), first).valid
+        reg.record_redecision(a.id, outcome="conditionally_certified", verdicts=[], to=Status.CERTIFIABLE,
+                              reason="judge review of audit x", actor="t")
+        got = verify_bytes(reg, key.public_key(), first)
+        assert not got.valid and got.genuine and got.status == "certifiable"
+        second, issued, until = cert("conditionally_certified")
+        reg.certify_audit(a.id, certificate=second, issued_at=issued, valid_until=until,
+                          outcome="conditionally_certified", actor="t")
+        old = verify_bytes(reg, key.public_key(), first)
+        assert not old.valid and old.genuine and old.status == "superseded" and "says certified" in (old.reason or "")
+        new = verify_bytes(reg, key.public_key(), second)
+        assert new.valid and new.status == "conditionally_certified"
