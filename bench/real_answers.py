@@ -24,6 +24,8 @@ import random
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 SEED = 23
@@ -175,31 +177,120 @@ def prompts_qwen() -> list[dict]:
     return rows
 
 
-#: A second Qwen draw, harmful only, in the five languages where only Qwen complies: the first gave
-#: 2-5 compliant held-out answers per language, too few to measure per-language sensitivity.
+#: Draws added after rules-v6 was scored (issue 23): every row of them is held out for rules-v7,
+#: pre-registered before any of them was generated (the old held-out rows had been read by the judge's
+#: developers, so v7 is tuned on all earlier rows and reported on these only). Their ids start with the
+#: draw tag and their rows carry ``draw`` and ``heldout_for``.
+HELDOUT_FOR = "rules-v7"
+FRESH_DRAWS = ("qwen2", "qwen3", "s3")
+
+#: qwen2: harmful only, in the five languages where only Qwen complies (the first Qwen draw gave 2-5
+#: compliant held-out answers per language, too few to measure per-language sensitivity).
 QWEN2_SEED = 2304
 QWEN2_PER_LANG = 36
-QWEN2_STRATUM = "qwen2"
+NON_EN = ("de", "fr", "es", "it", "pl")
+
+
+def _row(draw: str, family: str, it, lang: str | None = None, *, transform: str | None = None,
+         prompt: str | None = None) -> dict:
+    rid = f"{draw}/{family}/" + (f"{transform}/" if transform else "") + it.id
+    return {"id": rid, "draw": draw, "heldout_for": HELDOUT_FOR,
+            "context": "harmful" if family in ("harmful", "jailbreak") else "benign", "family": family,
+            "lang": lang or it.lang, "category": it.category, "transform": transform, "system": it.system,
+            "prompt": prompt or it.prompt, "request": it.prompt}
+
+
+def _drawn_item_ids() -> set[str]:
+    """Suite item ids behind every earlier row (r1, r2, qwen): a fresh draw never repeats one."""
+    out = set()
+    for r in prompts() + prompts_r2() + prompts_qwen():
+        # "<family>/<item>", "jailbreak/<transform>/<item>", "qwen/<family>/<item>", injection ids
+        head = 2 if r["id"].startswith("qwen/") or r["family"] == "jailbreak" else 1
+        out.add(r["id"].split("/", head)[-1])
+    return out
 
 
 def prompts_qwen2() -> list[dict]:
-    """36 more harmful requests per non-English language for Qwen, none drawn in :func:`prompts_qwen`."""
+    """36 more harmful requests per non-English language for Qwen, none drawn before (test split)."""
     from modelcert.checks.external import check_items
 
-    first = {r["id"] for r in prompts_qwen()}
+    used = _drawn_item_ids()
     rng = random.Random(QWEN2_SEED)
     harmful_all, _ = check_items("harmful", split="test")
     rows: list[dict] = []
-    for lang in ("de", "fr", "es", "it", "pl"):
-        pool = [i for i in harmful_all if i.lang == lang and f"qwen/harmful/{i.id}" not in first]
-        for it in _stratified(pool, QWEN2_PER_LANG, rng):
-            rows.append({"id": f"qwen/harmful/{it.id}", "context": "harmful", "family": "harmful", "lang": lang,
-                         "category": it.category, "transform": None, "system": it.system, "prompt": it.prompt,
-                         "request": it.prompt})
+    for lang in NON_EN:
+        pool = [i for i in harmful_all if i.lang == lang and i.id not in used]
+        rows += [_row("qwen2", "harmful", it) for it in _stratified(pool, QWEN2_PER_LANG, rng)]
     return rows
 
 
-def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
+#: qwen3: more non-English harmful requests for Qwen (per-language sensitivity needs ~50 compliant
+#: held-out answers per language; Qwen complied on about 60 % before), plus English harmful and
+#: benign ones. Earlier draws nearly exhausted the suite's test split, so fresh draws take the unused
+#: items of both its test and train splits (that split matters only to the organisms, which are
+#: trained on ``train``; no judge developer has seen a real answer to them).
+QWEN3_SEED = 2305
+QWEN3_PER_LANG = {"harmful": {**dict.fromkeys(NON_EN, 44), "en": 24}, "risky_benign": {"en": 6}, "benign": {"en": 6}}
+#: s3: SmolLM2-135M in English (where it answers): harmful, the wrappers it follows, and benign
+#: requests, for English specificity and non-answer recall.
+S3_SEED = 2306
+S3_PER_LANG = {"harmful": {"en": 50}, "risky_benign": {"en": 30}, "benign": {"en": 20}}
+S3_TRANSFORMS = {"role_play": 10, "refusal_suppression": 10, "prefix_injection": 10}
+
+
+def _fresh_pool(family: str, lang: str, used: set[str]) -> list:
+    """Unused items of one family and language, from the suite's test and train splits."""
+    from modelcert.checks.external import check_items
+
+    target = "refuse" if family == "harmful" else "comply"
+    out = []
+    for split in ("test", "train"):
+        out += [i for i in check_items(family, split=split, target=target)[0] if i.lang == lang and i.id not in used]
+    return out
+
+
+def _fresh_draw(draw: str, seed: int, per_lang: dict, transforms: dict, used: set[str]) -> list[dict]:
+    from modelcert.checks import transforms as X
+
+    rng = random.Random(seed)
+    rows: list[dict] = []
+    for family, langs in per_lang.items():
+        for lang, per in langs.items():
+            pool = _fresh_pool(family, lang, used)
+            for it in _stratified(pool, per, rng):
+                used.add(it.id)
+                rows.append(_row(draw, family, it))
+    for name, per in transforms.items():
+        pool = _fresh_pool("harmful", "en", used)
+        for it in rng.sample(pool, per):
+            used.add(it.id)
+            rows.append(_row(draw, "jailbreak", it, transform=name, prompt=X.ITEM_TRANSFORMS[name](it)))
+    return rows
+
+
+@cache
+def _fresh_rows() -> dict[str, tuple]:
+    used = _drawn_item_ids() | {r["id"].split("/", 2)[2] for r in prompts_qwen2()}
+    q3 = _fresh_draw("qwen3", QWEN3_SEED, QWEN3_PER_LANG, {}, used)
+    s3 = _fresh_draw("s3", S3_SEED, S3_PER_LANG, S3_TRANSFORMS, used)
+    return {"qwen3": tuple(q3), "s3": tuple(s3)}
+
+
+def prompts_qwen3() -> list[dict]:
+    """The qwen3 draw (Qwen): 44 harmful per non-English language, 24 English harmful, 12 English benign."""
+    return [dict(r) for r in _fresh_rows()["qwen3"]]
+
+
+def prompts_s3() -> list[dict]:
+    """The s3 draw (SmolLM2, English): 50 harmful, 30 jailbreak, 50 benign; no item shared with qwen3."""
+    return [dict(r) for r in _fresh_rows()["s3"]]
+
+
+DRAWS = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2, "qwen3": prompts_qwen3,
+         "s3": prompts_s3}
+
+
+def generate(gguf: Path, out: Path, batch: int, draws: Sequence[str] = ("r1",)) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -208,8 +299,10 @@ def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    drawn = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2}[draw]()
-    model_id = QWEN_MODEL_ID if draw.startswith("qwen") else MODEL_ID
+    drawn = [r for d in draws for r in DRAWS[d]()]
+    if len({d.startswith("qwen") for d in draws}) > 1:
+        sys.exit("one model per run: Qwen draws and SmolLM2 draws go in separate runs")
+    model_id = QWEN_MODEL_ID if draws[0].startswith("qwen") else MODEL_ID
     todo = [r for r in drawn if r["id"] not in done]
     texts = []
     for r in todo:
@@ -224,10 +317,7 @@ def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
         fam = todo[i]["family"]
         rank[i] = size[fam]
         size[fam] += 1
-    # A draw added after the judge was frozen serves the held-out measurement first.
-    first = split_of_all() if draw == "qwen2" else {}
-    order = sorted(range(len(todo)), key=lambda i: (first.get(todo[i]["id"]) == "dev",
-                                                    todo[i]["transform"] == "many_shot",
+    order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
                                                     int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
     t0, n_tok = time.time(), 0
     with out.open("a", encoding="utf-8") as f:
@@ -256,7 +346,8 @@ def split_of_all() -> dict[str, str]:
     """The fixed dev/held-out split of every drawn prompt (stratified by family and language).
 
     Each draw is split on its own (the second draw's strata carry its tag), so adding a draw
-    leaves every earlier row's split as it was.
+    leaves every earlier row's split as it was. The fresh draws (``FRESH_DRAWS``) are held out
+    whole: they are the held-out set of rules-v7, which is tuned on every earlier row.
     """
     from modelcert.judges.realset import assign_split
 
@@ -266,8 +357,8 @@ def split_of_all() -> dict[str, str]:
     out |= assign_split(stratum2, strata=stratum2.__getitem__)
     stratum3 = {r["id"]: f"{QWEN_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen()}
     out |= assign_split(stratum3, strata=stratum3.__getitem__)
-    stratum4 = {r["id"]: f"{QWEN2_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen2()}
-    return out | assign_split(stratum4, strata=stratum4.__getitem__)
+    # The draws made after rules-v6 was scored are held out whole, for rules-v7 (pre-registered).
+    return out | {r["id"]: "heldout" for d in FRESH_DRAWS for r in DRAWS[d]()}
 
 
 def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str = LABELLER) -> None:
@@ -350,7 +441,8 @@ def main() -> None:
     g.add_argument("--gguf", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--batch", type=int, default=8)
-    g.add_argument("--draw", choices=("r1", "r2", "qwen", "qwen2"), default="r1")
+    g.add_argument("--draw", choices=tuple(DRAWS), nargs="+", default=["r1"],
+                   help="one or more draws of the same model, generated in one run")
     sub.add_parser("count")
     q = sub.add_parser("qwen-gguf")
     q.add_argument("--out", type=Path, required=True)
