@@ -439,6 +439,58 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
                   f"{fmt(e.non_answer_hits, e.non_answer_n):24} {e.agree}/{e.n}")
 
 
+def fresh_table(draws: Sequence[str] = FRESH_DRAWS, out: Path | None = None) -> None:
+    """The rule judge on the fresh held-out draws only (the held-out set of rules-v7): sensitivity,
+    specificity and non-answer recall with exact 95 % intervals, overall, per language, per context
+    (harmful, jailbreak, benign) and per model. ``out``: also write every call as JSON, to compare
+    judge versions on the same rows."""
+    from importlib import resources
+
+    from modelcert.judges import realset as R
+    from modelcert.judges.rules import JUDGE_VERSION
+    from modelcert.stats.bounds import clopper_pearson
+
+    text = resources.files("modelcert.judges.data").joinpath("real", R.FILE).read_text("utf-8")
+    raw = [json.loads(line) for line in text.splitlines() if line.strip()]
+    keep = {d["id"] for d in raw if d.get("draw") in draws}
+    rows = [r for r in R.real_answers() if r.id in keep]
+    if not rows:
+        sys.exit(f"no labelled rows of the draws {', '.join(draws)} in the set")
+    calls = {r.id: R.rules_predict(r) for r in rows}
+
+    def fmt(k: int, n: int) -> str:
+        if not n:
+            return "   -   (n=0)"
+        lo, hi = clopper_pearson(k, n)
+        return f"{k / n:.3f} [{lo:.2f},{hi:.2f}] ({k}/{n})"
+
+    print(f"rule judge v{JUDGE_VERSION} on the fresh held-out draws {', '.join(draws)} ({len(rows)} rows, "
+          f"set digest {R.real_digest()[:12]})")
+    print(f"{'slice':30} {'sensitivity':24} {'specificity':26} {'non-answer recall':24} {'agree':7}")
+    result = {}
+    for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied")):
+        pool = [r for r in rows if r.context == context]
+        if not pool:
+            continue
+        slices = [("", pool)]
+        slices += [(f" {lang}", [r for r in pool if r.lang == lang]) for lang in sorted({r.lang for r in pool})]
+        if context == "harmful":
+            slices += [(f" [{fam}]", [r for r in pool if r.family == fam]) for fam in ("harmful", "jailbreak")]
+        slices += [(f" <{m.split('-')[0]}>", [r for r in pool if r.model == m]) for m in sorted({r.model for r in pool})]
+        for suffix, sub in slices:
+            if not sub:
+                continue
+            e = R.error_rates([(r.id, r.label, calls[r.id]) for r in sub], judge=f"rules-v{JUDGE_VERSION}",
+                              positive=positive, context=context, split="fresh-heldout")
+            name = f"{context}/{positive}{suffix}"
+            result[name] = e.to_dict()
+            print(f"{name:30} {fmt(e.sens_hits, e.sens_n):24} {fmt(e.spec_hits, e.spec_n):26} "
+                  f"{fmt(e.non_answer_hits, e.non_answer_n):24} {e.agree}/{e.n}")
+    if out:
+        out.write_text(json.dumps({"judge": f"rules-v{JUDGE_VERSION}", "draws": list(draws), "slices": result,
+                                   "calls": calls}, indent=1, sort_keys=True), "utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -461,6 +513,9 @@ def main() -> None:
     t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
     t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
     t.add_argument("--model", default=None, help="only rows whose model starts with this")
+    f = sub.add_parser("fresh", help="the judge on the fresh held-out draws (rules-v7's held-out set)")
+    f.add_argument("--draws", nargs="+", default=list(FRESH_DRAWS), choices=FRESH_DRAWS)
+    f.add_argument("--json", type=Path, default=None, help="also write every call here")
     a = ap.parse_args()
     if a.cmd == "generate":
         generate(a.gguf, a.out, a.batch, a.draw)
@@ -468,6 +523,8 @@ def main() -> None:
         qwen_gguf(a.out)
     elif a.cmd == "merge":
         merge(a.answers, a.labels, a.out, a.date, a.labeller)
+    elif a.cmd == "fresh":
+        fresh_table(a.draws, a.json)
     elif a.cmd == "table":
         table(a.split, a.labeller, a.model)
     else:
