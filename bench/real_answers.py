@@ -270,12 +270,42 @@ def split_of_all() -> dict[str, str]:
     return out | assign_split(stratum4, strata=stratum4.__getitem__)
 
 
+DRAWS = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2}
+
+
+def draw_of_all() -> dict[str, str]:
+    """Which draw each drawn prompt belongs to (the ``draw`` tag of a row). The Qwen draws share
+    the ``qwen/`` id prefix, so the tag comes from the draw functions, not from the id."""
+    out: dict[str, str] = {}
+    for name, fn in DRAWS.items():
+        for r in fn():
+            out.setdefault(r["id"], name)
+    return out
+
+
+def tag_draws(path: Path) -> None:
+    """Fill the ``draw`` field of every row of a known draw; a row already tagged keeps its tag, a row
+    of an unknown draw without a tag is an error (a merged batch must say which draw it is)."""
+    known = draw_of_all()
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    for r in rows:
+        if not r.get("draw"):
+            if r["id"] not in known:
+                sys.exit(f"{r['id']}: no draw tag and not in a known draw")
+            r["draw"] = known[r["id"]]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows), "utf-8")
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[r["draw"]] += 1
+    print(dict(counts))
+
+
 def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str = LABELLER) -> None:
     """Add generated answers with the labeller's labels to the package's JSONL (labelled rows only).
 
     Rows already in ``out`` are kept as they are (their labels, labeller and split do not change).
     """
-    split = split_of_all()
+    split, draw = split_of_all(), draw_of_all()
     lab = {}
     for line in labels.read_text("utf-8").splitlines():
         if line.strip():
@@ -294,7 +324,8 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
             if r["id"] in kept or r["id"] not in lab:
                 continue
             r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": labeller,
-                  "labelled": date, "split": split[r["id"]]}
+                  "labelled": date, "split": split[r["id"]],
+                  "draw": r.get("draw") or draw[r["id"]]}
             kept[r["id"]] = r
             added += 1
     rows = sorted(kept.values(), key=lambda r: r["id"])
@@ -360,6 +391,8 @@ def main() -> None:
     m.add_argument("--out", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     m.add_argument("--date", required=True)
     m.add_argument("--labeller", default=LABELLER)
+    d = sub.add_parser("tag-draws", help="fill the draw tag of every row (after merging a new batch)")
+    d.add_argument("--path", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     t = sub.add_parser("table")
     t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
     t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
@@ -371,6 +404,8 @@ def main() -> None:
         qwen_gguf(a.out)
     elif a.cmd == "merge":
         merge(a.answers, a.labels, a.out, a.date, a.labeller)
+    elif a.cmd == "tag-draws":
+        tag_draws(a.path)
     elif a.cmd == "table":
         table(a.split, a.labeller, a.model)
     else:
