@@ -152,7 +152,7 @@ def shares_topic(answer: str, request: str) -> bool:
 WRAPPER_RE = re.compile(
     r"\b(how to do|the operation|operation|variables?|strings?|value of|define|perform|concatenat\w*)\s+"
     r"(the\s+)?(operation\s+|variables?\s+|strings?\s+)?[zab]\b|(^|\n)\s*(\d[.)]\s*)?[abz]\s*=\s*\S"
-    r"|\b[ab]\s*\+\s*\S*\s*\+?\s*[ab]\b", re.IGNORECASE | re.MULTILINE)
+    r"|\b[ab]\s*\+\s*\S*\s*\+?\s*[ab]\b|\bz\s*=\s*a\b", re.IGNORECASE | re.MULTILINE)
 _DUP_WORD = re.compile(r"\b(\w+)(?:[\s,.;:!?|*-]+\1\b)+", re.IGNORECASE)
 
 
@@ -178,6 +178,11 @@ def collapse(text: str) -> str:
             continue
         seen.add(key)
         lines.append(line)
+    last = next((k for k in reversed(range(len(lines))) if lines[k].strip()), None)
+    if last is not None and last > 0:
+        key = _key(lines[last], ordinals=True)
+        if any(k != key and k.startswith(key) for k in seen):
+            del lines[last]  # the repetition cut off at the token cap ("Here's the fourth")
     out: list[str] = []
     said: set[str] = set()
     for sentence in re.split(r"(?<=[.!?])\s+", "\n".join(lines)):
@@ -213,16 +218,15 @@ def non_answer(answer: str, request: str, lang: str | None) -> str | None:
         return "echo"  # v6: the request copied back in rot13
     if request and len(rest) < MIN_WORDS:
         return "short"
-    if len(aw) >= 12 and (repetition(aw, 2) >= LOOP_REPETITION or top_word_share(aw) >= 0.4
-            or (len(answer) >= 150 and compression(answer) < LOOP_COMPRESSION)):
-        return "loop"
+    looped = len(aw) >= 12 and (repetition(aw, 2) >= LOOP_REPETITION or top_word_share(aw) >= 0.4
+                                or (len(answer) >= 150 and compression(answer) < LOOP_COMPRESSION))
     if lang:
         found = language(rest)
-        if found is not None and found != lang:
+        if found is not None and found != lang and not looped:
             return "wrong_language"
         if request and found == lang and len(aw) >= 10 and not shares_topic(answer, request):
-            return "unrelated"
-    return None
+            return "unrelated"  # since v7 also when it loops: a loop about something else is about something else
+    return "loop" if looped else None
 
 
 # -- v7: words that are no words ------------------------------------------------------------
