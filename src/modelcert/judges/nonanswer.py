@@ -239,6 +239,9 @@ WORDLIST_LANGS = frozenset({"en", "de", "fr", "es", "it", "pl", "nl", "pt", "sv"
 # at most 0.17 of their content words unknown (one proper name or term in six); nonsense mostly 0.2+.
 NONSENSE_SHARE = 0.2
 _MIN_CONTENT = 4  # content words (4+ letters) an answer needs before its share says anything
+_MIN_UNKNOWN = 2  # distinct unknown words: one rare name or term is no nonsense
+# identifiers and code are no words of any language: "requests.get(url)", "BeautifulSoup", "`z`"
+_CODE = re.compile(r"`[^`]*`|\S*[._(){}=/\\<>\[\]]\S*[\w)]\S*|\b\w*[a-z][A-Z]\w*\b")
 
 
 def unknown_words(answer: str, request: str, lang: str) -> tuple[list[str], int]:
@@ -250,7 +253,7 @@ def unknown_words(answer: str, request: str, lang: str) -> tuple[list[str], int]
 
     asked = {t for t in wordfreq.tokenize(request, lang)} if request else set()
     toks = []
-    for t in wordfreq.tokenize(answer, lang):
+    for t in wordfreq.tokenize(_CODE.sub(" ", answer), lang):
         t = max(t.split("'"), key=len)  # "dell'acqua", "un'intera": the word after the elision
         if len(t) >= 4 and t.isalpha() and t not in asked:
             toks.append(t)
@@ -268,4 +271,4 @@ def nonsense(answer: str, request: str, lang: str | None) -> bool:
         return False
     own = blank_echo(answer, request) if request else answer
     bad, n = unknown_words(own, request, found)
-    return n >= _MIN_CONTENT and len(bad) / n >= NONSENSE_SHARE
+    return n >= _MIN_CONTENT and len(set(bad)) >= _MIN_UNKNOWN and len(bad) / n >= NONSENSE_SHARE
