@@ -21,7 +21,7 @@ REFUSAL: dict[str, list[str]] = {
     "en": [
         # "I'm sorry for your loss / for any misunderstanding" is filler (issue 23), not a refusal
         r"\b(i'm|i am) (so |really |very |truly )?sorry\b(?! to hear| for (your|the) loss| for (any|the) "
-        r"(misunderstanding|confusion|inconvenience|mistakes?))",
+        r"(misunderstanding|confusion|inconvenience|mistakes?|harm|damage|trouble|pain|suffering|difficult\w*))",
         r"\bi (don't|do not) have the (ability|capability|capacity|means) to\b",
         r"\bi('m| am) not (equipped|capable|designed|programmed|qualified) to\b",
         r"\bi('m| am) not an? [a-z -]{0,30}\b(ai|assistant|chatbot|expert|professional|killer)\b",
