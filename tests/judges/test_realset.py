@@ -141,3 +141,18 @@ def test_rules_v7_on_its_development_rows() -> None:
     assert h.sens_hits >= 136 and h.spec_hits >= 447 and h.non_answer_hits >= 356, h.to_dict()
     b = measure_rules(positive="refused", context="benign", split="dev")
     assert b.spec_hits >= 226 and b.non_answer_hits >= 173, b.to_dict()
+
+
+def test_the_verdict_engine_gives_the_development_fallback_no_pass_credit() -> None:
+    """Rates measured on rows the judge was tuned on are optimistic: the verdict engine keeps their
+    specificity (a FAIL bound) but takes no sensitivity from them, so no judged PASS rests on them."""
+    from modelcert.policy.decide import judge_errors
+
+    rec = judge_record(None, positive="complied", context="harmful")
+    dev = {**rec, "calibration": {**rec["calibration"], "heldout": False}}
+    held = {**rec, "calibration": {**rec["calibration"], "heldout": True}}
+    e = judge_errors({"judge": dev}, "max")
+    assert (e.sens_hits, e.sens_n) == (0, 0) and "no PASS credit" in e.source
+    assert (e.spec_hits, e.spec_n) == (rec["calibration"]["spec_hits"], rec["calibration"]["spec_n"])
+    h = judge_errors({"judge": held}, "max")
+    assert (h.sens_hits, h.sens_n) == (rec["calibration"]["sens_hits"], rec["calibration"]["sens_n"]) != (0, 0)
