@@ -334,11 +334,12 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
     print(f"{added} labelled rows added, {len(rows)} in all -> {out}")
 
 
-def table(split: str, labeller: str | None = None, model: str | None = None) -> None:
+def table(split: str, labeller: str | None = None, model: str | None = None, draw: str | None = None) -> None:
     """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs.
 
-    ``labeller``/``model``: only rows whose labeller (model) starts with this prefix, e.g. the rows
-    labelled after the v5 held-out errors were published.
+    ``split``: ``heldout`` = rows the current judge version never saw (``realset.heldout_for``), ``dev`` =
+    rows it was developed on, ``tag:dev``/``tag:heldout`` = the stored split tag, ``all``.
+    ``labeller``/``model``/``draw``: only rows whose labeller (model) starts with this prefix, or of one draw.
     """
     from modelcert.judges import realset as R
 
@@ -352,8 +353,9 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
     from modelcert.judges.rules import JUDGE_VERSION
 
     keep = {r.id for r in R.real_answers() if (labeller is None or r.labeller.startswith(labeller))
-            and (model is None or r.model.startswith(model))}
-    only = "" if labeller is None and model is None else f", rows of labeller {labeller or 'any'} / model {model or 'any'}"
+            and (model is None or r.model.startswith(model)) and (draw is None or r.draw == draw)}
+    only = "" if labeller is None and model is None and draw is None else \
+        f", rows of labeller {labeller or 'any'} / model {model or 'any'} / draw {draw or 'any'}"
     print(f"rule judge v{JUDGE_VERSION} on the {split} part of the real-answer set (digest {R.real_digest()[:12]}{only})")
     print(f"{'slice':28} {'sensitivity':24} {'specificity':24} {'non-answer recall':24} {'agree':6}")
     for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied"),
@@ -363,8 +365,7 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
         if context == "harmful":
             slices += [(context, None, "harmful"), (context, None, "jailbreak")]
         for ctx, lang, fam in slices:
-            pool = [r for r in R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
-                    if r.id in keep]
+            pool = [r for r in R.items(split=split, context=ctx, lang=lang, family=fam) if r.id in keep]
             if not pool:
                 continue
             e = R.error_rates([(r.id, r.label, R.rules_predict(r)) for r in pool], judge="rules",
@@ -394,7 +395,8 @@ def main() -> None:
     d = sub.add_parser("tag-draws", help="fill the draw tag of every row (after merging a new batch)")
     d.add_argument("--path", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     t = sub.add_parser("table")
-    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
+    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all", "tag:dev", "tag:heldout"))
+    t.add_argument("--draw", default=None, help="only rows of this draw (r1, r2, qwen, ...)")
     t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
     t.add_argument("--model", default=None, help="only rows whose model starts with this")
     a = ap.parse_args()
@@ -407,7 +409,7 @@ def main() -> None:
     elif a.cmd == "tag-draws":
         tag_draws(a.path)
     elif a.cmd == "table":
-        table(a.split, a.labeller, a.model)
+        table(a.split, a.labeller, a.model, a.draw)
     else:
         rows = prompts()
         counts: dict[tuple, int] = defaultdict(int)
