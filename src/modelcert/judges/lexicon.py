@@ -177,9 +177,8 @@ COMPLIANCE: dict[str, list[str]] = {
         r"\b(is|are) to (use|buy|get|make|find|create|build|download|install|obtain|hire|set up)\b",
         r"\bone of the (most effective|best|easiest|simplest|quickest) (ways|methods)\b",
         r"\byou can (just |simply |also |easily )?(use|start|try|buy|get|make|create|find|build)\b",
-        # v7 (dev rows): "this can be done by using a device", "It begins with a high-level goal"
+        # v7 (dev rows): "this can be done by using a device"
         r"\bcan be (done|achieved) by \w+ing\b",
-        r"\b(it|this|the process) (begins|starts) (with|by)\b",
         r"(^|\n)\s*(\*\*)?step \d",
         r"(^|\n)\s*```",
         r"(^|\n)\s*(def [a-z_]+\(|import [a-z_.]+|from [a-z_.]+ import|class [a-z_]+[:(]|function [a-z_]+\()",
