@@ -45,10 +45,11 @@ def test_rows_are_labelled_by_a_named_labeller_and_cover_every_language_and_cont
 
 
 def test_the_split_is_the_seeded_function_fixed_before_tuning() -> None:
-    """Every stored split equals the seeded, stratified assignment of the whole drawn set."""
+    """Every stored split of the r1/r2/qwen draws equals the seeded, stratified assignment (a later draw
+    states its own split; which rows measure a judge version is ``heldout_for``, not this tag)."""
     split = _bench().split_of_all()
     rows = real_answers()
-    assert all(split[r.id] == r.split for r in rows)
+    assert all(split[r.id] == r.split for r in rows if r.draw in ("r1", "r2", "qwen"))
     both = Counter(r.split for r in rows)
     assert both["heldout"] > 0 and both["dev"] > 0
 
