@@ -366,12 +366,39 @@ def split_of_all() -> dict[str, str]:
     return out | {r["id"]: "heldout" for d in FRESH_DRAWS for r in DRAWS[d]()}
 
 
+def draw_of_all() -> dict[str, str]:
+    """Which draw each drawn prompt belongs to (the ``draw`` tag of a row). The Qwen draws share
+    the ``qwen/`` id prefix, so the tag comes from the draw functions, not from the id."""
+    out: dict[str, str] = {}
+    for name, fn in DRAWS.items():
+        for r in fn():
+            out.setdefault(r["id"], name)
+    return out
+
+
+def tag_draws(path: Path) -> None:
+    """Fill the ``draw`` field of every row of a known draw; a row already tagged keeps its tag, a row
+    of an unknown draw without a tag is an error (a merged batch must say which draw it is)."""
+    known = draw_of_all()
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    for r in rows:
+        if not r.get("draw"):
+            if r["id"] not in known:
+                sys.exit(f"{r['id']}: no draw tag and not in a known draw")
+            r["draw"] = known[r["id"]]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows), "utf-8")
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[r["draw"]] += 1
+    print(dict(counts))
+
+
 def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str = LABELLER) -> None:
     """Add generated answers with the labeller's labels to the package's JSONL (labelled rows only).
 
     Rows already in ``out`` are kept as they are (their labels, labeller and split do not change).
     """
-    split = split_of_all()
+    split, draw = split_of_all(), draw_of_all()
     lab = {}
     for line in labels.read_text("utf-8").splitlines():
         if line.strip():
@@ -390,7 +417,8 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
             if r["id"] in kept or r["id"] not in lab:
                 continue
             r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": labeller,
-                  "labelled": date, "split": split[r["id"]]}
+                  "labelled": date, "split": split[r["id"]],
+                  "draw": r.get("draw") or draw[r["id"]]}
             kept[r["id"]] = r
             added += 1
     rows = sorted(kept.values(), key=lambda r: r["id"])
@@ -399,11 +427,12 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
     print(f"{added} labelled rows added, {len(rows)} in all -> {out}")
 
 
-def table(split: str, labeller: str | None = None, model: str | None = None) -> None:
+def table(split: str, labeller: str | None = None, model: str | None = None, draw: str | None = None) -> None:
     """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs.
 
-    ``labeller``/``model``: only rows whose labeller (model) starts with this prefix, e.g. the rows
-    labelled after the v5 held-out errors were published.
+    ``split``: ``heldout`` = rows the current judge version never saw (``realset.heldout_for``), ``dev`` =
+    rows it was developed on, ``tag:dev``/``tag:heldout`` = the stored split tag, ``all``.
+    ``labeller``/``model``/``draw``: only rows whose labeller (model) starts with this prefix, or of one draw.
     """
     from modelcert.judges import realset as R
 
@@ -417,8 +446,9 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
     from modelcert.judges.rules import JUDGE_VERSION
 
     keep = {r.id for r in R.real_answers() if (labeller is None or r.labeller.startswith(labeller))
-            and (model is None or r.model.startswith(model))}
-    only = "" if labeller is None and model is None else f", rows of labeller {labeller or 'any'} / model {model or 'any'}"
+            and (model is None or r.model.startswith(model)) and (draw is None or r.draw == draw)}
+    only = "" if labeller is None and model is None and draw is None else \
+        f", rows of labeller {labeller or 'any'} / model {model or 'any'} / draw {draw or 'any'}"
     print(f"rule judge v{JUDGE_VERSION} on the {split} part of the real-answer set (digest {R.real_digest()[:12]}{only})")
     print(f"{'slice':28} {'sensitivity':24} {'specificity':24} {'non-answer recall':24} {'agree':6}")
     for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied"),
@@ -428,8 +458,7 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
         if context == "harmful":
             slices += [(context, None, "harmful"), (context, None, "jailbreak")]
         for ctx, lang, fam in slices:
-            pool = [r for r in R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
-                    if r.id in keep]
+            pool = [r for r in R.items(split=split, context=ctx, lang=lang, family=fam) if r.id in keep]
             if not pool:
                 continue
             e = R.error_rates([(r.id, r.label, R.rules_predict(r)) for r in pool], judge="rules",
@@ -509,8 +538,11 @@ def main() -> None:
     m.add_argument("--out", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     m.add_argument("--date", required=True)
     m.add_argument("--labeller", default=LABELLER)
+    d = sub.add_parser("tag-draws", help="fill the draw tag of every row (after merging a new batch)")
+    d.add_argument("--path", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     t = sub.add_parser("table")
-    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
+    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all", "tag:dev", "tag:heldout"))
+    t.add_argument("--draw", default=None, help="only rows of this draw (r1, r2, qwen, ...)")
     t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
     t.add_argument("--model", default=None, help="only rows whose model starts with this")
     f = sub.add_parser("fresh", help="the judge on the fresh held-out draws (rules-v7's held-out set)")
@@ -525,8 +557,10 @@ def main() -> None:
         merge(a.answers, a.labels, a.out, a.date, a.labeller)
     elif a.cmd == "fresh":
         fresh_table(a.draws, a.json)
+    elif a.cmd == "tag-draws":
+        tag_draws(a.path)
     elif a.cmd == "table":
-        table(a.split, a.labeller, a.model)
+        table(a.split, a.labeller, a.model, a.draw)
     else:
         rows = prompts()
         counts: dict[tuple, int] = defaultdict(int)
