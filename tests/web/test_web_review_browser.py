@@ -39,6 +39,10 @@ requirements:
     task_args: {{items_file: {items}, max_tokens: 24}}
     threshold: 0.10
     direction: max
+    # a floor no bundled calibration meets (its sensitivity lower bound, 0.93 for rules-v7, is below it), so
+    # the bundled judge cannot show a PASS; a census review with no miss can (the reviewed design bounds the
+    # judge's misses on this suite instead)
+    min_judge_sensitivity: 0.99
     design: {{kind: sequential, method: confidence-sequence, round: 12}}
     judge_review: {{n: 12}}
 outcome:
