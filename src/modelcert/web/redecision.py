@@ -21,7 +21,7 @@ decisions, outcome) is already in the evidence log (``policy/judge_review.redeci
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,6 @@ class RegistryChange:
     reason: str
     note: str = ""
     log_index: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _num(x: Any) -> str:
