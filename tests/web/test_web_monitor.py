@@ -84,7 +84,7 @@ def test_alarm_suspends_and_the_dashboard_plots_it(tmp_path: Path, endpoint: str
             assert api.post(f"/api/v1/monitor/{vid}/enroll", json={}, headers=prov).status_code == 403
             # refused at once, before any job is queued: nothing to check yet, a tier above the grant
             r = api.post(f"/api/v1/monitor/{vid}/check", headers=staff, json={})
-            assert r.status_code == 400 and "not enrolled" in r.json()["detail"], r.text
+            assert r.status_code == 409 and "not enrolled" in r.json()["detail"], r.text
             r = api.post(f"/api/v1/monitor/{vid}/enroll", headers=staff, json={"tier": "api", "blocks": 0})
             assert r.status_code == 422
             enrolled = run_job(api, f"/api/v1/monitor/{vid}/enroll", staff, {
@@ -102,7 +102,8 @@ def test_alarm_suspends_and_the_dashboard_plots_it(tmp_path: Path, endpoint: str
             assert job["outcome"] == "alarm" and second["alarm"] is True, job
             assert second["status_change"] == "suspended" and second["e_process"] >= 20
             # a further check is refused at once; the monitoring view lists the jobs
-            assert api.post(f"/api/v1/monitor/{vid}/check", headers=staff, json={}).status_code == 400
+            r = api.post(f"/api/v1/monitor/{vid}/check", headers=staff, json={})
+            assert r.status_code == 409 and "already raised an alarm" in r.json()["detail"]
             # the provider sees the alarm, its figures and the status change in its own view
             mine = api.get(f"/api/v1/monitor/{vid}", headers=prov).json()
             assert mine["alarm"] and len(mine["checks"]) == 2 and "folder" not in mine["prompt_set"]

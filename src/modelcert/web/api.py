@@ -410,14 +410,20 @@ def enroll_monitor(version_id: VersionId, body: MonitorEnrollIn, request: Reques
     summary="Queue one monitoring check (a background job; an alarm suspends the version)",
 )
 def check_monitor(version_id: VersionId, body: MonitorCheckIn, request: Request, p: Staff) -> AuditOut:
-    """Refused now if no check can run (not enrolled, alarm raised, blocks used up); the
-    queries run in the lab's worker: follow the job at ``GET /audits/{id}``."""
+    """Refused now with 409 if no check can run (not enrolled, alarm raised, blocks used
+    up); the queries run in the lab's worker: follow the job at ``GET /audits/{id}``."""
+    from fastapi import HTTPException
+
+    from modelcert.monitor.service import MonitorError
     from modelcert.registry import MONITOR_CHECK
 
     reg = _reg(request)
     service.scoped_version(reg, p, version_id)
     with _monitor(request) as mon:
-        _state, plan = mon.check_plan(version_id)
+        try:
+            _state, plan = mon.check_plan(version_id)
+        except MonitorError as exc:  # the monitoring state, not the request, is what is wrong
+            raise HTTPException(409, str(exc).splitlines()[0]) from None
     job = reg.create_job(version_id, MONITOR_CHECK, plan.tier, actor=p.username or "",
                          options={"seed": body.seed})
     return AuditOut.of(job)
