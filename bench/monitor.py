@@ -366,6 +366,25 @@ def period3(plan: Plan, ref_blocks: list[list[Reply]], learn: list[Reply], new_c
     return a2, a3, figures
 
 
+def oracle_power(clean: dict[str, list[Reply]], other: dict[str, list[Reply]], share: float = 0.10,
+                 level: float = 6e-4, sims: int = 20_000, seed: int = 0) -> float:
+    """Power of the Neyman-Pearson test of "clean" against "``share`` routed to ``other``" at one
+    check (10 replies per prompt), with both reply distributions known (the pools, lightly
+    smoothed): a bound on what any test of one check can reach, found by simulation."""
+    gen = np.random.default_rng(seed)
+    null_tot, alt_tot = np.zeros(sims), np.zeros(sims)
+    for pid in clean:
+        keys = sorted({r.text[:50] for r in clean[pid]} | {r.text[:50] for r in other[pid]})
+        idx = {x: i for i, x in enumerate(keys)}
+        p = np.bincount([idx[r.text[:50]] for r in clean[pid]], minlength=len(keys)) + 0.01
+        q = np.bincount([idx[r.text[:50]] for r in other[pid]], minlength=len(keys)) + 0.01
+        p, q = p / p.sum(), q / q.sum()
+        llr = np.log((1 - share) + share * q / p)
+        null_tot += llr[gen.choice(len(keys), size=(sims, 10), p=p)].sum(1)
+        alt_tot += llr[gen.choice(len(keys), size=(sims, 10), p=(1 - share) * p + share * q)].sum(1)
+    return float(np.mean(alt_tot > np.quantile(null_tot, 1 - level)))
+
+
 def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
     """Investigation: does a one-class novelty e-process (``Novelty``) lift one-check power
     against 10 % routing at api, and what does it do to the rest and to false alarms?
@@ -439,6 +458,11 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
                 e1.append(fig[0][1])
             out.append(("null", vname, hits, float(np.median(e1))))
             print(f"  null {vname} {args.periods} periods ({time.time() - t0:.0f}s)", flush=True)
+    print("\nUpper bound: the likelihood-ratio test that knows both reply distributions (the clean pool's")
+    print("600 and the other organism's 40 per prompt, taken as the truth), 10 % routing, 250 queries,")
+    print("level 6e-4 (where the current monitor alarms at one check); no pre-registered test knows q.")
+    for o in ORGANISMS:
+        print(f"  routing10%:{o:14s} oracle power {oracle_power(clean, pools[f'swap:{o}']):.2f}")
     print(f"\nOne-class novelty e-process (learning sample {LEARN}/prompt, lambdas {Novelty.LAMBDAS}) beside the")
     print(f"current monitor. 'current' = 3/4 MMD + 1/4 witness; '+novelty' = weights {NOVELTY_WEIGHTS}")
     print("(MMD, witness, novelty). api, 250 queries per check, change from check 1; alarm at 20.")
