@@ -53,3 +53,48 @@ def test_enroll_and_check_jobs_fail_on_one_line_and_resume(tmp_path: Path) -> No
         assert reg.version(v.id).status == "submitted"
         assert [a.id for a in reg.audits(kinds=(MONITOR_ENROLL, MONITOR_CHECK))] == [check.id, job.id]
         assert reg.audits(kinds=("audit",)) == []
+
+
+def test_a_check_killed_with_the_server_is_resumed_on_a_fresh_block(tmp_path: Path) -> None:
+    """SIGKILL while a check job waits on the monitored model: after the restart the job is
+    interrupted, the monitor counts no check (the dead run is only "unfinished"), and the
+    resumed job finishes check 1 on the next reference block."""
+    import signal
+
+    import httpx
+    from web_lab import STUB_MODEL, add_version, seed_lab, start_model_server, start_server, wait_for
+
+    lab = seed_lab(tmp_path, queued=False)
+    vid = add_version(lab, "monitored-refuser", STUB_MODEL)
+    model, env = start_model_server(delay=0.0)
+    control = env["STUB_BASE_URL"].removesuffix("/v1") + "/control/delay"
+    srv = start_server(lab.db, lab.data, lab.key, worker=True, env=env)
+    auth = {"Authorization": f"Bearer {lab.tokens['auditor']}"}
+
+    def job(jid: str) -> dict:
+        return httpx.get(f"{srv.url}/api/v1/audits/{jid}", headers=auth, timeout=30).json()
+
+    try:
+        r = httpx.post(f"{srv.url}/api/v1/monitor/{vid}/enroll", headers=auth, timeout=30, json=PLAN)
+        assert r.status_code == 202, r.text
+        wait_for(lambda: job(r.json()["id"])["state"] == "finished", 120, "the enrollment")
+        httpx.post(control, json={"seconds": 30}, timeout=10)  # every model call now hangs
+        jid = httpx.post(f"{srv.url}/api/v1/monitor/{vid}/check", headers=auth, timeout=30, json={}).json()["id"]
+        wait_for(lambda: job(jid)["state"] == "running", 60, "the check to run")
+        srv.stop(signal.SIGKILL)
+        httpx.post(control, json={"seconds": 0}, timeout=10)
+
+        srv = start_server(lab.db, lab.data, lab.key, worker=True, env=env)
+        assert job(jid)["state"] == "interrupted" and job(jid)["outcome"] is None
+        state = httpx.get(f"{srv.url}/api/v1/monitor/{vid}", headers=auth, timeout=30).json()
+        assert state["checks"] == [] and len(state["unfinished_checks"]) == 1 and state["blocks_left"] == 1
+        assert httpx.post(f"{srv.url}/api/v1/audits/{jid}/resume", headers=auth, timeout=30).status_code == 200
+        done = wait_for(lambda: (j := job(jid))["state"] in ("finished", "failed") and j, 120, "the resumed check")
+        assert done["state"] == "finished" and done["attempts"] == 2, done
+        assert done["result"]["check"] == 1 and done["result"]["block"] == 2
+        after = httpx.get(f"{srv.url}/api/v1/monitor/{vid}", headers=auth, timeout=30).json()
+        assert [c["run_id"] for c in after["checks"]] == [done["result"]["run_id"]] and after["blocks_left"] == 0
+    finally:
+        srv.stop()
+        model.kill()
+        model.wait(10)
