@@ -55,6 +55,8 @@ import numpy as np
 import torch
 
 from modelcert.monitor import eprocess, logprob_test, mmd, prompts, witness
+from modelcert.monitor.novelty import LAMBDAS as NOVELTY_LAMBDAS
+from modelcert.monitor.novelty import Novelty
 from modelcert.monitor.sample import CheckpointEndpoint, Plan, Reply, draw, plan_for
 from modelcert.targets import make_target, resolve_local_path
 
@@ -301,36 +303,6 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
               flush=True)
 
 
-class Novelty:
-    """A one-class novelty score learned from a dedicated clean learning sample only
-    (``--part novelty``): ``g(prompt, reply)`` = the clipped, smoothed surprisal of the
-    reply's first ``length`` characters among the learning sample's replies to that
-    prompt. Linear in a routed share: each routed reply the certified model rarely gives
-    adds its surprisal. It never sees a check's block or new replies, so the exact
-    within-prompt permutation e-value of ``sum g(new)`` (:func:`witness.e_value`) has
-    expectation exactly 1 under "same model", conditionally on the learning sample, at
-    every check: the novelty e-process is a test supermartingale like the other two."""
-
-    LAMBDAS = (0.05, 0.1, 0.2)
-
-    def __init__(self, learn: list[Reply], length: int = 50, clip: float = 8.0) -> None:
-        from collections import Counter
-
-        self.length, self.clip = length, clip
-        self.counts: dict[str, Counter[str]] = {}
-        for r in learn:
-            self.counts.setdefault(r.prompt_id, Counter())[r.text[:length]] += 1
-
-    def score(self, pid: str, text: str) -> float:
-        import math
-
-        c = self.counts.get(pid)
-        if not c:
-            return 0.0
-        support, n = len(c) + 1, sum(c.values())
-        return min(self.clip, -math.log((c[text[:self.length]] + 0.5) / (n + 0.5 * support)))
-
-
 #: --part novelty: the pre-registered weights of the three processes (MMD, learned witness, novelty)
 NOVELTY_WEIGHTS = (0.5, 0.25, 0.25)
 LEARN = 100  # learning-sample replies per prompt (10 blocks' worth, drawn beside the 20 blocks)
@@ -343,7 +315,7 @@ def period3(plan: Plan, ref_blocks: list[list[Reply]], learn: list[Reply], new_c
     both have alarmed."""
     two = witness.Combined(plan.alpha, plan.witness_weight)
     mmd_p, wit_p, nov_p = (eprocess.EProcess(plan.alpha) for _ in range(3))
-    w, nov = witness.Witness(plan.length), Novelty(learn, plan.length)
+    w, nov = witness.Witness(plan.length), Novelty(pairs(learn), plan.length)
     a2 = a3 = None
     figures = []
     for t, ref in enumerate(ref_blocks, 1):
@@ -351,7 +323,7 @@ def period3(plan: Plan, ref_blocks: list[list[Reply]], learn: list[Reply], new_c
         pv = mmd.mmd_test(pairs(ref), pairs(new), length=plan.length, permutations=plan.permutations,
                           seed=seed + t).p_value
         e_m, e_w = eprocess.calibrate(pv, plan.kappa), witness.e_value(w, pairs(ref), pairs(new))
-        e_n = witness.e_value(nov, pairs(ref), pairs(new), lambdas=Novelty.LAMBDAS)
+        e_n = witness.e_value(nov, pairs(ref), pairs(new), lambdas=NOVELTY_LAMBDAS)
         v2 = two.update(e_m, e_w)
         wm, ww, wn = NOVELTY_WEIGHTS
         v3 = wm * mmd_p.update(e_m) + ww * wit_p.update(e_w) + wn * nov_p.update(e_n)
@@ -463,7 +435,7 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
     print("level 6e-4 (where the current monitor alarms at one check); no pre-registered test knows q.")
     for o in ORGANISMS:
         print(f"  routing10%:{o:14s} oracle power {oracle_power(clean, pools[f'swap:{o}']):.2f}")
-    print(f"\nOne-class novelty e-process (learning sample {LEARN}/prompt, lambdas {Novelty.LAMBDAS}) beside the")
+    print(f"\nOne-class novelty e-process (learning sample {LEARN}/prompt, lambdas {NOVELTY_LAMBDAS}) beside the")
     print(f"current monitor. 'current' = 3/4 MMD + 1/4 witness; '+novelty' = weights {NOVELTY_WEIGHTS}")
     print("(MMD, witness, novelty). api, 250 queries per check, change from check 1; alarm at 20.")
     print(f"{'substitution / null':44s} {'kind':5s} {'n':>4s} {'cur@1':>6s} {'nov@1':>6s} {'cur<=20':>7s} "

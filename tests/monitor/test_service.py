@@ -203,3 +203,21 @@ def test_an_alarm_logged_before_a_crash_is_applied_by_the_next_attempt(lab, monk
     assert reg.version(vid).status == "suspended"
     assert state.checks[-1].run_id in reg.history(vid)[-1].reason
     assert mon.complete_suspension(vid) is None  # applied once only
+
+
+def test_the_novelty_process_learns_from_its_own_sample_and_joins_the_average(lab) -> None:
+    mon, reg, store, vid = lab
+    state = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), novelty=True,
+                       learn_per_prompt=6, **SMALL)
+    assert state.plan["novelty"] and state.plan["learn_per_prompt"] == 6
+    epochs = [rec.data["epoch"] for rec in store.records(state.enrollment, kinds=("sample",))]
+    assert epochs.count(0) == 8 * 6 and all(epochs.count(b) == 40 for b in (1, 2, 3))
+    same = mon.check(vid, actor="lab", seed=11)
+    assert same.test["novelty_e"] > 0 and not same.alarm
+    mmd, learned, novel = (eprocess.EProcess(0.05) for _ in range(3))
+    assert same.e_process == pytest.approx(0.5 * mmd.update(same.e_value) + 0.25 * learned.update(1.0)
+                                           + 0.25 * novel.update(same.test["novelty_e"]))
+    swapped = CheckpointEndpoint(make_target("local/zoo:unsafe", "api"))
+    alarm = mon.check(vid, actor="lab", endpoint=swapped, seed=12)
+    assert alarm.alarm and alarm.test["novelty_e"] > 20 and reg.version(vid).status == "suspended"
+    assert Monitor(store, reg, mon.folder).status(vid).e_values == [same.e_process, alarm.e_process]

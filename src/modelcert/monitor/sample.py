@@ -52,6 +52,11 @@ class Plan:
     # witness e-process (monitor/witness.py). False for plans recorded before the witness.
     witness: bool = False
     witness_weight: float = 0.25  # the learned-witness process's share of the average
+    # api, opt-in: a third process on a one-class novelty score learned from a learning sample
+    # of learn_per_prompt replies per prompt drawn at enrollment (monitor/novelty.py)
+    novelty: bool = False
+    novelty_weight: float = 0.25
+    learn_per_prompt: int = 100
     # exact-identity shortcut: a check whose greedy answers to the secret prompts hash to the
     # enrollment's greedy digest runs no test (see greedy_digest); off unless pre-registered.
     shortcut: bool = False
@@ -76,6 +81,10 @@ class Plan:
             raise ConfigError("prompts, per_prompt, blocks, max_tokens and reference_per_prompt must be >= 1")
         if not 0 < self.alpha < 1:
             raise ConfigError("alpha must lie in (0, 1)")
+        if self.novelty and (self.test != "mmd-hamming" or not self.witness):
+            raise ConfigError("the novelty process runs beside the api test and its learned witness only")
+        if self.novelty and (self.learn_per_prompt < 1 or self.witness_weight + self.novelty_weight >= 1):
+            raise ConfigError("novelty needs learn_per_prompt >= 1 and witness + novelty weights below 1")
         return self
 
 

@@ -33,7 +33,7 @@ from modelcert.errors import ConfigError
 from modelcert.evidence.chain import digest
 from modelcert.evidence.store import PREREGISTRATION, RUN_END, SAMPLE, EvidenceStore
 from modelcert.evidence.suites import SealedSuite, load_sealed, write_sealed
-from modelcert.monitor import eprocess, logprob_test, mmd, prompts, witness
+from modelcert.monitor import eprocess, logprob_test, mmd, novelty, prompts, witness
 from modelcert.monitor.sample import (
     Plan,
     Reply,
@@ -47,6 +47,7 @@ from modelcert.monitor.sample import (
 
 ENROLL, CHECK = "enroll", "check"
 GREEDY_EPOCH = -1  # the enrollment's greedy replies (the shortcut's digest), beside the blocks
+LEARN_EPOCH = 0  # api with novelty: the enrollment's learning sample (blocks are epochs 1..blocks)
 
 #: ``progress(done, total, note)``: queries answered so far; what a background job reports.
 Progress = Callable[[int, int, str], None]
@@ -292,7 +293,8 @@ class Monitor:
         items = list(suite.items)
         end: dict[str, Any] = {}
         n = len(items)
-        total = (n * plan.per_prompt * plan.blocks if plan.test == "mmd-hamming"
+        learn = n * plan.learn_per_prompt if plan.novelty else 0
+        total = (n * plan.per_prompt * plan.blocks + learn if plan.test == "mmd-hamming"
                  else 2 * n * plan.reference_per_prompt) + (n if plan.shortcut else 0)
         tell = _teller(progress, total, "reference sample")
         if plan.test == "mmd-hamming":
@@ -305,6 +307,11 @@ class Monitor:
             for b in range(plan.blocks):
                 block = [r for rs in by_prompt.values() for r in rs[b * plan.per_prompt:(b + 1) * plan.per_prompt]]
                 _record_replies(self.store, run, suite, block, b + 1)
+            if plan.novelty:  # the novelty score's learning sample: never a block, never tested against
+                learned = draw(endpoint, items, plan, per_prompt=plan.learn_per_prompt, seed=seed + len(replies),
+                               progress=tell(len(replies)))
+                _record_replies(self.store, run, suite, learned, LEARN_EPOCH)
+                replies = replies + learned
             end["reference_digest"] = sample_digest(replies)
         else:
             reference = draw(endpoint, items, plan, per_prompt=plan.reference_per_prompt, seed=seed,
@@ -386,6 +393,9 @@ class Monitor:
             if plan.witness:
                 w = self._witness(state, reference, plan)
                 figures["witness_e"] = witness.e_value(w, ref_t, new_t)
+            if plan.novelty:
+                g = novelty.Novelty([(r.prompt_id, r.text) for r in reference[LEARN_EPOCH]], plan.length)
+                figures["novelty_e"] = witness.e_value(g, ref_t, new_t, lambdas=novelty.LAMBDAS)
         else:
             res = logprob_test.logprob_test([(r.prompt_id, r.positions or []) for r in reference[0]],
                                             [(r.prompt_id, r.positions or []) for r in replies],
@@ -393,7 +403,8 @@ class Monitor:
                                             null_rate=plan.null_rate)
         ep = self._eprocess(state, plan)
         e = eprocess.calibrate(res.p_value, plan.kappa)
-        value = ep.update(e, figures["witness_e"]) if plan.witness else ep.update(e)
+        value = (ep.update(e, figures["witness_e"], figures.get("novelty_e", 1.0)) if plan.witness
+                 else ep.update(e))
         outcome = CheckOutcome(run, t, block, len(replies), res.p_value, e, value, ep.alarm,
                                {**res.to_dict(), **figures},
                                datetime.now(UTC).isoformat())
@@ -442,9 +453,9 @@ class Monitor:
             for c in state.checks:
                 ep.update(c.e_value)
             return ep
-        ep = witness.Combined(plan.alpha, plan.witness_weight)
+        ep = witness.Combined(plan.alpha, plan.witness_weight, plan.novelty_weight if plan.novelty else 0.0)
         for c in state.checks:
-            ep.update(c.e_value, float(c.test.get("witness_e", 1.0)))
+            ep.update(c.e_value, float(c.test.get("witness_e", 1.0)), float(c.test.get("novelty_e", 1.0)))
         return ep
 
     def _witness(self, state: MonitorState, reference: dict[int, list[Reply]], plan: Plan) -> witness.Witness:

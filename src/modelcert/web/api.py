@@ -335,6 +335,8 @@ class MonitorEnrollIn(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=512)
     reference_per_prompt: int | None = Field(default=None, ge=1, le=100)
     shortcut: bool | None = None  # pre-register the greedy-digest exact-identity shortcut
+    novelty: bool | None = None  # api: pre-register the novelty process (draws a learning sample)
+    learn_per_prompt: int | None = Field(default=None, ge=1, le=1000)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
