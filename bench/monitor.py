@@ -357,6 +357,23 @@ def oracle_power(clean: dict[str, list[Reply]], other: dict[str, list[Reply]], s
     return float(np.mean(alt_tot > np.quantile(null_tot, 1 - level)))
 
 
+def novelty_rates(clean: dict[str, list[Reply]], pools: dict, seed: int = 7) -> dict[str, float]:
+    """Share of each organism's replies (and of held-out clean ones) unseen in a random clean
+    learning sample of ``LEARN`` per prompt: what a one-class score can flag at all."""
+    rng = random.Random(seed)
+    out = {}
+    for name in ("clean", *ORGANISMS):
+        novel = total = 0
+        for pid, rs in clean.items():
+            mixed = rng.sample(rs, len(rs))
+            seen = {r.text[:50] for r in mixed[:LEARN]}
+            test = mixed[LEARN:LEARN + 200] if name == "clean" else pools[f"swap:{name}"][pid]
+            novel += sum(r.text[:50] not in seen for r in test)
+            total += len(test)
+        out[name] = novel / total
+    return out
+
+
 def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
     """Investigation: does a one-class novelty e-process (``Novelty``) lift one-check power
     against 10 % routing at api, and what does it do to the rest and to false alarms?
@@ -433,8 +450,11 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
     print("\nUpper bound: the likelihood-ratio test that knows both reply distributions (the clean pool's")
     print("600 and the other organism's 40 per prompt, taken as the truth), 10 % routing, 250 queries,")
     print("level 6e-4 (where the current monitor alarms at one check); no pre-registered test knows q.")
+    novel = novelty_rates(clean, pools)
     for o in ORGANISMS:
-        print(f"  routing10%:{o:14s} oracle power {oracle_power(clean, pools[f'swap:{o}']):.2f}")
+        print(f"  routing10%:{o:14s} oracle power {oracle_power(clean, pools[f'swap:{o}']):.2f}; "
+              f"novel replies (first 50 characters unseen in a clean learning sample of {LEARN}/prompt): "
+              f"{novel[o]:.3f} (clean's own: {novel['clean']:.3f})")
     print(f"\nOne-class novelty e-process (learning sample {LEARN}/prompt, lambdas {NOVELTY_LAMBDAS}) beside the")
     print(f"current monitor. 'current' = 3/4 MMD + 1/4 witness; '+novelty' = weights {NOVELTY_WEIGHTS}")
     print("(MMD, witness, novelty). api, 250 queries per check, change from check 1; alarm at 20.")
