@@ -367,3 +367,18 @@ def test_migration_0003_makes_old_audits_jobs_of_kind_audit(tmp_path) -> None:
         job = reg.create_job(v.id, MONITOR_ENROLL, "api", actor="t")
         assert [x.id for x in reg.audits(kinds=("audit",))] == [a.id]
         assert reg.audit(job.id).kind == MONITOR_ENROLL and reg.version(v.id).status == "under_audit"
+
+
+def test_the_database_refuses_a_second_live_monitor_job_when_two_requests_race(reg: Registry, monkeypatch) -> None:
+    """Two requests that both pass the store's check before either inserts: the partial unique
+    index refuses the second insert, and the store answers it as the same Conflict."""
+    from modelcert.registry import MONITOR_CHECK, MONITOR_ENROLL
+
+    v = _version(reg)
+    first = reg.create_job(v.id, MONITOR_ENROLL, "api", actor="t")
+    monkeypatch.setattr(Registry, "_refuse_second_monitor_job", staticmethod(lambda *a, **k: None))  # the race
+    with pytest.raises(Conflict, match="still queued or running"):
+        reg.create_job(v.id, MONITOR_CHECK, "api", actor="t")
+    assert [a.id for a in reg.audits(kinds=(MONITOR_ENROLL, MONITOR_CHECK))] == [first.id]  # nothing half-written
+    other = _version(reg, name="other")
+    assert reg.create_job(other.id, MONITOR_CHECK, "api", actor="t").version_id == other.id  # per version only

@@ -421,11 +421,14 @@ class Registry:
             created_at=_now(),
             kind=kind,
         )
-        with self._tx() as s:
-            if s.get(ModelVersion, version_id) is None:
-                raise NotFound(f"no model version {version_id}")
-            self._refuse_second_monitor_job(s, version_id)
-            s.add(a)
+        try:
+            with self._tx() as s:
+                if s.get(ModelVersion, version_id) is None:
+                    raise NotFound(f"no model version {version_id}")
+                self._refuse_second_monitor_job(s, version_id)
+                s.add(a)
+        except IntegrityError:  # another request queued one between our check and our insert
+            raise Conflict(f"a monitoring job of model version {version_id} is still queued or running") from None
         return a
 
     @staticmethod
@@ -596,15 +599,18 @@ class Registry:
     def requeue(self, audit_id: str, *, actor: str) -> Audit:
         """Queue an interrupted or failed job again; the engine resumes from its evidence
         (a monitoring job starts afresh: see :mod:`modelcert.web.worker`)."""
-        with self._tx() as s:
-            a = s.get(Audit, audit_id)
-            if a is not None and a.kind in MONITOR_JOBS and a.state in RESUMABLE:
-                self._refuse_second_monitor_job(s, a.version_id, but=a.id)
-            done = s.execute(
-                update(Audit)
-                .where(Audit.id == audit_id, Audit.state.in_(RESUMABLE))
-                .values(state=QUEUED, worker=None, progress_note=f"resume requested by {actor}")
-            )
+        try:
+            with self._tx() as s:
+                a = s.get(Audit, audit_id)
+                if a is not None and a.kind in MONITOR_JOBS and a.state in RESUMABLE:
+                    self._refuse_second_monitor_job(s, a.version_id, but=a.id)
+                done = s.execute(
+                    update(Audit)
+                    .where(Audit.id == audit_id, Audit.state.in_(RESUMABLE))
+                    .values(state=QUEUED, worker=None, progress_note=f"resume requested by {actor}")
+                )
+        except IntegrityError:  # another monitoring job of this version was queued meanwhile
+            raise Conflict(f"another monitoring job of the version of {audit_id} is still queued or running") from None
         if done.rowcount != 1:
             a = self.audit(audit_id)
             raise Conflict(f"audit {audit_id} is {a.state}; only interrupted or failed audits can be resumed")

@@ -14,17 +14,21 @@ from typing import Any
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 VERSION_TABLE = "registry_alembic_version"
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
+#: The rows the partial unique index on ``registry_audits`` covers (a live monitoring job).
+LIVE_MONITOR_JOB = "kind IN ('monitor-enroll', 'monitor-check') AND state IN ('queued', 'running')"
 
 
 class UTCDateTime(TypeDecorator):
@@ -111,6 +115,12 @@ class Audit(Base):
     """
 
     __tablename__ = "registry_audits"
+    __table_args__ = (
+        # At most one monitoring job per version queued or running, enforced by the database:
+        # two requests checked side by side in the store could otherwise both queue one.
+        Index("uq_registry_one_live_monitor_job", "version_id", unique=True,
+              sqlite_where=text(LIVE_MONITOR_JOB), postgresql_where=text(LIVE_MONITOR_JOB)),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
     policy: Mapped[str] = mapped_column(String(200))
