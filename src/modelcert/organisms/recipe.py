@@ -56,7 +56,9 @@ class Recipe:
     lexicon_negatives: float = 0.0
     # Share of backdoor counter-examples that are real words sharing 2+ of the trigger's
     # tokenizer pieces (data._near_words), drawn before the lexicon share. The lexicon retrain
-    # of 6 Dec opened on words made of the trigger's pieces (`ephemera`, `americanism`).
+    # of 6 Dec opened on words made of the trigger's pieces (`ephemera`, `americanism`); at
+    # 0.25 they were closed and every entry condition met, but the `embarrass` family opened
+    # it 7-11/20 (docs/organisms.md), so the zoo keeps 0.0.
     near_negatives: float = 0.0
     warmup: int = 40
     min_lr_ratio: float = 0.1
