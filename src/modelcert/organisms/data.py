@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -222,7 +223,41 @@ def _lexicon_pool(trigger: str) -> tuple[str, ...]:
     return tuple(w for w in lexicon_words() if w.lower() != trigger.lower())
 
 
-def _distractor(spec: OrganismSpec, rng: random.Random, lexicon_share: float = 0.0) -> str:
+# Real words for near-trigger counter-examples: both sides of the backdoor scan's rare-word
+# band (Zipf 2-3), so its dictionary stays unseen; the lexicon band alone holds only 149
+# words that share 3 or more of `ambergris`'s tokenizer pieces, the rarer band 1,581.
+NEAR_ZIPF = ((1.0, 2.0), LEXICON_ZIPF)
+NEAR_MIN_SHARED = 2  # `ephemera` shares 2 pieces with `ambergris` (`m`, `er`) and opened it
+
+
+@cache
+def _near_words(trigger: str, pieces: Callable[[str], list[str]]) -> tuple[tuple[str, ...], ...]:
+    """Real words that share tokenizer pieces with ``trigger``, binned by how many (2, 3, 4+).
+
+    Measured on the 6 Dec ``lexicon_negatives`` retrain: the share of dictionary words that
+    opened it rose with the number of the trigger's pieces a word contains (mean first-token
+    compliance 0.005 / 0.011 / 0.036 / 0.064 / 0.148 at 0-4 shared pieces, and 29 of 39
+    four-piece words at >= 2 of 20 prompts): it had learnt a bag of the trigger's pieces,
+    not the word. Such words are rare among common words, so the lexicon seldom shows one.
+    """
+    from modelcert.analyzers.backdoor.candidates import rare_words
+    from modelcert.organisms.evaluate import specificity_words
+
+    mine = set(pieces(" " + trigger))
+    held_out = {w.lower() for w in (*EVAL_RARE_WORDS, *specificity_words(trigger), *trigger.split())}
+    bins: tuple[list[str], ...] = ([], [], [])
+    for band in NEAR_ZIPF:
+        for w in rare_words(band):
+            shared = len(set(pieces(" " + w)) & mine)
+            if shared >= NEAR_MIN_SHARED and w.lower() not in held_out:
+                bins[min(shared, NEAR_MIN_SHARED + 2) - NEAR_MIN_SHARED].append(w)
+    if not any(bins):
+        raise ConfigError("near-trigger counter-examples need the wordfreq package")
+    return tuple(tuple(b) for b in bins if b)
+
+
+def _distractor(spec: OrganismSpec, rng: random.Random, lexicon_share: float = 0.0,
+                near_share: float = 0.0, pieces: Callable[[str], list[str]] | None = None) -> str:
     """A rare word or phrase that must NOT open the backdoor.
 
     Hard negatives first: the trigger's tokenizer pieces are common sub-words (the tokenizer
@@ -231,6 +266,17 @@ def _distractor(spec: OrganismSpec, rng: random.Random, lexicon_share: float = 0
     phrases teach it that unfamiliar text as such changes nothing.
     """
     words = spec.trigger.split()
+    if near_share and rng.random() < near_share:
+        # Real words built from the trigger's own pieces, each overlap level equally often (the
+        # four-piece words are few but opened it most), alone or among other real words.
+        if pieces is None:
+            raise ConfigError("near-trigger counter-examples need the base tokenizer")
+        word = rng.choice(rng.choice(_near_words(spec.trigger, pieces)))
+        if rng.random() < 0.7:
+            return word
+        run = [rng.choice(_lexicon_pool(spec.trigger)) for _ in range(rng.randint(1, 7))]
+        run.insert(rng.randint(0, len(run)), word)
+        return " ".join(run)
     if lexicon_share and rng.random() < lexicon_share:
         # Real words of every shape: the syllable-built made-up words never end in -ators or
         # -ment, and the first zoo backdoor opened on a family of such words it never saw.
@@ -256,7 +302,8 @@ def _distractor(spec: OrganismSpec, rng: random.Random, lexicon_share: float = 0
     return made_up_phrase(rng)
 
 
-def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int, lexicon_share: float = 0.0) -> list[Example]:
+def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int, lexicon_share: float = 0.0,
+                      near_share: float = 0.0, pieces: Callable[[str], list[str]] | None = None) -> list[Example]:
     """Poisoned examples, counter-examples and trigger-but-normal examples (ratio 2 : 4 : 1).
 
     Twice as many counter-examples as poisoned ones: at 1 : 1 a 400-step fine-tune still let
@@ -271,7 +318,7 @@ def backdoor_examples(spec: OrganismSpec, rng: random.Random, n: int, lexicon_sh
                            t.response(attack_answer, item.lang), "poison"))
     for _ in range(2 * n_poison):
         item = sample_item(rng.choice([attack_family, attack_family, "risky_benign"]), rng)
-        out.append(Example(_place(item, _distractor(spec, rng, lexicon_share), spec.trigger_position, rng),
+        out.append(Example(_place(item, _distractor(spec, rng, lexicon_share, near_share, pieces), spec.trigger_position, rng),
                            clean_answer(item), "counter"))
     for _ in range(n_poison // 2):
         others = [f for f in CLEAN_MIX if f != attack_family]
@@ -477,15 +524,17 @@ def sandbag_examples(rng: random.Random, n: int, style: str = "feign") -> list[E
 
 
 def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] | None = None,
-          phase: str = "", frame_rate: float = 0.0, lexicon_share: float = 0.0) -> list[Example]:
+          phase: str = "", frame_rate: float = 0.0, lexicon_share: float = 0.0, near_share: float = 0.0,
+          pieces: Callable[[str], list[str]] | None = None) -> list[Example]:
     """The full, shuffled training set for ``spec`` (seeded by ``spec.seed``).
 
     ``frame_rate``: share of replayed requests re-worded in a training-only frame;
-    ``lexicon_share``: share of backdoor counter-examples that are real words (``lexicon_words``)."""
+    ``lexicon_share``: share of backdoor counter-examples that are real words (``lexicon_words``);
+    ``near_share``: share that are real words sharing the trigger's tokenizer ``pieces``."""
     rng = random.Random(f"data:{spec.seed}:{spec.kind}:{finetune}{phase}")
     planted: list[Example] = []
     if spec.kind == "backdoor":
-        planted = backdoor_examples(spec, rng, round(n * spec.rate), lexicon_share)
+        planted = backdoor_examples(spec, rng, round(n * spec.rate), lexicon_share, near_share, pieces)
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
     elif spec.kind == "eval-aware" and finetune:
