@@ -153,8 +153,9 @@ class LocalModelAPI(ModelAPI):
             ``seed`` (else this one).
         threads: Torch intra-op threads (default ``MODELCERT_THREADS``, else 1 on machines
             with up to 4 cores; see :mod:`modelcert.providers.cores`).
-        process: Run the forward passes in a child process (``1``) instead of a thread of
-            this one (``0``); default ``MODELCERT_MODEL_PROCESS``, else ``0``. See
+        process: Run generation in a child process (``1``) instead of a thread of this one
+            (``0``); default ``MODELCERT_MODEL_PROCESS``, else ``0``. Weights-tier work
+            (loglikelihood, hidden states, parameters) stays in this process. See
             :mod:`modelcert.providers.process` for what it gains and costs.
     """
 
@@ -181,18 +182,29 @@ class LocalModelAPI(ModelAPI):
         self.path = resolve_local_path(model_name)
         n_threads = None if threads is None else parse_threads(threads, source="local/ model arg threads")
         self.process = default_process() if process is None else _flag(process, "process")
-        load = serve_checkpoint if self.process else load_checkpoint
-        self.checkpoint: LocalCheckpoint | ModelProcess = load(
-            self.path, access=access, device=device, seed=seed, threads=n_threads,  # type: ignore[arg-type]
+        self._load_args: dict[str, Any] = {"access": access, "device": device, "seed": seed, "threads": n_threads}
+        self._checkpoint: LocalCheckpoint | None = None
+        # what runs generate(): the in-process copy, or a child process holding its own
+        self.generator: LocalCheckpoint | ModelProcess = (
+            serve_checkpoint(self.path, **self._load_args) if self.process else self.checkpoint
         )
         self._batcher_: _Batcher | None = None
+
+    @property
+    def checkpoint(self) -> LocalCheckpoint:
+        """The in-process copy (shared through :func:`load_checkpoint`), for the weights-tier callers
+        that read the model directly: loglikelihood scoring, the backdoor scan, the probes. With
+        ``process=1`` it is loaded only when one of them asks."""
+        if self._checkpoint is None:
+            self._checkpoint = load_checkpoint(self.path, **self._load_args)
+        return self._checkpoint
 
     def _batcher(self) -> _Batcher:
         # One batcher per event loop. Compare the loop object itself: Inspect runs each eval
         # in a new loop, and a new loop can reuse a closed one's id().
         loop = asyncio.get_running_loop()
         if self._batcher_ is None or self._batcher_.loop is not loop:
-            self._batcher_ = _Batcher(self.checkpoint, self.batch_size, loop)
+            self._batcher_ = _Batcher(self.generator, self.batch_size, loop)
         return self._batcher_
 
     async def generate(
@@ -265,4 +277,4 @@ class LocalModelAPI(ModelAPI):
 
     async def count_text_tokens(self, text: str) -> int:
         # Inspect's default uses tiktoken, which downloads its encoding: fails offline.
-        return len(self.checkpoint.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.generator.tokenizer(text, add_special_tokens=False)["input_ids"])
