@@ -69,3 +69,11 @@ def test_the_child_enforces_the_tier(random_checkpoint: Path) -> None:
 def test_a_bad_process_arg_is_refused(random_checkpoint: Path) -> None:
     with pytest.raises(ConfigError, match="process"):
         get_model(f"local/{random_checkpoint}", process="maybe")
+
+
+def test_weights_tier_callers_keep_the_in_process_copy(served: ModelProcess, random_checkpoint: Path) -> None:
+    # The backdoor scan, the probes and loglikelihood scoring read the model directly
+    # (model.api.checkpoint): they get the shared in-process copy, generation the child.
+    api = get_model(f"local/{random_checkpoint}", access="weights", process="1").api
+    assert api.generator is served
+    assert api.checkpoint is load_checkpoint(random_checkpoint, access="weights")
