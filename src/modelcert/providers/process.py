@@ -41,27 +41,32 @@ def _recv(conn: Connection) -> Any:
 
 
 def _serve(conn: Connection) -> None:
-    """The child's loop: load once, then answer one call at a time until the pipe closes."""
-    try:
-        from modelcert.providers.checkpoint import LocalCheckpoint
+    """The child's loop: load once, then answer one call at a time until the pipe closes.
 
-        path, kwargs = _recv(conn)
-        ckpt = LocalCheckpoint(path, **kwargs)
-    except BaseException as exc:  # reported to the parent, which raises it
-        _send(conn, ("error", _portable(exc)))
-        return
-    _send(conn, ("ready", {"threads": ckpt.threads}))
-    while True:
+    Ends quietly when the parent goes away (closed pipe, or the parent was killed).
+    """
+    try:
         try:
-            name, args, kwargs = _recv(conn)
-        except (EOFError, OSError):  # the parent is gone or closed the pipe
+            from modelcert.providers.checkpoint import LocalCheckpoint
+
+            path, kwargs = _recv(conn)
+            ckpt = LocalCheckpoint(path, **kwargs)
+        except (EOFError, OSError):
             return
-        try:
-            result = getattr(ckpt, name)(*args, **kwargs)
-        except BaseException as exc:
+        except BaseException as exc:  # reported to the parent, which raises it
             _send(conn, ("error", _portable(exc)))
-        else:
-            _send(conn, ("ok", result))
+            return
+        _send(conn, ("ready", {"threads": ckpt.threads}))
+        while True:
+            name, args, kwargs = _recv(conn)
+            try:
+                result = getattr(ckpt, name)(*args, **kwargs)
+            except Exception as exc:
+                _send(conn, ("error", _portable(exc)))
+            else:
+                _send(conn, ("ok", result))
+    except (EOFError, OSError, KeyboardInterrupt):  # the parent is gone, closed the pipe, or was interrupted
+        return
 
 
 def _portable(exc: BaseException) -> BaseException:
