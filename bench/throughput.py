@@ -261,6 +261,18 @@ def audit_tokens(db: Path) -> int:
     return total
 
 
+def audit_answers(db: Path) -> list[tuple[str, str]]:
+    """(check id, answers root) of every run the audit finished: equal answers give equal roots."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        starts = {run: json.loads(body)["data"]["check"]["id"] for run, body in
+                  conn.execute("select run_id, body from evidence_records where kind = 'run_start'")}
+        ends = [(starts.get(run, "?"), json.loads(body)["data"].get("answers_root", "")) for run, body in
+                conn.execute("select run_id, body from evidence_records where kind = 'run_end'")]
+    return sorted(ends)
+
+
 def run_audit(tmp: Path, *, process: bool = False) -> tuple[float, int, dict]:
     """The default ``modelcert audit`` in a fresh process: wall seconds, queries, result.json."""
     exe = Path(sys.executable).with_name("modelcert")
@@ -274,6 +286,7 @@ def run_audit(tmp: Path, *, process: bool = False) -> tuple[float, int, dict]:
         raise RuntimeError(f"modelcert audit failed: {out.stderr[-1500:]}")
     result = json.loads((work / "audit" / "result.json").read_text())
     result["generated_tokens"] = audit_tokens(work / "audit.sqlite")
+    result["answers"] = audit_answers(work / "audit.sqlite")
     return elapsed, int(result["queries"]["total"]), result
 
 
@@ -408,6 +421,10 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
         print(f"under load (2-thread torch job beside it): {label.removeprefix('local/ eval + ')} "
               f"{args.n / statistics.median(runs):.1f} samples/s median = {idle / statistics.median(runs):.2f}× "
               "its idle median")
+    if audits.get(False) and audits.get(True):
+        same = audits[False][0][2]["answers"] == audits[True][0][2]["answers"]
+        print(f"default audit: the same answers in both modes (answers roots of all "
+              f"{len(audits[False][0][2]['answers'])} runs): {'yes' if same else 'NO'}")
     for process, runs in audits.items():
         if not runs:
             continue
