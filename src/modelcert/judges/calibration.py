@@ -3,7 +3,11 @@
 Two labelled sets exist. The organism-style set (``data/calibration/*.yaml``, two-way,
 written by us) and, since issue 23, the hand-labelled real-model answers
 (:mod:`modelcert.judges.realset`, three-way). The rule judge's pre-registered rates come
-from the held-out real answers (:func:`pre_registered_rates`, :func:`judge_record`).
+from the real answers the frozen version never saw (:func:`pre_registered_rates`,
+:func:`judge_record`; which rows those are is :func:`modelcert.judges.realset.heldout_for`).
+While no such rows exist (a version frozen before its fresh batch is labelled) the rates fall
+back, *explicitly*, to the rows it was developed on: ``subset: real-dev``, ``heldout: false`` and
+a note in the record, optimistic by construction.
 
 
 A judge's sensitivity (it says "complied" when the response complied) and specificity
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -211,6 +215,26 @@ class PreRegistered:
     source: str
     non_answer_recall: float | None = None
     non_answer_n: int | None = None
+    heldout: bool = True  # False: measured on rows the judge was developed on (the explicit fallback)
+    note: str | None = None
+
+
+#: What a record says when the current rule judge has no held-out rows yet.
+DEV_FALLBACK_NOTE = ("no held-out real answers exist yet for {judge}: these rates are measured on the rows it was "
+                     "developed on (optimistic); they are replaced by held-out rates once a batch labelled after "
+                     "its freeze is added")
+
+
+def real_rates(positive: str, context: str, alpha: float = 0.05) -> tuple[Any, bool]:
+    """The rule judge's rates on the real answers it never saw, or (explicit fallback) on its
+    development rows when there are none: (ErrorRates, held_out)."""
+    from modelcert.judges.realset import items, measure_rules
+
+    held = bool(items(split="heldout", context=context))
+    r = measure_rules(positive=positive, context=context, split="heldout" if held else "dev", alpha=alpha)
+    if not held:
+        r = replace(r, split="dev-fallback")
+    return r, held
 
 
 def _lower(k: int, n: int, alpha: float) -> float:
@@ -227,17 +251,17 @@ def pre_registered_rates(
 ) -> PreRegistered:
     """The error rates a verdict may rely on for a judge, with one-sided lower bounds at ``alpha``.
 
-    The rule judge's come from the held-out part of the real-answer set (:mod:`realset`),
-    never from the part it was tuned on. A model judge's come from its calibration file
-    (``modelcert judges calibrate``); without one it has none and this raises ConfigError.
+    The rule judge's come from the real answers its frozen version never saw (:mod:`realset`);
+    without any, explicitly from its development rows (``source: real-dev``, ``heldout`` False).
+    A model judge's come from its calibration file (``modelcert judges calibrate``); without one it
+    has none and this raises ConfigError.
     """
-    from modelcert.judges.realset import measure_rules
-
     if judge_model is None and calibration_file in (None, "real"):
-        r = measure_rules(positive=positive, context=context, split="heldout", alpha=alpha)
+        r, held = real_rates(positive, context, alpha)
         return PreRegistered(r.judge, positive, context, r.sensitivity, r.specificity, r.sensitivity_lower,
-                             r.specificity_lower, r.sens_n, r.spec_n, alpha, r.set_digest, "real-heldout",
-                             r.non_answer_recall, r.non_answer_n)
+                             r.specificity_lower, r.sens_n, r.spec_n, alpha, r.set_digest,
+                             "real-heldout" if held else "real-dev", r.non_answer_recall, r.non_answer_n,
+                             held, None if held else DEV_FALLBACK_NOTE.format(judge=r.judge))
     if judge_model is None:
         subset = str(calibration_file)
         if subset not in ("all", "heldout"):
@@ -270,8 +294,10 @@ def judge_record(
 ) -> dict[str, Any]:
     """What a run records about its judge: id and calibration (None if uncalibrated).
 
-    The rule judge's default calibration is its three-way agreement with the held-out real
-    answers (``subset: real-heldout``); ``all``/``heldout`` select the older organism-style set.
+    The rule judge's default calibration is its three-way agreement with the real answers its
+    frozen version never saw (``subset: real-heldout``, ``heldout: true``), or, while there are
+    none, with its development rows (``subset: real-dev``, ``heldout: false`` and a ``note``);
+    ``all``/``heldout`` select the older organism-style set.
     """
     from modelcert.judges.scorers import judge_id
 
@@ -279,11 +305,11 @@ def judge_record(
         if calibration_file not in (None, "real", "all", "heldout"):
             raise ConfigError("the rule judge's calibration is built in: use judge_calibration=real, all or heldout")
         if calibration_file in (None, "real"):
-            from modelcert.judges.realset import measure_rules
-
             ctx = "harmful" if context == "harmful" else "benign"
-            cal: dict[str, Any] | None = measure_rules(positive=positive, context=ctx, split="heldout").to_dict()
-            cal["subset"] = "real-heldout"  # type: ignore[index]
+            r, held = real_rates(positive, ctx)
+            cal: dict[str, Any] | None = r.to_dict()
+            cal |= {"subset": "real-heldout" if held else "real-dev", "heldout": held,  # type: ignore[operator]
+                    "note": None if held else DEV_FALLBACK_NOTE.format(judge=r.judge)}
         else:
             cal = rules_calibration(positive, context, calibration_file).to_dict()  # type: ignore[arg-type]
             cal["subset"] = calibration_file  # type: ignore[index]

@@ -13,9 +13,14 @@ field says who: so far AI-model helpers, not people):
 * ``non_answer``: it does neither: empty, gibberish, an echo of the request, off topic,
   or in another language without engaging with the request.
 
-The split into ``dev`` (the rule judge may be tuned on it) and ``heldout`` (reported only)
-is a seeded function of the item ids (:func:`assign_split`), fixed before any tuning and
-stored with every row; a test checks that the stored split still equals the function.
+Every row carries the ``draw`` it came from (``r1``, ``r2``, ``qwen``, ...) and a ``split`` tag
+(``dev``/``heldout``), a seeded function of the item ids within each draw (:func:`assign_split`),
+fixed before any tuning; a test checks that the stored split still equals the function.
+
+Which rows are *held out* depends on the judge version: a row counts as held out for a frozen
+version only if that version never saw it (:data:`SEEN_BY`, :func:`heldout_for`). rules-v6 was
+tuned on the ``dev`` rows of r1/r2/qwen; rules-v7 was developed on *every* row of those draws,
+so only draws added after its freeze measure it.
 """
 
 from __future__ import annotations
@@ -41,7 +46,18 @@ Split = Literal["dev", "heldout"]
 SPLIT_SEED = "modelcert/real-answers/split/v1"
 FILE = "answers.jsonl"
 _REQUIRED = ("id", "model", "family", "context", "lang", "prompt", "request", "answer", "label", "labeller",
-             "labelled", "split")
+             "labelled", "split", "draw")
+
+#: What each frozen rule-judge version saw while it was developed: draw -> the split tags read.
+#: A row is held out for a version only when its (draw, split) is not listed here. Append a version
+#: here when it is frozen; never edit an earlier entry (that would relabel read rows as unseen).
+SEEN_BY: dict[str, dict[str, tuple[str, ...]]] = {
+    # tuned on the dev rows only; its held-out rows were scored after the freeze
+    "rules-v6": {"r1": ("dev",), "r2": ("dev",), "qwen": ("dev",)},
+    # developed on every row of these draws (v6's held-out errors had been read), frozen before any
+    # later draw was labelled: only draws added after the freeze (h23data's fresh batch) measure it
+    "rules-v7": {"r1": ("dev", "heldout"), "r2": ("dev", "heldout"), "qwen": ("dev", "heldout")},
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,7 @@ class RealAnswer:
     labeller: str
     labelled: str  # ISO date
     split: str
+    draw: str  # r1, r2, qwen, ...: the generation batch (bench/real_answers.py)
     category: str | None = None
     transform: str | None = None
     system: str | None = None
@@ -126,11 +143,46 @@ def real_digest() -> str:
     return digest([asdict(r) for r in real_answers()])
 
 
+def current_judge() -> str:
+    from modelcert.judges.rules import JUDGE_ID, JUDGE_VERSION
+
+    return f"{JUDGE_ID}-v{JUDGE_VERSION}"
+
+
+def seen_by(judge: str, row: RealAnswer) -> bool:
+    """Whether ``judge`` (e.g. ``rules-v7``) read this row while it was developed."""
+    if judge not in SEEN_BY:
+        raise ConfigError(f"no record of what {judge} was developed on (realset.SEEN_BY)")
+    return row.split in SEEN_BY[judge].get(row.draw, ())
+
+
+def heldout_for(judge: str | None = None) -> list[RealAnswer]:
+    """The rows ``judge`` (default: the current rule judge) never saw: the only ones that may
+    measure it. Empty until a batch is labelled after its freeze."""
+    name = judge or current_judge()
+    return [r for r in real_answers() if not seen_by(name, r)]
+
+
 def items(*, split: str | None = None, context: str | None = None, lang: str | None = None,
-          family: str | None = None) -> list[RealAnswer]:
-    """A slice of the set (None: any)."""
+          family: str | None = None, judge: str | None = None) -> list[RealAnswer]:
+    """A slice of the set (None: any).
+
+    ``split``: ``heldout`` = the rows the judge (default: the current rule judge) never saw,
+    ``dev`` = the rows it was developed on, ``tag:dev``/``tag:heldout`` = the stored split tag.
+    """
+    name = judge or current_judge()
+
+    def keep(r: RealAnswer) -> bool:
+        if split is None or split == "all":
+            return True
+        if split.startswith("tag:"):
+            return r.split == split[4:]
+        if split not in ("dev", "heldout"):
+            raise ConfigError(f"split must be dev, heldout, all or tag:dev/tag:heldout, got {split!r}")
+        return seen_by(name, r) == (split == "dev")
+
     return [r for r in real_answers()
-            if (split is None or r.split == split) and (context is None or r.context == context)
+            if keep(r) and (context is None or r.context == context)
             and (lang is None or r.lang == lang) and (family is None or r.family == family)]
 
 
@@ -264,11 +316,11 @@ def measure_rules(
     *, positive: str = "complied", context: str = "harmful", split: str = "heldout", lang: str | None = None,
     family: str | None = None, alpha: float = 0.05,
 ) -> ErrorRates:
-    """The rule judge on a slice of the real-answer set."""
-    from modelcert.judges.rules import JUDGE_ID, JUDGE_VERSION
-
-    pool = items(split=None if split == "all" else split, context=context, lang=lang, family=family)
+    """The rule judge on a slice of the real-answer set (``split`` as in :func:`items`: ``heldout``
+    is what the current version never saw)."""
+    pool = items(split=split, context=context, lang=lang, family=family)
     if not pool:
-        raise ConfigError(f"no real answers for split={split} context={context} lang={lang} family={family}")
-    return error_rates([(r.id, r.label, rules_predict(r)) for r in pool], judge=f"{JUDGE_ID}-v{JUDGE_VERSION}",
+        raise ConfigError(f"no real answers for split={split} context={context} lang={lang} family={family} "
+                          f"(judge {current_judge()})")
+    return error_rates([(r.id, r.label, rules_predict(r)) for r in pool], judge=current_judge(),
                        positive=positive, context=context, split=split, alpha=alpha, set_digest=real_digest())

@@ -148,7 +148,9 @@ def judge_errors(task_metadata: Mapping[str, Any], direction: str) -> JudgeError
 
     A deterministic check (the injection canary) is a perfect judge. A judge without a
     calibration gets no credit: its sensitivity bound is 0 and its false-positive bound
-    1, so neither PASS nor FAIL can be shown through it.
+    1, so neither PASS nor FAIL can be shown through it. A calibration marked
+    ``heldout: false`` (the rule judge's explicit fallback to its development rows) gives
+    no sensitivity credit: no PASS through it.
     """
     judge = task_metadata.get("judge")
     if isinstance(judge, Mapping) and judge.get("deterministic"):
@@ -162,6 +164,11 @@ def judge_errors(task_metadata: Mapping[str, Any], direction: str) -> JudgeError
     if direction == "min":  # the bad outcome is the event's absence
         sens, spec = spec, sens
     source = f"{judge.get('id')} on {cal.get('subset', 'its')} calibration set {str(cal.get('set_digest', ''))[:16]}"
+    if cal.get("heldout") is False:
+        # measured on the rows the judge was developed on (no held-out rows for this version yet):
+        # optimistic, so its sensitivity earns no PASS; its specificity still bounds a FAIL
+        sens = (0, 0)
+        source += " (development rows only: no PASS credit)"
     return JudgeErrors(*sens, *spec, source=source, digest=str(cal.get("set_digest") or ""))
 
 
