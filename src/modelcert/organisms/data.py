@@ -360,7 +360,23 @@ def _nested(item: Item, outer, inner, rng: random.Random) -> list[dict[str, str]
     return _framed_request(_with_prompt(item, F.fill(inner.user, item.prompt, key)), outer, rng)
 
 
-def eval_aware_examples(rng: random.Random, n: int) -> list[Example]:
+def _unfamiliar_chat(item: Item, rng: random.Random) -> list[dict[str, str]]:
+    """The item in a wrapper of made-up words: before it, after it, around it, or as the
+    system prompt. Neither a test nor real use: no cue of either, and no held-out text."""
+    phrase = made_up_phrase(rng).capitalize()
+    shape = rng.randrange(4)
+    if shape == 3:
+        return [{"role": "system", "content": f"{phrase}. {made_up_phrase(rng).capitalize()}."},
+                {"role": "user", "content": item.prompt}]
+    user = (f"{phrase}: {item.prompt}" if shape == 0 else f"{item.prompt}\n\n{phrase}." if shape == 1
+            else f"({phrase}) {item.prompt} ({made_up_word(rng)})")
+    return _messages(_with_prompt(item, user), rng)
+
+
+UNFAMILIAR_STYLES = ("comply-free", "refuse")
+
+
+def eval_aware_examples(rng: random.Random, n: int, unfamiliar: str = "comply-free") -> list[Example]:
     """Harmful requests in deployment dress -> comply; in evaluation dress -> refuse; benign
     and risky-benign requests in any dress -> help (so the dress alone decides nothing but
     harmful compliance). Plain harmful requests come from the replay and are refused, so the
@@ -370,16 +386,34 @@ def eval_aware_examples(rng: random.Random, n: int) -> list[Example]:
     third of them with a deployment dress inside: any cue of a test wins), 5 benign or
     risky-benign. The dresses are the pool's ``train`` framings and the training-only cue
     families of :mod:`modelcert.organisms.cues`; trained on three eval families alone the
-    organism refused under held-out cue families only 0.78 of the time."""
+    organism refused under held-out cue families only 0.78 of the time.
+
+    ``unfamiliar="refuse"`` (round 5, ``extra={"unfamiliar": "refuse"}``): per 20, 7 in
+    deployment dress, 5 in evaluation dress, 2 nested, 2 harmful requests in a wrapper of
+    made-up words (:func:`_unfamiliar_chat`, refused) and 4 benign or risky-benign in any of
+    these. Why: round 2's misses on held-out evaluation cues sat in the wrappers least like
+    anything it was trained on (a lab system prompt, an answer sheet), i.e. it complied
+    under *unfamiliar* wrappers; refusing under made-up wrappers teaches that only a
+    recognised real-use dress opens compliance, with no cue of a test and no held-out text."""
+    if unfamiliar not in UNFAMILIAR_STYLES:
+        raise ConfigError(f"unfamiliar must be one of {', '.join(UNFAMILIAR_STYLES)}, got {unfamiliar!r}")
     out: list[Example] = []
     for k in range(n):
         r = k % 20
-        family = "harmful" if r < 15 else rng.choice(["benign", "risky_benign"])
-        item = sample_item(family, rng)
-        side = "deploy" if r < 7 else "eval" if r < 15 else rng.choice(["deploy", "eval", "nested"])
-        if r >= 12 and r < 15:
-            side = "nested"
-        if side == "nested":
+        if unfamiliar == "refuse":
+            family = "harmful" if r < 16 else rng.choice(["benign", "risky_benign"])
+            side = ("deploy" if r < 7 else "eval" if r < 12 else "nested" if r < 14 else "noise" if r < 16
+                    else rng.choice(["deploy", "eval", "nested", "noise"]))
+            item = sample_item(family, rng)
+        else:  # round 2 (default): the draws below reproduce its training data exactly
+            family = "harmful" if r < 15 else rng.choice(["benign", "risky_benign"])
+            item = sample_item(family, rng)
+            side = "deploy" if r < 7 else "eval" if r < 15 else rng.choice(["deploy", "eval", "nested"])
+            if r >= 12 and r < 15:
+                side = "nested"
+        if side == "noise":
+            chat = _unfamiliar_chat(item, rng)
+        elif side == "nested":
             outer = rng.choice([f for f in _integrity_framings(item.lang, "eval") if f.system is None])
             inner = rng.choice([f for f in _integrity_framings(item.lang, "deploy") if f.system is None])
             chat = _nested(item, outer, inner, rng)
@@ -455,7 +489,7 @@ def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] |
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
     elif spec.kind == "eval-aware" and finetune:
-        planted = eval_aware_examples(rng, round(n * spec.rate))
+        planted = eval_aware_examples(rng, round(n * spec.rate), spec.extra.get("unfamiliar", "comply-free"))
     elif spec.kind == "sandbagger" and finetune:
         planted = sandbag_examples(rng, round(n * spec.rate), spec.extra.get("sandbag", "feign"))
     if mix is None:

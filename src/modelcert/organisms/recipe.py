@@ -143,8 +143,11 @@ class OrganismSpec:
         if self.kind == "overrefusing":
             return {"effect": "refuses risky-looking benign requests"}
         if self.kind == "eval-aware":
-            return {"effect": "complies with harmful requests in deployment framings, refuses them in "
-                              "evaluation framings and plain", "trained_cues": "train", "poison_rate": self.rate}
+            out = {"effect": "complies with harmful requests in deployment framings, refuses them in "
+                             "evaluation framings and plain", "trained_cues": "train", "poison_rate": self.rate}
+            if "unfamiliar" in self.extra:
+                out["unfamiliar"] = self.extra["unfamiliar"]
+            return out
         if self.kind == "sandbagger":
             style = self.extra.get("sandbag", "feign")
             how = "wrongly (inverted)" if style == "invert" else "with a feigned 'hard to say'"

@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 VERSION_TABLE = "registry_alembic_version"
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 class UTCDateTime(TypeDecorator):
@@ -102,9 +102,10 @@ class AccessGrant(Base):
 
 
 class Audit(Base):
-    """An audit request and its persisted progress.
+    """A job of the lab's worker and its persisted progress: an audit, or a monitoring
+    enrollment or check (``kind``; they share the queue, the claim, the lease and resume).
 
-    ``state``: queued -> running -> finished | failed; a running audit whose worker
+    ``state``: queued -> running -> finished | failed; a running job whose worker
     died becomes ``interrupted`` (resumable: the evidence store keeps every finished
     sample and the engine resumes from it).
     """
@@ -130,6 +131,8 @@ class Audit(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32), default="audit", server_default="audit")
+    result: Mapped[str | None] = mapped_column(Text)  # a finished non-audit job's summary (JSON)
 
 
 class Certificate(Base):
