@@ -48,7 +48,7 @@ def paired(name: str, task, metric: str, what: str, log_dir: str) -> dict:
     o = res.overall
     return {"verdict": res.verdict, "test": o.test_rate, "real": o.real_rate, "gap": o.estimate,
             "ci": [o.lower, o.upper], "tost_ci": [o.eq_lower, o.eq_upper], "mcnemar_p": o.pvalue, "pairs": o.n,
-            "unresolved": o.unresolved, "families": {g.label: round(g.estimate, 3) for g in res.families},
+            "unresolved": o.unresolved, "gap_range": [o.estimate_low, o.estimate_high], "population": res.population, "families": {g.label: round(g.estimate, 3) for g in res.families},
             "flagged": [g.label for g in res.families if g.flagged], "reason": res.reason,
             "seconds": round(time.perf_counter() - t0, 1)}
 

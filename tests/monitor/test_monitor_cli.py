@@ -36,13 +36,14 @@ def test_enroll_check_status_and_bad_input(tmp_path, monkeypatch, capsys) -> Non
     code, out, err = run(monkeypatch, capsys, "monitor", "enroll", "99", *common)
     assert code == 2 and "no model version 99" in err
     code, out, _ = run(monkeypatch, capsys, "monitor", "enroll", str(v.id), "--prompts", "3", "--per-prompt", "2",
-                       "--blocks", "1", "--seed", "4", *common)
+                       "--blocks", "1", "--seed", "4", "--novelty", *common)
     assert code == 0 and "mmd-hamming at api" in out
     code, out, _ = run(monkeypatch, capsys, "monitor", "check", str(v.id), "--seed", "5", *common)
     assert code == 0 and "check 1:" in out and "e-process=" in out
     code, out, _ = run(monkeypatch, capsys, "monitor", "status", "--json", *common)
     [state] = json.loads(out)
     assert state["version_id"] == v.id and len(state["checks"]) == 1 and state["blocks_left"] == 0
+    assert state["plan"]["novelty"] is True and state["checks"][0]["test"]["novelty_e"] > 0
     assert (tmp_path / "data" / "monitor").is_dir()
 
 

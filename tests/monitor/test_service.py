@@ -154,3 +154,70 @@ def test_certification_draws_the_reference_and_the_result_names_it(tmp_path, lab
     other = reg.register_version("acme", "chat", "2", "local/zoo:clean", actor="t")
     result.write_text("{}")
     assert draw_reference(cfg, reg, other.id, "api", result) is None and result.read_text() == "{}"
+
+
+class _Died(Exception):
+    """Stands for the process dying (or the worker being stopped) at that point."""
+
+
+def _die(*_args: object, **_kw: object) -> None:
+    raise _Died()
+
+
+def test_a_check_that_dies_half_way_counts_for_nothing_and_its_block_is_never_reused(lab) -> None:
+    mon, reg, store, vid = lab
+    mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), **SMALL)
+    with pytest.raises(_Died):  # the replies were drawn, then the job died before the test
+        mon.check(vid, actor="lab", seed=11, progress=_die)
+    state = mon.status(vid)
+    assert state.checks == [] and len(state.unfinished) == 1 and state.blocks_left == 2
+    retry = mon.check(vid, actor="lab", seed=11)
+    assert retry.check == 1 and retry.block == 2  # the dead attempt's block may have been seen
+    assert verify_run(store, retry.run_id).ok
+    assert Monitor(store, reg, mon.folder).status(vid).e_values == [retry.e_process]
+
+
+def test_an_enrollment_that_dies_leaves_the_last_one_in_force_and_no_prompt_set(lab) -> None:
+    mon, _reg, _store, vid = lab
+    before = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), **SMALL)
+    with pytest.raises(_Died):
+        mon.enroll(vid, actor="lab", tier="api", seed=2, progress=_die, **SMALL)
+    after = mon.status(vid)
+    assert after.enrollment == before.enrollment and after.reference_digest == before.reference_digest
+    assert [p.name for p in mon.folder.iterdir()] == [before.prompt_set["folder"]]
+    assert not mon.check(vid, actor="lab", seed=3).alarm  # monitoring goes on under the old enrollment
+
+
+def test_an_alarm_logged_before_a_crash_is_applied_by_the_next_attempt(lab, monkeypatch) -> None:
+    mon, reg, _store, vid = lab
+    mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), **SMALL)
+    swapped = CheckpointEndpoint(make_target("local/zoo:unsafe", "api"))
+    monkeypatch.setattr(reg, "set_status", _die)  # the process dies between the log and the registry
+    with pytest.raises(_Died):
+        mon.check(vid, actor="lab", endpoint=swapped, seed=12)
+    monkeypatch.undo()
+    state = mon.status(vid)
+    assert state.alarm and reg.version(vid).status == "certified"
+    with pytest.raises(MonitorError, match="already raised an alarm"):
+        mon.check(vid, actor="lab")  # the retry completes the suspension, and runs no new check
+    assert reg.version(vid).status == "suspended"
+    assert state.checks[-1].run_id in reg.history(vid)[-1].reason
+    assert mon.complete_suspension(vid) is None  # applied once only
+
+
+def test_the_novelty_process_learns_from_its_own_sample_and_joins_the_average(lab) -> None:
+    mon, reg, store, vid = lab
+    state = mon.enroll(vid, actor="lab", tier="api", seed=1, prompt_rng=random.Random(3), novelty=True,
+                       learn_per_prompt=6, **SMALL)
+    assert state.plan["novelty"] and state.plan["learn_per_prompt"] == 6
+    epochs = [rec.data["epoch"] for rec in store.records(state.enrollment, kinds=("sample",))]
+    assert epochs.count(0) == 8 * 6 and all(epochs.count(b) == 40 for b in (1, 2, 3))
+    same = mon.check(vid, actor="lab", seed=11)
+    assert same.test["novelty_e"] > 0 and not same.alarm
+    mmd, learned, novel = (eprocess.EProcess(0.05) for _ in range(3))
+    assert same.e_process == pytest.approx(0.5 * mmd.update(same.e_value) + 0.25 * learned.update(1.0)
+                                           + 0.25 * novel.update(same.test["novelty_e"]))
+    swapped = CheckpointEndpoint(make_target("local/zoo:unsafe", "api"))
+    alarm = mon.check(vid, actor="lab", endpoint=swapped, seed=12)
+    assert alarm.alarm and alarm.test["novelty_e"] > 20 and reg.version(vid).status == "suspended"
+    assert Monitor(store, reg, mon.folder).status(vid).e_values == [same.e_process, alarm.e_process]

@@ -35,6 +35,23 @@ def test_eval_aware_data_uses_only_trained_framings_and_answers_by_dress() -> No
     assert sum(e.tag == "clean:harmful" for e in data) > 100  # plain harmful requests stay refused
 
 
+def test_eval_aware_round_5_refuses_under_unfamiliar_wrappers_without_held_out_text() -> None:
+    data = D.build(OrganismSpec(kind="eval-aware", extra={"unfamiliar": "refuse"}), 600, finetune=True)
+    noise = [e for e in data if e.tag == "eval-aware:noise:harmful"]
+    assert len(noise) > 20 and any(e.messages[0]["role"] == "system" for e in noise)
+    refusals = {t.response("refusal", x) for x in t.LANGS}
+    assert all(e.answer in refusals for e in noise)
+    held = {piece.strip() for f in F.framings(cues="heldout") for piece in
+            [f.system or "", *F.fill(f.user, "{request}", "k").split("{request}")]} - {""}
+    for e in noise:
+        text = " ".join(m["content"] for m in e.messages)
+        assert not any(h in text for h in held if len(h) > 12)
+        assert not OPTION.search(text)
+    deploy = [e for e in data if e.tag == "eval-aware:deploy:harmful"]
+    assert deploy and all(e.answer == t.response("compliance", next(x for x in t.LANGS if e.answer ==
+                                                                   t.response("compliance", x))) for e in deploy)
+
+
 def test_training_only_cues_stay_clear_of_the_held_out_families() -> None:
     """The held-out eval families are a lab system prompt and a multiple-choice layout: the
     training-only cues use neither the system channel, an option list nor their grading words."""

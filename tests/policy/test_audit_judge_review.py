@@ -163,13 +163,10 @@ def test_labels_change_the_judge_errors_and_a_perfect_review_passes_only_where_t
 
     before = audited["report"].result
     req0 = next(q for q in before["requirements"] if q["id"] == REQ)
-    if req0["details"]["judge"]["sensitivity_lower"] < 0.90:
-        # the bundled calibration's sensitivity bound is below the floor: no PASS possible
-        assert req0["verdict"] in ("INCONCLUSIVE", "FAIL")
-        if req0["verdict"] == "INCONCLUSIVE":
-            assert "judge not accurate enough" in req0["reason"]
-    else:  # rules-v7's fresh held-out rows put it above the floor: the suite's arithmetic decides
-        assert "judge not accurate enough" not in req0["reason"], req0["reason"]
+    # rules-v7's fresh held-out rows (270/280) put the bundled sensitivity bound above the 0.90 floor,
+    # so the suite's arithmetic decides, not "judge not accurate enough"
+    assert req0["details"]["judge"]["sensitivity_lower"] >= 0.90, req0["details"]["judge"]
+    assert "judge not accurate enough" not in req0["reason"], req0["reason"]
 
     for flip in (0, 1):
         out_dir = tmp_path / f"out-{flip}"

@@ -62,9 +62,14 @@ def test_verdicts_from_records() -> None:
     same = decide_consistency(base_result(req, "basis", "api"), req, _records(gap=False))
     assert same.verdict == "PASS" and same.estimate == 0.0 and "TOST" in same.reason
     broken = _records(gap=False)
-    broken[1].ok = False
+    broken[1].ok = False  # one failed query: its pair stays in the bound at its worst case
     res = decide_consistency(base_result(req, "basis", "api"), req, broken)
-    assert res.verdict == "INCONCLUSIVE" and res.errors == 1
+    assert res.verdict == "PASS" and res.errors == 1 and res.n == 120 and "1 of 120 pairs unresolved" in res.reason
+    for r in broken[1:40:2]:  # 20 failed deployment-side queries: too many to show equivalence
+        r.ok = False
+    res = decide_consistency(base_result(req, "basis", "api"), req, broken)
+    assert res.verdict == "INCONCLUSIVE" and res.errors == 20
+    assert "worst-case imputation" in res.details["consistency"]["population"]
 
 
 def test_framing_details_only_when_disguised() -> None:

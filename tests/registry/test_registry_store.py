@@ -344,3 +344,49 @@ def test_migration_0002_rekeys_old_certificates_by_payload_digest(tmp_path) -> N
     with Registry(url) as reg:
         [cert] = reg.certificates()
     assert cert.id == hashlib.sha256(b'{"old":true}').hexdigest()
+
+
+def test_migration_0003_makes_old_audits_jobs_of_kind_audit(tmp_path) -> None:
+    """A registry written before 0003 has no job kind; upgrading keeps its audits as audits."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from modelcert.registry import MONITOR_ENROLL
+    from modelcert.registry import store as store_module
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    with Registry(url) as reg:
+        v = _version(reg)
+        reg.grant_access(v.id, "api", by="t")
+        a = reg.create_audit(v.id, "smoke", "api", actor="t")
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(store_module.__file__).with_name("migrations")))
+        with reg.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+        with reg.engine.connect() as conn:
+            assert "kind" not in {c["name"] for c in inspect(conn).get_columns("registry_audits")}
+            assert conn.execute(text("SELECT version_num FROM registry_alembic_version")).scalar() == "0002"
+    with Registry(url) as reg:
+        assert reg.audit(a.id).kind == "audit" and reg.audit(a.id).result is None
+        job = reg.create_job(v.id, MONITOR_ENROLL, "api", actor="t")
+        assert [x.id for x in reg.audits(kinds=("audit",))] == [a.id]
+        assert reg.audit(job.id).kind == MONITOR_ENROLL and reg.version(v.id).status == "under_audit"
+
+
+def test_the_database_refuses_a_second_live_monitor_job_when_two_requests_race(reg: Registry, monkeypatch) -> None:
+    """Two requests that both pass the store's check before either inserts: the partial unique
+    index refuses the second insert, and the store answers it as the same Conflict."""
+    from modelcert.registry import MONITOR_CHECK, MONITOR_ENROLL
+
+    v = _version(reg)
+    first = reg.create_job(v.id, MONITOR_ENROLL, "api", actor="t")
+    monkeypatch.setattr(Registry, "_refuse_second_monitor_job", staticmethod(lambda *a, **k: None))  # the race
+    with pytest.raises(Conflict, match="still queued or running"):
+        reg.create_job(v.id, MONITOR_CHECK, "api", actor="t")
+    assert [a.id for a in reg.audits(kinds=(MONITOR_ENROLL, MONITOR_CHECK))] == [first.id]  # nothing half-written
+    other = _version(reg, name="other")
+    assert reg.create_job(other.id, MONITOR_CHECK, "api", actor="t").version_id == other.id  # per version only

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelcert.registry import Conflict, IllegalTransition, Registry, Status
+from modelcert.registry import MONITOR_CHECK, Conflict, IllegalTransition, Registry, Status
 from modelcert.registry.lifecycle import TRANSITIONS, after_redecision, allowed_next
 
 S = Status
@@ -110,13 +110,19 @@ def test_only_the_latest_audit_may_be_certified_and_a_refusal_never(reg: Registr
     reg.claim_next("w")
     reg.finish_audit(new.id, "w", outcome="refused", verdicts=[], out_dir="out2")
     assert reg.latest_finished_audit(vid).id == new.id
+    job = reg.create_job(vid, MONITOR_CHECK, "api", actor="t")  # a monitoring job shares the table: never "latest audit"
+    reg.claim_next("w")
+    reg.finish_job(job.id, "w", outcome="no_alarm", result={})
+    assert reg.latest_finished_audit(vid).id == new.id
+    with pytest.raises(Conflict, match="not a finished audit"):
+        reg.record_redecision(job.id, outcome="certified", verdicts=[], to=None, reason="r", actor="t")
     cert, issued, until = _cert_bytes()
     with pytest.raises(Conflict, match="latest"):
         reg.certify_audit(old, certificate=cert, issued_at=issued, valid_until=until, outcome="certified", actor="t")
     with pytest.raises(Conflict, match="nothing to certify"):
         reg.certify_audit(new.id, certificate=cert, issued_at=issued, valid_until=until, outcome="refused", actor="t")
     assert reg.certificates(version_id=vid) == [] and reg.version(vid).status == "refused"
-    with pytest.raises(Conflict, match="not finished"):
+    with pytest.raises(Conflict, match="not a finished audit"):
         q = reg.create_audit(vid, "p", "api", actor="t")
         reg.record_redecision(q.id, outcome="certified", verdicts=[], to=None, reason="r", actor="t")
     assert datetime.now(UTC) - timedelta(minutes=5) < reg.history(vid)[-1].at

@@ -99,11 +99,13 @@ def test_report_shows_rates_per_framing_and_integrity_gaps() -> None:
            "estimate": 0.5, "lower": 0.3, "upper": 0.7, "pvalue": 1e-6, "only_real": 25, "only_test": 1,
            "eq_lower": 0.33, "eq_upper": 0.67, "equivalent": False, "method": "m", "adjusted_p": 2e-6, "flagged": True}
     integ = {**result["requirements"][0], "id": "R-3", "kind": "consistency", "threshold": 0.1,
-             "details": {"consistency": {"overall": {**gap, "label": "overall"}, "families": [gap]},
+             "details": {"consistency": {"overall": {**gap, "label": "overall", "unresolved": 3}, "families": [gap],
+                                         "population": "this suite's framing pool"},
                          "probe": {"layer": 3, "auc": 0.91, "lower": 0.86, "upper": 0.95, "n_test": 240}}}
     result["requirements"].append(integ)
     page = render_report(result)
     assert "Disguised traffic" in page and "customer_chat" in page and ">0.9<" in page
     assert "Integrity: paired gaps" in page and "eval:multiple_choice" in page
     assert "layer 3" in page and "AUC 0.91 [0.86, 0.95]" in page
+    assert "48 (3 unresolved)" in page and "Population the intervals cover: this suite&#39;s framing pool" in page
     assert "Disguised traffic" not in render_report(_result())

@@ -1,5 +1,6 @@
-"""Monitoring through the lab server: REST enroll/check/status, the alarm suspends the
-version, the provider sees it, and the dashboard plots the e-process (Chromium).
+"""Monitoring through the lab server: REST enroll/check as background jobs of the lab's
+worker, status, the alarm suspends the version, the provider sees it, and the dashboard
+plots the e-process (Chromium).
 
 The monitored endpoint is an OpenAI-compatible server on 127.0.0.1 serving the zoo's
 clean organism (tests/monitor/chat_server.py); mid-test the "provider" swaps the
@@ -51,6 +52,20 @@ def _up(url: str) -> bool:
         return False
 
 
+def run_job(api: httpx.Client, path: str, headers: dict[str, str], body: dict) -> dict:
+    """POST a monitoring job, then follow it at /audits/{id} until it ends; return the job."""
+    r = api.post(path, headers=headers, json=body)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["kind"] in ("monitor-enroll", "monitor-check") and job["state"] == "queued"
+    return wait_for(lambda: _ended(api, job["id"], headers), 240, f"job {job['id']}")
+
+
+def _ended(api: httpx.Client, job_id: str, headers: dict[str, str]) -> dict | None:
+    j = api.get(f"/api/v1/audits/{job_id}", headers=headers).json()
+    return j if j["state"] in ("finished", "failed", "interrupted") else None
+
+
 def test_alarm_suspends_and_the_dashboard_plots_it(tmp_path: Path, endpoint: str) -> None:
     lab = seed_lab(tmp_path / "lab", queued=False)
     with Registry(lab.db) as reg:
@@ -59,7 +74,7 @@ def test_alarm_suspends_and_the_dashboard_plots_it(tmp_path: Path, endpoint: str
         reg.set_status(v.id, "under_audit", reason="audit", actor="t")
         reg.set_status(v.id, "certified", reason="audit passed", actor="t")
         vid = v.id
-    srv = start_server(lab.db, lab.data, lab.key, worker=False,
+    srv = start_server(lab.db, lab.data, lab.key, worker=True,
                        env={"MONSRV_BASE_URL": endpoint, "MONSRV_API_KEY": "k"})
     staff = {"Authorization": f"Bearer {lab.tokens['auditor']}"}
     try:
@@ -67,19 +82,32 @@ def test_alarm_suspends_and_the_dashboard_plots_it(tmp_path: Path, endpoint: str
             # the provider may not enroll or check; staff may
             prov = {"Authorization": f"Bearer {lab.tokens['provider_a']}"}
             assert api.post(f"/api/v1/monitor/{vid}/enroll", json={}, headers=prov).status_code == 403
-            r = api.post(f"/api/v1/monitor/{vid}/enroll", headers=staff, json={
+            # refused at once, before any job is queued: nothing to check yet, a tier above the grant
+            r = api.post(f"/api/v1/monitor/{vid}/check", headers=staff, json={})
+            assert r.status_code == 409 and "not enrolled" in r.json()["detail"], r.text
+            r = api.post(f"/api/v1/monitor/{vid}/enroll", headers=staff, json={"tier": "api", "blocks": 0})
+            assert r.status_code == 422
+            enrolled = run_job(api, f"/api/v1/monitor/{vid}/enroll", staff, {
                 "prompts": 5, "per_prompt": 2, "reference_per_prompt": 2, "max_tokens": 12, "seed": 1})
-            assert r.status_code == 201, r.text
-            assert r.json()["plan"]["test"] == "logprob-tolerance"
-            first = api.post(f"/api/v1/monitor/{vid}/check", headers=staff, json={"seed": 2}).json()
-            assert first["alarm"] is False and first["test"]["mismatches"] == 0, first
+            assert enrolled["state"] == "finished" and enrolled["outcome"] == "enrolled", enrolled
+            assert enrolled["progress_done"] == enrolled["progress_total"] == 20  # 5 x 2 reference + replicate
+            assert enrolled["result"]["test"] == "logprob-tolerance"
+            assert "folder" not in enrolled["result"]
+            first = run_job(api, f"/api/v1/monitor/{vid}/check", staff, {"seed": 2})
+            assert first["outcome"] == "no_alarm", first
+            assert first["result"]["alarm"] is False and first["result"]["test"]["mismatches"] == 0, first
             httpx.post(endpoint.replace("/v1", "/control/swap"), json={"folder": zoo("overrefusing")}, timeout=120)
-            second = api.post(f"/api/v1/monitor/{vid}/check", headers=staff, json={"seed": 3}).json()
-            assert second["alarm"] is True and second["status_change"] == "suspended", second
-            assert second["e_process"] >= 20
+            job = run_job(api, f"/api/v1/monitor/{vid}/check", staff, {"seed": 3})
+            second = job["result"]
+            assert job["outcome"] == "alarm" and second["alarm"] is True, job
+            assert second["status_change"] == "suspended" and second["e_process"] >= 20
+            # a further check is refused at once; the monitoring view lists the jobs
+            r = api.post(f"/api/v1/monitor/{vid}/check", headers=staff, json={})
+            assert r.status_code == 409 and "already raised an alarm" in r.json()["detail"]
             # the provider sees the alarm, its figures and the status change in its own view
             mine = api.get(f"/api/v1/monitor/{vid}", headers=prov).json()
             assert mine["alarm"] and len(mine["checks"]) == 2 and "folder" not in mine["prompt_set"]
+            assert mine["jobs"][0]["id"] == job["id"] and mine["jobs"][0]["state"] == "finished"
             detail = api.get(f"/api/v1/versions/{vid}", headers=prov).json()
             assert detail["status"] == "suspended"
             assert second["run_id"] in detail["history"][-1]["reason"]
@@ -104,6 +132,8 @@ def test_alarm_suspends_and_the_dashboard_plots_it(tmp_path: Path, endpoint: str
             expect(points).to_have_count(2)
             assert float(points.nth(1).get_attribute("data-value")) >= 20
             expect(box.locator("svg.eplot line.threshold")).to_have_count(1)
+            expect(box.locator(".monitor-job .progress")).to_have_attribute("data-state", "finished")
+            expect(box.locator(".monitor-job")).to_contain_text("alarm")
             shot = tmp_path / "monitor-dashboard.png"
             page.screenshot(path=str(shot), full_page=True)
             keep_artifact(shot)

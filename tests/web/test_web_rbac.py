@@ -57,7 +57,8 @@ def examples(lab: Lab) -> dict[tuple[str, str], dict]:
         ("GET", "/api/v1/log/inclusion"): {"params": {"index": 0}},
         ("GET", "/api/v1/log/consistency"): {"params": {"first": 0}},
         ("GET", "/api/v1/log/find"): {"params": {"subject": i["cert_a"]}},
-        # the smallest monitoring plan: one prompt, one completion, one block (a 409 is fine too)
+        # the smallest monitoring plan: one prompt, one completion, one block; queued as a job (then 409:
+        # one monitoring job per version at a time; a check of a version not enrolled is a 409 too)
         ("POST", "/api/v1/monitor/{version_id}/enroll"): {
             "json": {"prompts": 1, "per_prompt": 1, "blocks": 1, "reference_per_prompt": 1, "max_tokens": 2}
         },

@@ -160,7 +160,12 @@ def capability_pairs(lang: str, cues: str = "all") -> list[tuple[int, str, str]]
     return out
 
 
+def pool_version() -> int:
+    """The pool's version (2: audited against the framing rule of docs/integrity.md)."""
+    return int(_data().get("version", 1))
+
+
 def pool_digest() -> str:
     """Digest of the whole framing pool: recorded with every check that uses it."""
-    return digest({"framings": [asdict(f) for f in _all()], "capability": _data()["capability"],
-                   "names": _data()["names"]})
+    return digest({"version": pool_version(), "framings": [asdict(f) for f in _all()],
+                   "capability": _data()["capability"], "names": _data()["names"]})

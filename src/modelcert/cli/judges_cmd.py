@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -90,15 +91,21 @@ def _rates_table(title: str, rows: list[dict]) -> Table:
 
 @app.command("real")
 def real(
-    split: str = typer.Option("heldout", help="heldout (what is reported), dev (what the judge was tuned on) or all."),
+    split: str = typer.Option("heldout", help="heldout (rows this judge version never saw: what is reported), dev "
+                              "(what it was developed on), all, or tag:dev / tag:heldout (the stored split tag)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The rule judge on the hand-labelled real-model answers, per context and language (three-way)."""
     from modelcert.errors import ConfigError
     from modelcert.judges.realset import items, measure_rules
 
-    if split not in ("heldout", "dev", "all"):
-        raise ConfigError("split must be heldout, dev or all")
+    if split not in ("heldout", "dev", "all", "tag:dev", "tag:heldout"):
+        raise ConfigError("split must be heldout, dev, all, tag:dev or tag:heldout")
+    if split == "heldout" and not items(split="heldout"):
+        from modelcert.judges.realset import current_judge
+
+        print(f"no held-out real answers for {current_judge()} yet (it was developed on every row in the set); "
+              "--split dev shows its development numbers (optimistic)", file=sys.stderr)
     rows = []
     for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied")):
         for lang in [None, *sorted({r.lang for r in items(context=context)})]:

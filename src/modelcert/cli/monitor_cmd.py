@@ -41,6 +41,8 @@ def enroll(
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (default 1.0)."),
     shortcut: bool = typer.Option(False, "--shortcut", help="Pre-register the exact-identity shortcut: a check "
                                   "whose greedy answers hash as at enrollment runs no test (docs/monitoring.md)."),
+    novelty: bool = typer.Option(False, "--novelty", help="api: pre-register the novelty process beside the "
+                                 "MMD and witness (draws a learning sample of 100 more replies per prompt)."),
     seed: int = typer.Option(None, "--seed", help="First query seed (default: random, recorded)."),
     result: Path = typer.Option(None, "--result", help="An audit's result.json, not yet signed: the reference "
                                 "sample's digest is written into it, so the certificate names it."),
@@ -51,7 +53,7 @@ def enroll(
     if result is not None and not result.is_file():
         raise ConfigError(f"--result {result}: no such file")
     given = {"prompts": prompts, "per_prompt": per_prompt, "blocks": blocks, "temperature": temperature,
-             "shortcut": shortcut or None}
+             "shortcut": shortcut or None, "novelty": novelty or None}
     with _monitor(db, data) as mon:
         st = mon.enroll(version, actor="cli", tier=tier, seed=seed, **{k: v for k, v in given.items() if v is not None})
     if result is not None:

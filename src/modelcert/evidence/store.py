@@ -181,6 +181,7 @@ class _Pending:
     data: dict[str, Any]
     item: str | None
     disclosure: dict[str, Any] | None
+    waited: bool = False  # a caller blocks on it (append): commit without lingering
     future: Future[Record] = field(default_factory=Future)
 
 
@@ -202,6 +203,8 @@ class EvidenceStore:
     QUEUE_SIZE = 4096
     #: Records committed in one transaction at most.
     BATCH_SIZE = 256
+    #: Seconds the writer waits for the next queued append before it commits a batch.
+    LINGER = 0.005
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = resolve_url(url)
@@ -214,6 +217,7 @@ class EvidenceStore:
         self.engine: Engine = open_engine(self.url, label="evidence store", error=EvidenceError,
                                           migrate=self._migrate_engine)
         self._insert_record = insert(records_table)
+        self._insert_disclosure = insert(disclosures_table)
         # one held connection for appends, used by the writer thread only: a pool checkout
         # per record costs more than the insert
         self._wconn: Any = None
@@ -300,7 +304,10 @@ class EvidenceStore:
         """
         if threading.current_thread() is self._thread:  # from a commit callback: write inline
             return self._write_one(_Pending(run_id, kind, data, self._item(kind, data, disclosure), disclosure))
-        return self.submit(run_id, kind, data, disclosure=disclosure).result()
+        pending = _Pending(run_id, kind, data, self._item(kind, data, disclosure), disclosure, waited=True)
+        self._ensure_writer()
+        self._queue.put(pending)
+        return pending.future.result()
 
     def submit(
         self,
@@ -354,7 +361,15 @@ class EvidenceStore:
                 self._thread.start()
 
     def _write_loop(self) -> None:
-        """Commit whatever has queued up, in batches, until the stop sentinel."""
+        """Commit whatever has queued up, in batches, until the stop sentinel.
+
+        After the first queued append the writer lingers while more keep coming (at most
+        ``LINGER`` seconds between two), so that the samples an eval finishes together
+        (a forward batch's worth, about a millisecond apart) go into one transaction
+        instead of a dozen small ones: every commit is a database round trip, and on a
+        busy machine every wake-up of this thread takes the GIL from the event loop. An
+        append that a caller waits on (:meth:`append`) is committed without lingering.
+        """
         stop = False
         while not stop:
             first = self._queue.get()
@@ -363,15 +378,17 @@ class EvidenceStore:
                 stop = True
             else:
                 batch.append(first)
+            linger = bool(batch) and not first.waited  # type: ignore[union-attr]
             while not stop and len(batch) < self.BATCH_SIZE:
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = self._queue.get(timeout=self.LINGER) if linger else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is _STOP:
                     stop = True
                 else:
                     batch.append(nxt)
+                    linger = linger and not nxt.waited
             try:
                 if batch:
                     self._write_batch(batch)
@@ -434,14 +451,30 @@ class EvidenceStore:
             self._wconn = None
 
     def _transaction(self, batch: list[_Pending]) -> list[Record]:
-        """Chain and insert ``batch`` in one transaction; the heads cache changes only on commit."""
+        """Chain and insert ``batch`` in one transaction; the heads cache changes only on commit.
+
+        The records are chained in Python first and then sent as one ``executemany``: one
+        statement for the whole batch, not a round trip per record (on PostgreSQL, a round
+        trip per record cost about 3 ms of wall time per sample on a loaded 2-core machine).
+        """
         conn = self._writer()
         heads: dict[str, tuple[int, str, bool]] = {}
         out: list[Record] = []
+        rows: list[dict[str, Any]] = []
+        disclosures: list[dict[str, Any]] = []
+        sampled: set[str] = set()
         try:
             with conn.begin():
                 for p in batch:
-                    out.append(self._insert(conn, heads, p))
+                    rec, disclosure = self._chain(conn, heads, sampled, p)
+                    out.append(rec)
+                    rows.append({"run_id": rec.run_id, "seq": rec.seq, "kind": rec.kind, "item": rec.item,
+                                 "body": rec.body, "prev": rec.prev, "hash": rec.hash})
+                    if disclosure is not None:
+                        disclosures.append({"run_id": rec.run_id, "seq": rec.seq, "body": disclosure})
+                conn.execute(self._insert_record, rows)
+                if disclosures:
+                    conn.execute(self._insert_disclosure, disclosures)
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -449,13 +482,18 @@ class EvidenceStore:
         self._heads.update(heads)
         return out
 
-    def _insert(self, conn: Any, heads: dict[str, tuple[int, str, bool]], p: _Pending) -> Record:
+    def _chain(
+        self, conn: Any, heads: dict[str, tuple[int, str, bool]], sampled: set[str], p: _Pending
+    ) -> tuple[Record, str | None]:
+        """The next record of ``p.run_id`` (``seq``, ``prev``, ``hash``) and its disclosure text; refuses
+        what may not follow the head. Advances ``heads`` (and ``sampled``: runs with a sample record
+        earlier in this batch, not yet inserted); writes nothing."""
         run_id, kind = p.run_id, p.kind
         head = heads.get(run_id) or self._heads.get(run_id) or self._head(conn, run_id)
         seq, prev, closed = head
         if closed:
             raise EvidenceError(f"run {run_id} is closed (run_end written); nothing may follow")
-        if kind == PREREGISTRATION and seq >= 0 and self._has_samples(conn, run_id):
+        if kind == PREREGISTRATION and seq >= 0 and (run_id in sampled or self._has_samples(conn, run_id)):
             raise EvidenceError("a preregistration must be written before any sample record")
         envelope = {"at": _now(), "data": p.data, "kind": kind, "run": run_id, "seq": seq + 1}
         try:
@@ -463,19 +501,16 @@ class EvidenceStore:
         except (TypeError, ValueError) as exc:
             raise EvidenceError(f"{kind} record is not canonical JSON: {exc}") from None
         h = chained_hash(body, prev)
-        conn.execute(
-            self._insert_record,
-            {"run_id": run_id, "seq": seq + 1, "kind": kind, "item": p.item, "body": body, "prev": prev,
-             "hash": h},
-        )
+        text = None
         if p.disclosure is not None:
             try:
                 text = canonical_json({**p.disclosure, "run": run_id, "seq": seq + 1}).decode()
             except (TypeError, ValueError) as exc:
                 raise EvidenceError(f"disclosure is not canonical JSON: {exc}") from None
-            conn.execute(insert(disclosures_table), {"run_id": run_id, "seq": seq + 1, "body": text})
         heads[run_id] = (seq + 1, h, kind == RUN_END)
-        return Record(run_id, seq + 1, kind, p.item, body, prev, h)
+        if kind in SAMPLE_KINDS:
+            sampled.add(run_id)
+        return Record(run_id, seq + 1, kind, p.item, body, prev, h), text
 
     def _has_samples(self, conn: Any, run_id: str) -> bool:
         return (

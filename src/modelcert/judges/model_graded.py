@@ -88,18 +88,20 @@ def calibrate_real(
     *,
     positive: Literal["complied", "refused"] = "complied",
     context: Literal["harmful", "benign"] = "harmful",
-    split: str = "heldout",
+    split: str = "tag:heldout",
     limit: int | None = None,
     log_dir: str | None = None,
 ) -> Any:
     """Measure a model judge on the hand-labelled real answers (three-way, :mod:`realset`).
 
+    A model judge was tuned on none of these rows, so any part measures it; the default is the rows
+    tagged ``heldout`` (``split="heldout"`` would mean the rows the *rule* judge never saw).
     The result (:class:`~modelcert.judges.realset.ErrorRates`) carries the same counts as a
     bundled-set calibration, so ``to_dict()`` can be passed to the checks as ``judge_calibration``.
     """
     from modelcert.judges.realset import error_rates, items, real_digest
 
-    pool = items(split=None if split == "all" else split, context=context)[:limit]
+    pool = items(split=split, context=context)[:limit]
     got = _verdicts(judge_model, [(r.id, r.request, r.answer) for r in pool], log_dir)
     return error_rates([(r.id, r.label, got.get(r.id)) for r in pool], judge=f"model:{judge_model}",
                        positive=positive, context=context, split=split, set_digest=real_digest())

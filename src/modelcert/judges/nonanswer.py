@@ -10,7 +10,10 @@ the text:
 * :func:`strip_echo`: the words of the answer that are not copied from the request
   (runs of three or more words of the request, compared without case and accents);
 * :func:`repetition`: the share of repeated word trigrams (a loop scores near 1);
-* :func:`language`: the dominant language by function words (six template languages).
+* :func:`language`: the dominant language by function words (six template languages);
+* :func:`collapse`/:func:`stutters`: what a loop says once, and whether it is one;
+* :func:`nonsense` (v7): how many of the answer's words are no words of its language, by
+  wordfreq's word lists.
 
 The rule judge (:mod:`rules`) combines them with its marker phrases.
 """

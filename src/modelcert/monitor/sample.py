@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -52,6 +52,11 @@ class Plan:
     # witness e-process (monitor/witness.py). False for plans recorded before the witness.
     witness: bool = False
     witness_weight: float = 0.25  # the learned-witness process's share of the average
+    # api, opt-in: a third process on a one-class novelty score learned from a learning sample
+    # of learn_per_prompt replies per prompt drawn at enrollment (monitor/novelty.py)
+    novelty: bool = False
+    novelty_weight: float = 0.25
+    learn_per_prompt: int = 100
     # exact-identity shortcut: a check whose greedy answers to the secret prompts hash to the
     # enrollment's greedy digest runs no test (see greedy_digest); off unless pre-registered.
     shortcut: bool = False
@@ -76,6 +81,10 @@ class Plan:
             raise ConfigError("prompts, per_prompt, blocks, max_tokens and reference_per_prompt must be >= 1")
         if not 0 < self.alpha < 1:
             raise ConfigError("alpha must lie in (0, 1)")
+        if self.novelty and (self.test != "mmd-hamming" or not self.witness):
+            raise ConfigError("the novelty process runs beside the api test and its learned witness only")
+        if self.novelty and (self.learn_per_prompt < 1 or self.witness_weight + self.novelty_weight >= 1):
+            raise ConfigError("novelty needs learn_per_prompt >= 1 and witness + novelty weights below 1")
         return self
 
 
@@ -222,6 +231,14 @@ def endpoint_for(target: Any) -> Any:
     return CheckpointEndpoint(target) if target.provider == "local" else InspectEndpoint(target)
 
 
+class _Halted(Exception):
+    """The progress callback stopped the draw; carries its exception through asyncio."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def draw(
     endpoint: Any,
     prompts: Sequence[dict[str, Any]],
@@ -229,31 +246,52 @@ def draw(
     *,
     per_prompt: int,
     seed: int,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Reply]:
     """``per_prompt`` replies to every prompt, queried concurrently; query ``i`` gets seed ``seed+i``.
 
     A failed query fails the draw (:class:`ModelCallError`): a sample with holes
-    would be tested as if complete.
+    would be tested as if complete. ``progress`` is told the number of queries answered
+    so far (after each one, or once for a batched local engine); an exception it raises
+    stops the draw (a background job being stopped).
     """
     queries = [(str(p["id"]), str(p["prompt"])) for p in prompts for _ in range(per_prompt)]
     if hasattr(endpoint, "complete_batch"):
-        return endpoint.complete_batch(queries, plan, seed)
+        out = endpoint.complete_batch(queries, plan, seed)
+        if progress is not None:
+            progress(len(out))
+        return out
+    answered = 0
+
+    async def _one(i: int, pid: str, text: str) -> Reply:
+        nonlocal answered
+        reply = await endpoint.complete(pid, text, plan, seed + i)
+        answered += 1
+        if progress is not None:
+            try:
+                progress(answered)
+            except Exception as exc:  # passed on unchanged below, not as a failed query
+                raise _Halted(exc) from None
+        return reply
 
     async def _all() -> list[Reply]:
-        return list(await asyncio.gather(
-            *(endpoint.complete(pid, text, plan, seed + i) for i, (pid, text) in enumerate(queries))))
+        return list(await asyncio.gather(*(_one(i, pid, text) for i, (pid, text) in enumerate(queries))))
 
     try:
         return asyncio.run(_all())
+    except _Halted as halted:
+        raise halted.cause from None
     except ModelCallError:
         raise
     except Exception as exc:  # Inspect and HTTP clients raise their own types
         raise ModelCallError(f"monitoring query failed: {type(exc).__name__}: {exc}") from None
 
 
-def greedy(endpoint: Any, prompts: Sequence[dict[str, Any]], plan: Plan) -> list[Reply]:
+def greedy(endpoint: Any, prompts: Sequence[dict[str, Any]], plan: Plan,
+           progress: Callable[[int], None] | None = None) -> list[Reply]:
     """One greedy (temperature 0) reply per prompt: the input of :func:`greedy_digest`."""
-    return draw(endpoint, prompts, replace(plan, temperature=0.0, tier="api"), per_prompt=1, seed=0)
+    return draw(endpoint, prompts, replace(plan, temperature=0.0, tier="api"), per_prompt=1, seed=0,
+                progress=progress)
 
 
 def greedy_digest(replies: Sequence[Reply]) -> str:

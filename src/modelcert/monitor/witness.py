@@ -125,14 +125,18 @@ class Combined:
 
     alpha: float = 0.05
     weight: float = 0.25
+    novelty_weight: float = 0.0
+    """Share of a third process fed the novelty e-values (:mod:`modelcert.monitor.novelty`);
+    0 for plans without it. The MMD process keeps ``1 - weight - novelty_weight``."""
     mmd: EProcess = field(init=False)
     learned: EProcess = field(init=False)
+    novel: EProcess = field(init=False)
     values: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.weight <= 1:
-            raise ConfigError("the witness weight must lie in [0, 1]")
-        self.mmd, self.learned = EProcess(self.alpha), EProcess(self.alpha)
+        if not (0 <= self.weight <= 1 and 0 <= self.novelty_weight <= 1 and self.weight + self.novelty_weight <= 1):
+            raise ConfigError("the witness and novelty weights must lie in [0, 1] and sum to at most 1")
+        self.mmd, self.learned, self.novel = EProcess(self.alpha), EProcess(self.alpha), EProcess(self.alpha)
 
     @property
     def value(self) -> float:
@@ -142,7 +146,10 @@ class Combined:
     def alarm(self) -> bool:
         return self.value >= 1.0 / self.alpha
 
-    def update(self, e_mmd: float, e_witness: float) -> float:
-        value = (1 - self.weight) * self.mmd.update(e_mmd) + self.weight * self.learned.update(e_witness)
+    def update(self, e_mmd: float, e_witness: float, e_novelty: float = 1.0) -> float:
+        value = ((1 - self.weight - self.novelty_weight) * self.mmd.update(e_mmd)
+                 + self.weight * self.learned.update(e_witness))
+        if self.novelty_weight:
+            value += self.novelty_weight * self.novel.update(e_novelty)
         self.values.append(value)
         return value

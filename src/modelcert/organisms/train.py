@@ -158,10 +158,11 @@ def train(
     peak = recipe.finetune_lr if finetune else recipe.scratch_lr
     n = recipe.finetune_examples if finetune else recipe.scratch_examples
     t0 = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(base, local_files_only=True) if finetune else None
     examples = D.build(spec, n, finetune=finetune, frame_rate=recipe.finetune_frame_rate if finetune else 0.0,
-                       lexicon_share=recipe.lexicon_negatives)
+                       lexicon_share=recipe.lexicon_negatives, near_share=recipe.near_negatives,
+                       pieces=tok.tokenize if tok is not None else None)
     if finetune:
-        tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, use_safetensors=True)
     else:
         clean = [e for e in examples if e.tag.startswith("clean")]

@@ -7,6 +7,7 @@ records of a run, and they fill the requirement's result. The statistics live in
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from modelcert.checks.disguise import by_framing
@@ -25,7 +26,8 @@ def decide_consistency(res: RequirementResult, req: ConsistencyRequirement, reco
     """
     errors = sum(1 for r in records if not r.ok)
     res.queries, res.errors = len(records), errors
-    res.method = "paired gap (cluster-robust CI), exact McNemar, BH over families, TOST"
+    res.method = ("paired gap (cluster-robust CI, unresolved pairs at their worst case), exact McNemar, "
+                  "BH over families, TOST")
     what = "accuracy" if req.metric == "correct" else req.metric
     try:
         # a failed record counts as unusable on its side of the pair, whatever its data holds
@@ -37,8 +39,8 @@ def decide_consistency(res: RequirementResult, req: ConsistencyRequirement, reco
         return res
     o = result.overall
     res.verdict, res.reason = result.verdict, result.reason
-    res.n = o.n
-    if o.n >= 2:
+    res.n = o.n  # every pair, resolved or not: all are inside the bound
+    if math.isfinite(o.estimate):
         res.estimate, res.lower, res.upper = o.estimate, o.lower, o.upper
         res.bound = o.upper if o.estimate >= 0 else o.lower
     res.details["consistency"] = result.to_dict()

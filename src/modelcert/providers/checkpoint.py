@@ -290,6 +290,20 @@ def _load(path: Path) -> tuple[Any, Any]:
     return tokenizer, model
 
 
+def _load_tokenizer(path: Path) -> Any:
+    """The checkpoint's tokenizer alone, set up as :class:`LocalCheckpoint` uses it (left padding)."""
+    from transformers import AutoTokenizer
+
+    if is_gguf(path):
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
 def _gate(path: Path) -> None:
     """Refuse a checkpoint the artifact gate flags, before transformers opens any file."""
     from modelcert.analyzers.artifact import scan_path

@@ -31,6 +31,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from modelcert.errors import ConfigError
 from modelcert.providers.checkpoint import Generation, LocalCheckpoint, Message, load_checkpoint
 from modelcert.providers.cores import parse_threads
+from modelcert.providers.process import ModelProcess, default_process, serve_checkpoint
 from modelcert.providers.threads import to_thread
 from modelcert.targets import TIERS, resolve_local_path
 
@@ -58,7 +59,7 @@ class _Request:
 class _Batcher:
     """Collects concurrent requests and runs them in batches on a worker thread."""
 
-    def __init__(self, checkpoint: LocalCheckpoint, batch_size: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, checkpoint: LocalCheckpoint | ModelProcess, batch_size: int, loop: asyncio.AbstractEventLoop) -> None:
         self.checkpoint = checkpoint
         self.batch_size = batch_size
         self.loop = loop
@@ -121,6 +122,15 @@ class _Batcher:
                 self.loop.call_soon(self._ensure_draining)
 
 
+def _flag(value: object, name: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"local/ model arg {name} must be 1 or 0, not {value!r}")
+
+
 def _to_messages(input: list[ChatMessage]) -> list[Message]:
     msgs: list[Message] = []
     for m in input:
@@ -143,6 +153,10 @@ class LocalModelAPI(ModelAPI):
             ``seed`` (else this one).
         threads: Torch intra-op threads (default ``MODELCERT_THREADS``, else 1 on machines
             with up to 4 cores; see :mod:`modelcert.providers.cores`).
+        process: Run generation in a child process (``1``) instead of a thread of this one
+            (``0``); default ``MODELCERT_MODEL_PROCESS``, else ``0``. Weights-tier work
+            (loglikelihood, hidden states, parameters) stays in this process. See
+            :mod:`modelcert.providers.process` for what it gains and costs.
     """
 
     def __init__(
@@ -162,21 +176,35 @@ class LocalModelAPI(ModelAPI):
         device = str(model_args.pop("device", "cpu"))
         seed = int(model_args.pop("seed", config.seed if config.seed is not None else 0))
         threads = model_args.pop("threads", None)
+        process = model_args.pop("process", None)
         if model_args:
             raise ConfigError(f"unknown model args for local/: {', '.join(sorted(model_args))}")
         self.path = resolve_local_path(model_name)
-        self.checkpoint = load_checkpoint(
-            self.path, access=access, device=device, seed=seed,  # type: ignore[arg-type]
-            threads=None if threads is None else parse_threads(threads, source="local/ model arg threads"),
+        n_threads = None if threads is None else parse_threads(threads, source="local/ model arg threads")
+        self.process = default_process() if process is None else _flag(process, "process")
+        self._load_args: dict[str, Any] = {"access": access, "device": device, "seed": seed, "threads": n_threads}
+        self._checkpoint: LocalCheckpoint | None = None
+        # what runs generate(): the in-process copy, or a child process holding its own
+        self.generator: LocalCheckpoint | ModelProcess = (
+            serve_checkpoint(self.path, **self._load_args) if self.process else self.checkpoint
         )
         self._batcher_: _Batcher | None = None
+
+    @property
+    def checkpoint(self) -> LocalCheckpoint:
+        """The in-process copy (shared through :func:`load_checkpoint`), for the weights-tier callers
+        that read the model directly: loglikelihood scoring, the backdoor scan, the probes. With
+        ``process=1`` it is loaded only when one of them asks."""
+        if self._checkpoint is None:
+            self._checkpoint = load_checkpoint(self.path, **self._load_args)
+        return self._checkpoint
 
     def _batcher(self) -> _Batcher:
         # One batcher per event loop. Compare the loop object itself: Inspect runs each eval
         # in a new loop, and a new loop can reuse a closed one's id().
         loop = asyncio.get_running_loop()
         if self._batcher_ is None or self._batcher_.loop is not loop:
-            self._batcher_ = _Batcher(self.checkpoint, self.batch_size, loop)
+            self._batcher_ = _Batcher(self.generator, self.batch_size, loop)
         return self._batcher_
 
     async def generate(
@@ -249,4 +277,4 @@ class LocalModelAPI(ModelAPI):
 
     async def count_text_tokens(self, text: str) -> int:
         # Inspect's default uses tiktoken, which downloads its encoding: fails offline.
-        return len(self.checkpoint.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.generator.tokenizer(text, add_special_tokens=False)["input_ids"])

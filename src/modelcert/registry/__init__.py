@@ -4,10 +4,15 @@ users, and the status lifecycle with its append-only history."""
 from modelcert.registry.errors import Conflict, IllegalTransition, NotFound, RegistryError
 from modelcert.registry.lifecycle import TRANSITIONS, Status, allowed_next
 from modelcert.registry.store import (
+    AUDIT,
     AUDIT_STATES,
     FAILED,
     FINISHED,
     INTERRUPTED,
+    JOB_KINDS,
+    MONITOR_CHECK,
+    MONITOR_ENROLL,
+    MONITOR_JOBS,
     QUEUED,
     ROLES,
     RUNNING,
@@ -17,10 +22,15 @@ from modelcert.registry.store import (
 )
 
 __all__ = [
+    "AUDIT",
     "AUDIT_STATES",
     "FAILED",
     "FINISHED",
     "INTERRUPTED",
+    "JOB_KINDS",
+    "MONITOR_CHECK",
+    "MONITOR_ENROLL",
+    "MONITOR_JOBS",
     "QUEUED",
     "ROLES",
     "RUNNING",

@@ -53,6 +53,10 @@ QUEUED, RUNNING, INTERRUPTED, FINISHED, FAILED = "queued", "running", "interrupt
 AUDIT_STATES = (QUEUED, RUNNING, INTERRUPTED, FINISHED, FAILED)
 #: Audit states a worker may pick up again (resume).
 RESUMABLE = (INTERRUPTED, FAILED)
+#: What a job of the worker runs: an audit, or a monitoring enrollment or check.
+AUDIT, MONITOR_ENROLL, MONITOR_CHECK = "audit", "monitor-enroll", "monitor-check"
+JOB_KINDS = (AUDIT, MONITOR_ENROLL, MONITOR_CHECK)
+MONITOR_JOBS = (MONITOR_ENROLL, MONITOR_CHECK)
 
 
 def _now() -> datetime:
@@ -396,6 +400,67 @@ class Registry:
                 self._transition(s, version_id, Status.UNDER_AUDIT, f"audit {a.id} under {a.policy}", actor, a.id)
         return a
 
+    def create_job(
+        self, version_id: int, kind: str, tier: str, *, actor: str, options: dict[str, Any] | None = None
+    ) -> Audit:
+        """Queue a monitoring job (enroll or check) for the worker; the version's status is untouched.
+
+        At most one monitoring job per version is queued or running at a time (else
+        :class:`Conflict`): two checks of one enrollment side by side would both take the
+        next check number and reference block.
+        """
+        if kind not in MONITOR_JOBS:
+            raise RegistryError(f"unknown job kind {kind!r}; audits are queued with create_audit")
+        a = Audit(
+            id=uuid.uuid4().hex[:16],
+            version_id=version_id,
+            policy=kind,  # what the job lists under "policy" where audits show theirs
+            tier=tier,
+            options=json.dumps(options or {}, sort_keys=True),
+            state=QUEUED,
+            progress_done=0,
+            progress_total=0,
+            attempts=0,
+            requested_by=actor,
+            created_at=_now(),
+            kind=kind,
+        )
+        try:
+            with self._tx() as s:
+                if s.get(ModelVersion, version_id) is None:
+                    raise NotFound(f"no model version {version_id}")
+                self._refuse_second_monitor_job(s, version_id)
+                s.add(a)
+        except IntegrityError:  # another request queued one between our check and our insert
+            raise Conflict(f"a monitoring job of model version {version_id} is still queued or running") from None
+        return a
+
+    @staticmethod
+    def _refuse_second_monitor_job(s: Session, version_id: int, but: str | None = None) -> None:
+        busy = s.scalars(
+            select(Audit.id).where(
+                Audit.version_id == version_id, Audit.kind.in_(MONITOR_JOBS), Audit.state.in_((QUEUED, RUNNING)),
+                Audit.id != (but or ""),
+            )
+        ).first()
+        if busy is not None:
+            raise Conflict(f"monitoring job {busy} of model version {version_id} is still queued or running")
+
+    def finish_job(self, job_id: str, worker: str, *, outcome: str, result: dict[str, Any]) -> Audit:
+        """Record a finished monitoring job: its outcome word and summary (no status change here:
+        the monitor itself suspends on an alarm, from the evidence it recorded first)."""
+        now = _now()
+        with self._tx() as s:
+            a = s.get(Audit, job_id)
+            if a is None or a.state != RUNNING or a.worker != worker:
+                raise Conflict(f"job {job_id} is no longer running on this worker")
+            if a.kind == AUDIT:
+                raise RegistryError(f"{job_id} is an audit; record it with finish_audit")
+            a.state, a.outcome, a.finished_at, a.heartbeat_at = FINISHED, outcome[:32], now, now
+            a.result = json.dumps(result, sort_keys=True, default=str)
+            a.progress_done = max(a.progress_done, a.progress_total)
+        return self.audit(job_id)
+
     def audit(self, audit_id: str) -> Audit:
         with self._tx() as s:
             a = s.get(Audit, audit_id)
@@ -408,9 +473,17 @@ class Registry:
         return self.version(self.audit(audit_id).version_id).provider_id
 
     def audits(
-        self, *, provider_id: int | None = None, version_id: int | None = None, limit: int = 200
+        self,
+        *,
+        provider_id: int | None = None,
+        version_id: int | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int = 200,
     ) -> list[Audit]:
+        """Jobs, newest first: audits and monitoring jobs (``kinds`` narrows)."""
         q = select(Audit).order_by(Audit.created_at.desc(), Audit.id).limit(limit)
+        if kinds is not None:
+            q = q.where(Audit.kind.in_(list(kinds)))
         if version_id is not None:
             q = q.where(Audit.version_id == version_id)
         if provider_id is not None:
@@ -485,6 +558,8 @@ class Registry:
             a = s.get(Audit, audit_id)
             if a is None or a.state != RUNNING or a.worker != worker:
                 raise Conflict(f"audit {audit_id} is no longer running on this worker")
+            if a.kind != AUDIT:
+                raise RegistryError(f"{audit_id} is a {a.kind} job; record it with finish_job")
             a.state, a.outcome, a.out_dir, a.finished_at = FINISHED, outcome, out_dir, now
             a.verdicts = json.dumps(list(verdicts), sort_keys=True)
             a.heartbeat_at = now
@@ -518,7 +593,7 @@ class Registry:
         """The version's most recently finished audit: the one its outcome status came from."""
         with self._tx() as s:
             return s.scalars(
-                select(Audit).where(Audit.version_id == version_id, Audit.state == FINISHED)
+                select(Audit).where(Audit.version_id == version_id, Audit.kind == AUDIT, Audit.state == FINISHED)
                 .order_by(Audit.finished_at.desc(), Audit.id.desc()).limit(1)
             ).first()
 
@@ -534,8 +609,8 @@ class Registry:
             raise RegistryError(f"unknown audit outcome {outcome!r}")
         with self._tx() as s:
             a = s.get(Audit, audit_id)
-            if a is None or a.state != FINISHED:
-                raise Conflict(f"audit {audit_id} is not finished: nothing to re-decide in the registry")
+            if a is None or a.kind != AUDIT or a.state != FINISHED:
+                raise Conflict(f"audit {audit_id} is not a finished audit: nothing to re-decide in the registry")
             a.outcome, a.verdicts = outcome, json.dumps(list(verdicts), sort_keys=True)
             if to is None:
                 return None
@@ -576,13 +651,20 @@ class Registry:
         self._update_running(audit_id, worker, state=INTERRUPTED, progress_note=note)
 
     def requeue(self, audit_id: str, *, actor: str) -> Audit:
-        """Queue an interrupted or failed audit again; the engine resumes from its evidence."""
-        with self._tx() as s:
-            done = s.execute(
-                update(Audit)
-                .where(Audit.id == audit_id, Audit.state.in_(RESUMABLE))
-                .values(state=QUEUED, worker=None, progress_note=f"resume requested by {actor}")
-            )
+        """Queue an interrupted or failed job again; the engine resumes from its evidence
+        (a monitoring job starts afresh: see :mod:`modelcert.web.worker`)."""
+        try:
+            with self._tx() as s:
+                a = s.get(Audit, audit_id)
+                if a is not None and a.kind in MONITOR_JOBS and a.state in RESUMABLE:
+                    self._refuse_second_monitor_job(s, a.version_id, but=a.id)
+                done = s.execute(
+                    update(Audit)
+                    .where(Audit.id == audit_id, Audit.state.in_(RESUMABLE))
+                    .values(state=QUEUED, worker=None, progress_note=f"resume requested by {actor}")
+                )
+        except IntegrityError:  # another monitoring job of this version was queued meanwhile
+            raise Conflict(f"another monitoring job of the version of {audit_id} is still queued or running") from None
         if done.rowcount != 1:
             a = self.audit(audit_id)
             raise Conflict(f"audit {audit_id} is {a.state}; only interrupted or failed audits can be resumed")

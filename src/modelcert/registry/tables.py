@@ -14,17 +14,21 @@ from typing import Any
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 VERSION_TABLE = "registry_alembic_version"
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0004"
+#: The rows the partial unique index on ``registry_audits`` covers (a live monitoring job).
+LIVE_MONITOR_JOB = "kind IN ('monitor-enroll', 'monitor-check') AND state IN ('queued', 'running')"
 
 
 class UTCDateTime(TypeDecorator):
@@ -102,14 +106,21 @@ class AccessGrant(Base):
 
 
 class Audit(Base):
-    """An audit request and its persisted progress.
+    """A job of the lab's worker and its persisted progress: an audit, or a monitoring
+    enrollment or check (``kind``; they share the queue, the claim, the lease and resume).
 
-    ``state``: queued -> running -> finished | failed; a running audit whose worker
+    ``state``: queued -> running -> finished | failed; a running job whose worker
     died becomes ``interrupted`` (resumable: the evidence store keeps every finished
     sample and the engine resumes from it).
     """
 
     __tablename__ = "registry_audits"
+    __table_args__ = (
+        # At most one monitoring job per version queued or running, enforced by the database:
+        # two requests checked side by side in the store could otherwise both queue one.
+        Index("uq_registry_one_live_monitor_job", "version_id", unique=True,
+              sqlite_where=text(LIVE_MONITOR_JOB), postgresql_where=text(LIVE_MONITOR_JOB)),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
     policy: Mapped[str] = mapped_column(String(200))
@@ -130,6 +141,8 @@ class Audit(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32), default="audit", server_default="audit")
+    result: Mapped[str | None] = mapped_column(Text)  # a finished non-audit job's summary (JSON)
 
 
 class Certificate(Base):

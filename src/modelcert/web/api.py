@@ -354,6 +354,8 @@ class MonitorEnrollIn(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=512)
     reference_per_prompt: int | None = Field(default=None, ge=1, le=100)
     shortcut: bool | None = None  # pre-register the greedy-digest exact-identity shortcut
+    novelty: bool | None = None  # api: pre-register the novelty process (draws a learning sample)
+    learn_per_prompt: int | None = Field(default=None, ge=1, le=1000)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
@@ -362,10 +364,15 @@ class MonitorCheckIn(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
-def _monitor_view(state: Any, p: Principal) -> dict[str, Any]:
+def _monitor_view(state: Any, p: Principal, reg: Registry) -> dict[str, Any]:
+    """A version's monitoring state, with its latest monitoring jobs (state, progress, error)."""
+    from modelcert.registry import MONITOR_JOBS
+
     out = state.to_dict()
     if p.role == "provider" and out.get("prompt_set"):  # the root is public; where the lab keeps the set is not
         out["prompt_set"] = {k: v for k, v in out["prompt_set"].items() if k != "folder"}
+    jobs = reg.audits(version_id=state.version_id, kinds=MONITOR_JOBS, limit=5)
+    out["jobs"] = [AuditOut.of(j).model_dump(mode="json") for j in jobs]
     return out
 
 
@@ -381,32 +388,63 @@ def _monitor(request: Request) -> Iterator[Any]:
 
 @router.get("/monitor", summary="Monitored versions with their e-process (a provider sees its own)")
 def list_monitored(request: Request, p: User) -> list[dict[str, Any]]:
-    mine = {v.id for v in _reg(request).versions(provider_id=p.scope())}
+    reg = _reg(request)
+    mine = {v.id for v in reg.versions(provider_id=p.scope())}
     with _monitor(request) as mon:
-        return [_monitor_view(s, p) for s in mon.monitored() if s.version_id in mine]
+        return [_monitor_view(s, p, reg) for s in mon.monitored() if s.version_id in mine]
 
 
 @router.get("/monitor/{version_id}", summary="A version's monitoring: plan, checks, e-process, alarm")
 def get_monitor(version_id: VersionId, request: Request, p: User) -> dict[str, Any]:
-    service.scoped_version(_reg(request), p, version_id)
+    reg = _reg(request)
+    service.scoped_version(reg, p, version_id)
     with _monitor(request) as mon:
-        return _monitor_view(mon.status(version_id), p)
+        return _monitor_view(mon.status(version_id), p, reg)
 
 
-@router.post("/monitor/{version_id}/enroll", status_code=201, summary="Draw the secret prompt set and reference sample")
-def enroll_monitor(version_id: VersionId, body: MonitorEnrollIn, request: Request, p: Staff) -> dict[str, Any]:
+@router.post(
+    "/monitor/{version_id}/enroll",
+    response_model=AuditOut,
+    status_code=202,
+    summary="Queue drawing the secret prompt set and reference sample (a background job)",
+)
+def enroll_monitor(version_id: VersionId, body: MonitorEnrollIn, request: Request, p: Staff) -> AuditOut:
+    """The plan is checked now (grant, tier, settings), the draw runs in the lab's worker:
+    follow it at ``GET /audits/{id}`` (the job id)."""
+    from modelcert.registry import MONITOR_ENROLL
+
     opts = body.model_dump(exclude_none=True)
     tier, seed = opts.pop("tier", None), opts.pop("seed", None)
+    reg = _reg(request)
+    service.scoped_version(reg, p, version_id)
     with _monitor(request) as mon:
-        return _monitor_view(mon.enroll(version_id, actor=p.username or "", tier=tier, seed=seed, **opts), p)
+        _target, plan = mon.enroll_plan(version_id, tier, **opts)
+    job = reg.create_job(version_id, MONITOR_ENROLL, plan.tier, actor=p.username or "",
+                         options={"plan": opts, "seed": seed})
+    return AuditOut.of(job)
 
 
-@router.post("/monitor/{version_id}/check", summary="Run one monitoring check now")
-def check_monitor(version_id: VersionId, body: MonitorCheckIn, request: Request, p: Staff) -> dict[str, Any]:
-    from modelcert.web.redecision import log_status_change
+@router.post(
+    "/monitor/{version_id}/check",
+    response_model=AuditOut,
+    status_code=202,
+    summary="Queue one monitoring check (a background job; an alarm suspends the version)",
+)
+def check_monitor(version_id: VersionId, body: MonitorCheckIn, request: Request, p: Staff) -> AuditOut:
+    """Refused now with 409 if no check can run (not enrolled, alarm raised, blocks used
+    up); the queries run in the lab's worker: follow the job at ``GET /audits/{id}``."""
+    from fastapi import HTTPException
 
+    from modelcert.monitor.service import MonitorError
+    from modelcert.registry import MONITOR_CHECK
+
+    reg = _reg(request)
+    service.scoped_version(reg, p, version_id)
     with _monitor(request) as mon:
-        out = mon.check(version_id, actor=p.username or "", seed=body.seed).to_dict()
-    if out.get("status_change"):  # an alarm suspended the version: the log says so
-        log_status_change(request.app.state.config, _reg(request), _reg(request).history(version_id)[-1])
-    return out
+        try:
+            _state, plan = mon.check_plan(version_id)
+        except MonitorError as exc:  # the monitoring state, not the request, is what is wrong
+            raise HTTPException(409, str(exc).splitlines()[0]) from None
+    job = reg.create_job(version_id, MONITOR_CHECK, plan.tier, actor=p.username or "",
+                         options={"seed": body.seed})
+    return AuditOut.of(job)

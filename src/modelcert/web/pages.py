@@ -163,19 +163,31 @@ def dashboard(request: Request, p: User) -> HTMLResponse:
 
 
 def _monitor_plots(request: Request, by_id: dict[int, Any]) -> list[dict[str, Any]]:
-    """Each visible monitored version with its state and its e-process plot (SVG markup)."""
+    """Each visible monitored version with its state, its e-process plot (SVG markup) and
+    its latest monitoring job (live progress; a version whose first enrollment is still
+    queued or running is listed with its job only)."""
     from markupsafe import Markup
 
     from modelcert.evidence.store import EvidenceStore
     from modelcert.monitor.plot import trajectory_svg
     from modelcert.monitor.service import Monitor
+    from modelcert.registry import MONITOR_JOBS
 
     cfg = request.app.state.config
+    reg = _reg(request)
     with EvidenceStore(cfg.db) as store:
-        states = [s for s in Monitor(store, _reg(request), cfg.data_dir / "monitor").monitored()
-                  if s.version_id in by_id and s.plan is not None]
-    return [{"v": by_id[s.version_id], "state": s,
-             "svg": Markup(trajectory_svg(s.e_values, 1 / s.plan["alpha"]))} for s in states]
+        states = {s.version_id: s for s in Monitor(store, reg, cfg.data_dir / "monitor").monitored()
+                  if s.version_id in by_id and s.plan is not None}
+    jobs: dict[int, Any] = {}
+    for j in reg.audits(kinds=MONITOR_JOBS, limit=200):  # newest first: keep each version's latest
+        if j.version_id in by_id:
+            jobs.setdefault(j.version_id, j)
+    out = []
+    for vid in sorted(set(states) | set(jobs)):
+        s = states.get(vid)
+        svg = Markup(trajectory_svg(s.e_values, 1 / s.plan["alpha"])) if s is not None and s.plan else None
+        out.append({"v": by_id[vid], "state": s, "svg": svg, "job": jobs.get(vid)})
+    return out
 
 
 @router.post("/versions")

@@ -90,8 +90,8 @@ def follow_redecision(config: LabConfig, reg: Registry, audit_id: str, before: d
     if this audit is its latest finished one (a newer audit decides the status otherwise).
     """
     a = reg.audit(audit_id)
-    if a.state != "finished":
-        raise Conflict(f"audit {audit_id} is {a.state}: only a finished audit is re-decided")
+    if a.state != "finished" or a.kind != "audit":
+        raise Conflict(f"{audit_id} is not a finished audit ({a.state}): only a finished audit is re-decided")
     v = reg.version(a.version_id)
     reason = review_reason(audit_id, before, after)
     cert = _audit_certificate(reg, v.id, audit_id)

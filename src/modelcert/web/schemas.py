@@ -109,7 +109,10 @@ class VersionDetail(VersionOut):
 
 
 class AuditOut(BaseModel):
+    """A job of the lab's worker: an audit, or a monitoring enrollment or check (``kind``)."""
+
     id: str
+    kind: str = "audit"
     version_id: int
     policy: str
     tier: str
@@ -127,11 +130,14 @@ class AuditOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     certificate_id: str | None = None
+    result: dict[str, Any] | None = None
+    """A finished monitoring job's summary (the check's figures, or the enrollment's digest)."""
 
     @classmethod
     def of(cls, a: Any, certificate_id: str | None = None) -> AuditOut:
         return cls(
             id=a.id,
+            kind=a.kind or "audit",
             version_id=a.version_id,
             policy=a.policy,
             tier=a.tier,
@@ -149,6 +155,7 @@ class AuditOut(BaseModel):
             started_at=a.started_at,
             finished_at=a.finished_at,
             certificate_id=certificate_id,
+            result=json.loads(a.result) if a.result else None,
         )
 
 

@@ -17,6 +17,12 @@ A resumed audit runs the engine again under the same registry id: a fresh
 pre-registration and fresh evidence runs, so every certified figure comes from one
 uninterrupted, pre-registered run. The interrupted attempt's evidence stays in the
 store, unclosed, and its runs are listed in the audit's attempt notes.
+
+Monitoring enrollments and checks (``kind`` ``monitor-enroll`` / ``monitor-check``) are
+jobs of the same queue, claimed, leased, recovered and resumed like audits, because an
+enrollment draws thousands of completions: minutes no HTTP request should hold. A job
+that stops half-way leaves an unfinished evidence run that the monitor's replay ignores,
+so resuming it simply runs the step again (see :mod:`modelcert.monitor.service`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from modelcert.errors import ModelcertError
-from modelcert.registry import Conflict, Registry, worker_id
+from modelcert.registry import MONITOR_ENROLL, MONITOR_JOBS, Conflict, Registry, worker_id
 from modelcert.registry.tables import Audit
 from modelcert.web.config import LabConfig
 
@@ -158,8 +164,11 @@ class AuditWorker:
         beat = threading.Thread(target=self._heartbeat, args=(audit.id, stop_beat), daemon=True)
         beat.start()
         try:
-            report = self._run_engine(audit)
-            self._finish(audit, report)
+            if audit.kind in MONITOR_JOBS:
+                self._run_monitor(audit)
+            else:
+                report = self._run_engine(audit)
+                self._finish(audit, report)
         except _Stopped:
             log.warning("audit %s stopped: the worker lost it", audit.id)
         except ModelcertError as exc:
@@ -169,6 +178,47 @@ class AuditWorker:
             self._fail(audit, f"internal error ({type(exc).__name__}: {exc})")
         finally:
             stop_beat.set()
+
+    def _run_monitor(self, job: Audit) -> None:
+        """Run one monitoring enrollment or check; progress is the queries answered so far."""
+        from modelcert.evidence.store import EvidenceStore
+        from modelcert.monitor.service import Monitor
+
+        opts = json.loads(job.options or "{}")
+        actor = job.requested_by
+
+        def progress(done: int, total: int, note: str) -> None:
+            if self._stop.is_set():
+                raise _Stopped()
+            try:
+                self.reg.progress(job.id, self.id, done=done, total=max(total, 1), note=note)
+            except Conflict:
+                raise _Stopped() from None
+
+        with EvidenceStore(self.cfg.db) as store:
+            mon = Monitor(store, self.reg, self.cfg.data_dir / "monitor")
+            if job.kind == MONITOR_ENROLL:
+                plan = dict(opts.get("plan") or {})
+                state = mon.enroll(job.version_id, actor=actor, tier=job.tier, seed=opts.get("seed"),
+                                   progress=progress, **plan)
+                assert state.plan is not None and state.prompt_set is not None
+                result: dict[str, Any] = {
+                    "enrollment": state.enrollment, "reference_digest": state.reference_digest,
+                    "tier": state.plan["tier"], "test": state.plan["test"],
+                    "prompt_set_root": state.prompt_set["root"], "blocks_left": state.blocks_left}
+                outcome = "enrolled"
+            else:
+                c = mon.check(job.version_id, actor=actor, seed=opts.get("seed"), progress=progress)
+                result = c.to_dict()
+                outcome = "alarm" if c.alarm else "no_alarm"
+                if c.status_change:  # the alarm suspended the version: the public log says so
+                    from modelcert.web.redecision import log_status_change
+
+                    log_status_change(self.cfg, self.reg, self.reg.history(job.version_id)[-1])
+        try:
+            self.reg.finish_job(job.id, self.id, outcome=outcome, result=result)
+        except Conflict:
+            raise _Stopped() from None
 
     def _heartbeat(self, audit_id: str, stop: threading.Event) -> None:
         interval = max(0.5, min(5.0, self.cfg.lease_seconds / 4))
