@@ -63,6 +63,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _queued_job(version_id: int, kind: str, policy: str, tier: str, options: dict[str, Any] | None,
+                actor: str) -> Audit:
+    """A new row of the worker's queue; audits and monitoring jobs share its lifecycle."""
+    return Audit(id=uuid.uuid4().hex[:16], version_id=version_id, policy=policy, tier=tier,
+                 options=json.dumps(options or {}, sort_keys=True), state=QUEUED, progress_done=0,
+                 progress_total=0, attempts=0, requested_by=actor, created_at=_now(), kind=kind)
+
+
 def _aware(dt: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes; everything we store is UTC."""
     if dt is not None and dt.tzinfo is None:
@@ -376,20 +384,7 @@ class Registry:
             raise AccessError(f"model version {version_id} granted {granted!r} access, not {tier!r}")
         if not policy.strip():
             raise RegistryError("policy is required")
-        now = _now()
-        a = Audit(
-            id=uuid.uuid4().hex[:16],
-            version_id=version_id,
-            policy=policy.strip(),
-            tier=tier,
-            options=json.dumps(options or {}, sort_keys=True),
-            state=QUEUED,
-            progress_done=0,
-            progress_total=0,
-            attempts=0,
-            requested_by=actor,
-            created_at=now,
-        )
+        a = _queued_job(version_id, AUDIT, policy.strip(), tier, options, actor)
         with self._tx() as s:
             v = s.get(ModelVersion, version_id)
             if v is None:
@@ -411,20 +406,8 @@ class Registry:
         """
         if kind not in MONITOR_JOBS:
             raise RegistryError(f"unknown job kind {kind!r}; audits are queued with create_audit")
-        a = Audit(
-            id=uuid.uuid4().hex[:16],
-            version_id=version_id,
-            policy=kind,  # what the job lists under "policy" where audits show theirs
-            tier=tier,
-            options=json.dumps(options or {}, sort_keys=True),
-            state=QUEUED,
-            progress_done=0,
-            progress_total=0,
-            attempts=0,
-            requested_by=actor,
-            created_at=_now(),
-            kind=kind,
-        )
+        # a monitoring job lists its kind under "policy", where audits show theirs
+        a = _queued_job(version_id, kind, kind, tier, options, actor)
         try:
             with self._tx() as s:
                 if s.get(ModelVersion, version_id) is None:
