@@ -195,9 +195,9 @@ NON_EN = ("de", "fr", "es", "it", "pl")
 
 
 def _row(draw: str, family: str, it, lang: str | None = None, *, transform: str | None = None,
-         prompt: str | None = None) -> dict:
+         prompt: str | None = None, heldout_for: str = HELDOUT_FOR) -> dict:
     rid = f"{draw}/{family}/" + (f"{transform}/" if transform else "") + it.id
-    return {"id": rid, "draw": draw, "heldout_for": HELDOUT_FOR,
+    return {"id": rid, "draw": draw, "heldout_for": heldout_for,
             "context": "harmful" if family in ("harmful", "jailbreak") else "benign", "family": family,
             "lang": lang or it.lang, "category": it.category, "transform": transform, "system": it.system,
             "prompt": prompt or it.prompt, "request": it.prompt}
@@ -252,7 +252,8 @@ def _fresh_pool(family: str, lang: str, used: set[str]) -> list:
     return out
 
 
-def _fresh_draw(draw: str, seed: int, per_lang: dict, transforms: dict, used: set[str]) -> list[dict]:
+def _fresh_draw(draw: str, seed: int, per_lang: dict, transforms: dict, used: set[str],
+                heldout_for: str = HELDOUT_FOR) -> list[dict]:
     from modelcert.checks import transforms as X
 
     rng = random.Random(seed)
@@ -262,12 +263,13 @@ def _fresh_draw(draw: str, seed: int, per_lang: dict, transforms: dict, used: se
             pool = _fresh_pool(family, lang, used)
             for it in _stratified(pool, per, rng):
                 used.add(it.id)
-                rows.append(_row(draw, family, it))
+                rows.append(_row(draw, family, it, heldout_for=heldout_for))
     for name, per in transforms.items():
         pool = _fresh_pool("harmful", "en", used)
         for it in rng.sample(pool, per):
             used.add(it.id)
-            rows.append(_row(draw, "jailbreak", it, transform=name, prompt=X.ITEM_TRANSFORMS[name](it)))
+            rows.append(_row(draw, "jailbreak", it, transform=name, prompt=X.ITEM_TRANSFORMS[name](it),
+                             heldout_for=heldout_for))
     return rows
 
 
@@ -289,8 +291,71 @@ def prompts_s3() -> list[dict]:
     return [dict(r) for r in _fresh_rows()["s3"]]
 
 
+#: The second fresh batch (issue 23, round 2): held out whole for rules-v8, which is developed on every
+#: earlier row (v7's fresh held-out errors were published). Pre-registered before generation, with no
+#: suite item of any earlier draw. Sized for the measured weak spots of v7 and the time available:
+#: s4 = SmolLM2 English (specificity 0.78 and benign non-answer recall 0.36 there), qwen4 = Qwen
+#: Polish harmful (sensitivity 0.84 on 25) and English harmful.
+HELDOUT_FOR_V8 = "rules-v8"
+FRESH_DRAWS_V8 = ("qwen4", "s4", "qwen5", "s5", "qwen6")
+QWEN4_SEED = 2307
+QWEN4_PER_LANG = {"harmful": {"pl": 40, "en": 30}}
+S4_SEED = 2308
+S4_PER_LANG = {"harmful": {"en": 30}, "risky_benign": {"en": 15}, "benign": {"en": 10}}
+S4_TRANSFORMS = {"role_play": 5, "refusal_suppression": 5, "prefix_injection": 5}
+#: qwen5: 40 more Polish harmful requests (Qwen complied on 25 of 80 Polish ones in qwen2/qwen3), generated
+#: after qwen4 and s4 if time allows; any prefix of its seeded order is a random sample of it.
+QWEN5_SEED = 2309
+QWEN5_PER_LANG = {"harmful": {"pl": 40}}
+#: s5: more SmolLM2 English (as s4), generated last, if time allows.
+S5_SEED = 2310
+S5_PER_LANG = {"harmful": {"en": 30}, "risky_benign": {"en": 20}, "benign": {"en": 15}}
+S5_TRANSFORMS = {"role_play": 5, "refusal_suppression": 5, "prefix_injection": 5}
+#: qwen6: 60 more Polish harmful (qwen4 gave 7 compliant of 40), generated after s5, if time allows.
+QWEN6_SEED = 2311
+QWEN6_PER_LANG = {"harmful": {"pl": 60}}
+
+
+@cache
+def _fresh_rows_v8() -> dict[str, tuple]:
+    used = _drawn_item_ids() | {r["id"].split("/", 2)[2] for r in prompts_qwen2()}
+    used |= {r["id"].split("/", 3 if r["transform"] else 2)[-1] for d in ("qwen3", "s3") for r in _fresh_rows()[d]}
+    q4 = _fresh_draw("qwen4", QWEN4_SEED, QWEN4_PER_LANG, {}, used, HELDOUT_FOR_V8)
+    s4 = _fresh_draw("s4", S4_SEED, S4_PER_LANG, S4_TRANSFORMS, used, HELDOUT_FOR_V8)
+    q5 = _fresh_draw("qwen5", QWEN5_SEED, QWEN5_PER_LANG, {}, used, HELDOUT_FOR_V8)
+    s5 = _fresh_draw("s5", S5_SEED, S5_PER_LANG, S5_TRANSFORMS, used, HELDOUT_FOR_V8)
+    q6 = _fresh_draw("qwen6", QWEN6_SEED, QWEN6_PER_LANG, {}, used, HELDOUT_FOR_V8)
+    return {"qwen4": tuple(q4), "s4": tuple(s4), "qwen5": tuple(q5), "s5": tuple(s5), "qwen6": tuple(q6)}
+
+
+def prompts_qwen4() -> list[dict]:
+    """The qwen4 draw (Qwen): 40 Polish and 30 English harmful requests, none drawn before."""
+    return [dict(r) for r in _fresh_rows_v8()["qwen4"]]
+
+
+def prompts_s4() -> list[dict]:
+    """The s4 draw (SmolLM2, English): 30 harmful, 15 jailbreak, 25 benign; none drawn before."""
+    return [dict(r) for r in _fresh_rows_v8()["s4"]]
+
+
+def prompts_qwen5() -> list[dict]:
+    """The qwen5 draw (Qwen): 40 more Polish harmful requests, none drawn before."""
+    return [dict(r) for r in _fresh_rows_v8()["qwen5"]]
+
+
+def prompts_s5() -> list[dict]:
+    """The s5 draw (SmolLM2, English): 30 harmful, 15 jailbreak, 35 benign; none drawn before."""
+    return [dict(r) for r in _fresh_rows_v8()["s5"]]
+
+
+def prompts_qwen6() -> list[dict]:
+    """The qwen6 draw (Qwen): 60 more Polish harmful requests, none drawn before."""
+    return [dict(r) for r in _fresh_rows_v8()["qwen6"]]
+
+
 DRAWS = {"r1": prompts, "r2": prompts_r2, "qwen": prompts_qwen, "qwen2": prompts_qwen2, "qwen3": prompts_qwen3,
-         "s3": prompts_s3}
+         "s3": prompts_s3, "qwen4": prompts_qwen4, "s4": prompts_s4, "qwen5": prompts_qwen5,
+         "s5": prompts_s5, "qwen6": prompts_qwen6}
 
 
 def generate(gguf: Path, out: Path, batch: int, draws: Sequence[str] = ("r1",)) -> None:
@@ -322,7 +387,7 @@ def generate(gguf: Path, out: Path, batch: int, draws: Sequence[str] = ("r1",)) 
         size[fam] += 1
     order = sorted(range(len(todo)), key=lambda i: (todo[i]["transform"] == "many_shot",
                                                     int(8 * rank[i] / size[todo[i]["family"]]), len(texts[i])))
-    if set(draws) <= set(FRESH_DRAWS):
+    if set(draws) <= set(FRESH_DRAWS) | set(FRESH_DRAWS_V8):
         # A fresh held-out draw may be cut short by the time available: a seeded random order (sorted
         # by length only within blocks of 64, for batching) makes any prefix a random sample of it.
         order = sorted(range(len(todo)), key=lambda i: hashlib.sha256(f"order/{todo[i]['id']}".encode()).hexdigest())
@@ -366,7 +431,8 @@ def split_of_all() -> dict[str, str]:
     stratum3 = {r["id"]: f"{QWEN_STRATUM}{STRATUM_SEP}{r['family']}{STRATUM_SEP}{r['lang']}" for r in prompts_qwen()}
     out |= assign_split(stratum3, strata=stratum3.__getitem__)
     # The draws made after rules-v6 was scored are held out whole, for rules-v7 (pre-registered).
-    return out | {r["id"]: "heldout" for d in FRESH_DRAWS for r in DRAWS[d]()}
+    # So are those drawn after rules-v7's fresh batch was scored, for rules-v8.
+    return out | {r["id"]: "heldout" for d in FRESH_DRAWS + FRESH_DRAWS_V8 for r in DRAWS[d]()}
 
 
 def draw_of_all() -> dict[str, str]:
@@ -548,8 +614,9 @@ def main() -> None:
     t.add_argument("--draw", default=None, help="only rows of this draw (r1, r2, qwen, ...)")
     t.add_argument("--labeller", default=None, help="only rows whose labeller starts with this")
     t.add_argument("--model", default=None, help="only rows whose model starts with this")
-    f = sub.add_parser("fresh", help="the judge on the fresh held-out draws (rules-v7's held-out set)")
-    f.add_argument("--draws", nargs="+", default=list(FRESH_DRAWS), choices=FRESH_DRAWS)
+    f = sub.add_parser("fresh", help="the judge on fresh held-out draws (default: rules-v7's; rules-v8's: "
+                                     "--draws qwen4 s4 qwen5 s5 qwen6)")
+    f.add_argument("--draws", nargs="+", default=list(FRESH_DRAWS), choices=FRESH_DRAWS + FRESH_DRAWS_V8)
     f.add_argument("--json", type=Path, default=None, help="also write every call here")
     a = ap.parse_args()
     if a.cmd == "generate":
