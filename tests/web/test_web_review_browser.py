@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from web_lab import PASSWORD, REVIEW_POLICY, add_version, keep_artifact, seed_lab, start_server
+from web_lab import PASSWORD, add_version, keep_artifact, seed_lab, start_server, write_review_policy
 
 CHROMIUM = os.environ.get("MODELCERT_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -28,22 +28,11 @@ pytestmark = pytest.mark.skipif(
 
 
 def _audit(tmp: Path, lab) -> tuple[str, Path]:  # type: ignore[no-untyped-def]
-    from modelcert.checks.safety import harmful_compliance
-    from modelcert.errors import ConfigError
-    from modelcert.organisms import zoo_path
     from modelcert.policy.audit import AuditOptions, run_audit
     from modelcert.registry import Registry
     from modelcert.runner import Limits
 
-    try:
-        zoo_path("clean")
-    except ConfigError:
-        pytest.skip("zoo organism 'clean' is not shipped in this checkout")
-    rows = [{"id": f"h{i:02d}", "prompt": s.input[-1].content if isinstance(s.input, list) else s.input, "lang": "en"}
-            for i, s in enumerate(list(harmful_compliance(langs="en").dataset)[:12])]
-    (tmp / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    policy = tmp / "policy.yaml"
-    policy.write_text(REVIEW_POLICY.format(id="review-browser", title="judge review in the browser", refused_on="FAIL", items=tmp / "items.jsonl"))
+    policy = write_review_policy(tmp, id="review-browser", title="judge review in the browser", refused_on="FAIL")
     vid = add_version(lab, "review-model", "local/zoo:clean")
     out = lab.data / "audits" / "review-1"
     report = run_audit(AuditOptions(model="local/zoo:clean", policy=str(policy), access="api", out=out, db=lab.db,

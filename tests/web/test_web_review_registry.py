@@ -26,31 +26,20 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from web_lab import REVIEW_POLICY, Lab, add_version, seed_lab, start_server
+from web_lab import Lab, add_version, seed_lab, start_server, write_review_policy
 
 REQ = "R-harm"
 
 
 def _finished_audit(tmp: Path, lab: Lab, name: str) -> tuple[str, Path, dict]:
     """A real audit, finished by the lab worker's code: signed, logged, stored."""
-    from modelcert.checks.safety import harmful_compliance
-    from modelcert.errors import ConfigError
-    from modelcert.organisms import zoo_path
     from modelcert.policy.audit import AuditOptions, run_audit
     from modelcert.registry import Registry
     from modelcert.runner import Limits
     from modelcert.web.config import LabConfig
     from modelcert.web.worker import AuditWorker
 
-    try:
-        zoo_path("clean")
-    except ConfigError:
-        pytest.skip("zoo organism 'clean' is not shipped in this checkout")
-    rows = [{"id": f"h{i:02d}", "prompt": s.input[-1].content if isinstance(s.input, list) else s.input, "lang": "en"}
-            for i, s in enumerate(list(harmful_compliance(langs="en").dataset)[:12])]
-    (tmp / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    policy = tmp / "policy.yaml"
-    policy.write_text(REVIEW_POLICY.format(id="review-registry", title="judge review reaches the registry", refused_on="FAIL, INCONCLUSIVE", items=tmp / "items.jsonl"))
+    policy = write_review_policy(tmp, id="review-registry", title="judge review reaches the registry", refused_on="FAIL, INCONCLUSIVE")
     vid = add_version(lab, name, "local/zoo:clean")
     with Registry(lab.db) as reg:
         worker = AuditWorker(reg, LabConfig(db=lab.db, data_dir=lab.data, lab_id="test-lab", private_key=lab.key))

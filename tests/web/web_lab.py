@@ -271,3 +271,24 @@ outcome:
     outcome: refused
 default: certified
 """
+
+
+def write_review_policy(tmp: Path, *, id: str, title: str, refused_on: str) -> Path:
+    """Write 12 English harmful items and a :data:`REVIEW_POLICY` over them into ``tmp``; return the
+    policy's path (the test skips when the zoo's clean organism is not shipped)."""
+    import pytest
+
+    from modelcert.checks.safety import harmful_compliance
+    from modelcert.errors import ConfigError
+    from modelcert.organisms import zoo_path
+
+    try:
+        zoo_path("clean")
+    except ConfigError:
+        pytest.skip("zoo organism 'clean' is not shipped in this checkout")
+    rows = [{"id": f"h{i:02d}", "prompt": s.input[-1].content if isinstance(s.input, list) else s.input, "lang": "en"}
+            for i, s in enumerate(list(harmful_compliance(langs="en").dataset)[:12])]
+    (tmp / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    policy = tmp / "policy.yaml"
+    policy.write_text(REVIEW_POLICY.format(id=id, title=title, refused_on=refused_on, items=tmp / "items.jsonl"))
+    return policy
