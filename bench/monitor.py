@@ -471,6 +471,7 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
 
 #: --part single: completions per prompt swept for MET's own test (x 25 prompts = queries per check)
 SINGLE_SWEEP = (10, 20, 40, 100, 200)
+BIG_REF = 200  # --part single: the MMD against the whole reference an enrollment draws (20 blocks of 10)
 
 
 def first_check_level(plan: Plan) -> float:
@@ -514,8 +515,9 @@ def run_single(args: argparse.Namespace, ps: list[dict]) -> None:
     permutation p-value); (b) the novelty statistic as a permutation test; (c) the
     likelihood-ratio test that knows both distributions (:func:`oracle_power`). The learned
     witness is zero at a first check (it learns from earlier checks), so it has no one-check
-    test. The sweep repeats (a), (b), (c) at more completions per prompt (fewer permutations
-    where only alpha = 0.05 is read).
+    test. At 250 queries (a) is also run against a reference of ``BIG_REF`` per prompt (what an
+    enrollment holds): is MET's equal reference the bottleneck? The sweep repeats (a), (b),
+    (c) at more completions per prompt (fewer permutations where only alpha = 0.05 is read).
     """
     plan = plan_for("api")
     clean = pool("clean-ref", lambda: local("clean", "api"), plan, 200, 1, ps)
@@ -536,24 +538,28 @@ def run_single(args: argparse.Namespace, ps: list[dict]) -> None:
             if (args.only and args.only not in name) or (name == "null" and k != plan.per_prompt):
                 continue  # the null row (the tests' size) at MET's budget only
             t0 = time.time()
-            pm, pn = [], []
+            pm, pn, pb = [], [], []
             for trial in range(trials):
                 mine = split(clean, rng)
                 ref = [mine[pid].pop() for pid in mine for _ in range(k)]
                 learn = [mine[pid].pop() for pid in mine for _ in range(LEARN)]
+                big = ref + [mine[pid].pop() for pid in mine for _ in range(BIG_REF - k)] if k == plan.per_prompt else []
                 other = split(others[name], rng) if name != "null" else None
                 new = [other[pid].pop() if other is not None and rng.random() < 0.10 and other[pid]
                        else mine[pid].pop() for pid in mine for _ in range(k)]
                 pm.append(mmd.mmd_test(pairs(ref), pairs(new), length=plan.length, permutations=perms,
                                        seed=100_000 * k + trial).p_value)
                 pn.append(novelty_p_value(Novelty(pairs(learn), plan.length), ref, new, perms, gen))
+                if big:
+                    pb.append(mmd.mmd_test(pairs(big), pairs(new), length=plan.length,
+                                           permutations=args.sweep_permutations * 2, seed=trial).p_value)
             o_a = o_l = float("nan")  # the sweep reads alpha only, from fewer simulated checks
             if name != "null":
                 sims = args.oracle_sims if k == plan.per_prompt else min(args.oracle_sims, 10_000)
                 o_a = oracle_power(clean, others[name], level=alpha, sims=sims, per_prompt=k)
                 if k == plan.per_prompt:
                     o_l = oracle_power(clean, others[name], level=level, sims=sims, per_prompt=k)
-            results.append((name, k, perms, trials, pm, pn, o_a, o_l))
+            results.append((name, k, perms, trials, pm, pn, o_a, o_l, pb))
             print(f"  {name:13s} k={k:3d} {trials} trials B={perms}: MMD@.05 {np.mean(np.array(pm) <= alpha):.2f} "
                   f"nov@.05 {np.mean(np.array(pn) <= alpha):.2f} oracle@.05 {o_a:.2f} ({time.time() - t0:.0f}s)",
                   flush=True)
@@ -568,16 +574,19 @@ def run_single(args: argparse.Namespace, ps: list[dict]) -> None:
     print("permutation p; (b) novelty statistic sum g(new), learning sample of "
           f"{LEARN}/prompt, permutation p; (c) oracle")
     print(f"likelihood-ratio test knowing both distributions ({args.oracle_sims} simulated checks per side).")
+    print(f"MMDbig: (a) with a reference of {BIG_REF}/prompt (all 20 blocks an enrollment holds) against the same")
+    print(f"{plan.per_prompt} new per prompt, {2 * args.sweep_permutations} permutations, alpha 0.05 only.")
     print(f"{'routing 10% to':14s} {'q/check':>7s} {'trials':>6s} {'B':>5s} {'MMD@.05':>8s} {'MMD@1st':>8s} "
-          f"{'nov@.05':>8s} {'nov@1st':>8s} {'LR@.05':>7s} {'LR@1st':>7s} {'median p MMD':>12s}")
-    for name, k, perms, trials, pm, pn, o_a, o_l in results:
+          f"{'nov@.05':>8s} {'nov@1st':>8s} {'LR@.05':>7s} {'LR@1st':>7s} {'median p MMD':>12s} {'MMDbig@.05':>9s}")
+    for name, k, perms, trials, pm, pn, o_a, o_l, pb in results:
         mmd_first = float(np.mean([first_check_alarm(plan, x) for x in pm]))
         first_col = f"{mmd_first:8.2f}" if perms == plan.permutations else f"{'-':>8s}"
         nov_first = f"{rate(pn, level):8.2f}" if perms == plan.permutations else f"{'-':>8s}"
         o_first = f"{o_l:7.2f}" if o_l == o_l else f"{'-':>7s}"
         o_alpha = f"{o_a:7.2f}" if o_a == o_a else f"{'-':>7s}"
         print(f"{name:14s} {25 * k:7d} {trials:6d} {perms:5d} {rate(pm, alpha):8.2f} {first_col} "
-              f"{rate(pn, alpha):8.2f} {nov_first} {o_alpha} {o_first} {statistics.median(pm):12.3g}")
+              f"{rate(pn, alpha):8.2f} {nov_first} {o_alpha} {o_first} {statistics.median(pm):12.3g} "
+              + (f"{rate(pb, alpha):9.2f}" if pb else f"{'-':>9s}"))
     for name in ORGANISMS:
         say = []
         for label, col in (("MMD", 4), ("novelty", 5)):
