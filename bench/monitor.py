@@ -35,10 +35,14 @@ Design (see docs/monitoring.md):
   --seed 1`; skipped with a note when absent), an added system prompt, served
   temperatures 0.7 and 1.5, and 10 % routing to each other organism;
 * `--part greedy`: which substitutions the greedy-digest shortcut would wave through;
-  `--part gguf`: the real SmolLM2 GGUF (Q4_1) against a Q4_0 re-quantisation of itself.
+  `--part gguf`: the real SmolLM2 GGUF (Q4_1) against a Q4_0 re-quantisation of itself;
+  `--part novelty`: the opt-in novelty process beside the default monitor;
+  `--part single`: one check without the e-process against 10 % routing (MET's MMD, the
+  novelty statistic, the oracle likelihood ratio) at alpha 0.05 and at the monitor's
+  first-check level, and a budget sweep.
 
 Usage: nice -n 10 python bench/monitor.py [--periods 200] [--trials 100] [--only NAME]
-       [--part all|power|null|gguf|greedy] [--tier api|logprobs]
+       [--part all|power|null|gguf|greedy|novelty|single] [--tier api|logprobs]
 """
 
 from __future__ import annotations
