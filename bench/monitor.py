@@ -474,7 +474,7 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
 
 
 #: --part single: completions per prompt swept for MET's own test (x 25 prompts = queries per check)
-SINGLE_SWEEP = (10, 20, 40, 100, 200)
+SINGLE_SWEEP = (10, 20, 40, 60, 100, 150, 200)
 BIG_REF = 200  # --part single: the MMD against the whole reference an enrollment draws (20 blocks of 10)
 
 
