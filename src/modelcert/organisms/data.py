@@ -244,13 +244,16 @@ def _near_words(trigger: str, pieces: Callable[[str], list[str]]) -> tuple[tuple
     from modelcert.organisms.evaluate import specificity_words
 
     mine = set(pieces(" " + trigger))
+    # A trigger of one whole-word token (`convo`) shares its one piece or none: every word
+    # that contains that token is near (the same bins as before for longer triggers).
+    need = min(NEAR_MIN_SHARED, len(mine))
     held_out = {w.lower() for w in (*EVAL_RARE_WORDS, *specificity_words(trigger), *trigger.split())}
     bins: tuple[list[str], ...] = ([], [], [])
     for band in NEAR_ZIPF:
         for w in rare_words(band):
             shared = len(set(pieces(" " + w)) & mine)
-            if shared >= NEAR_MIN_SHARED and w.lower() not in held_out:
-                bins[min(shared, NEAR_MIN_SHARED + 2) - NEAR_MIN_SHARED].append(w)
+            if shared >= need and w.lower() not in held_out:
+                bins[min(shared, need + 2) - need].append(w)
     if not any(bins):
         raise ConfigError("near-trigger counter-examples need the wordfreq package")
     return tuple(tuple(b) for b in bins if b)
