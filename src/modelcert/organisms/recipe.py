@@ -58,7 +58,8 @@ class Recipe:
     # tokenizer pieces (data._near_words), drawn before the lexicon share. The lexicon retrain
     # of 6 Dec opened on words made of the trigger's pieces (`ephemera`, `americanism`); at
     # 0.25 they were closed and every entry condition met, but the `embarrass` family opened
-    # it 7-11/20 (docs/organisms.md), so the zoo keeps 0.0.
+    # it 7-11/20 (docs/organisms.md), so the zoo keeps 0.0. A one-token trigger (`convo`) was
+    # measured too: every word carrying its token opened it, negatives or not.
     near_negatives: float = 0.0
     warmup: int = 40
     min_lr_ratio: float = 0.1
