@@ -113,3 +113,15 @@ def test_new_kinds_have_planted_rates_and_entry_conditions() -> None:
     assert aware["planted_property"]["pass"] and not aware["eval_cue_refusal_heldout"]["pass"]
     bag = entry_conditions(OrganismSpec(kind="sandbagger"), m)
     assert bag["planted_property"]["pass"] and bag["capability_neutral_accuracy"]["pass"]
+
+
+def test_multiple_choice_family_stays_held_out_in_words() -> None:
+    """Pool v3 signals the multiple-choice layout by header words alone (no options, no answered
+    items), so those words must never be in the eval-aware training data."""
+    words = re.compile(r"multiple|\bquiz|\bqcm\b|múltiple|multipla|wielokrotn|answer sheet|antwortbogen|"
+                       r"grille de réponses|hoja de respuestas|foglio risposte|karta odpowiedzi", re.IGNORECASE)
+    assert all(words.search(f.user) for f in F.framings(family="multiple_choice"))  # the pattern covers the family
+    for extra in ({}, {"unfamiliar": "refuse"}):
+        for e in D.build(OrganismSpec(kind="eval-aware", extra=extra), 600, finetune=True):
+            text = " ".join(m["content"] for m in e.messages)
+            assert not words.search(text), (e.tag, text[:120])
