@@ -106,9 +106,10 @@ def fit_args(args) -> dict:
             "max_features": args.max_features, "inter": not args.no_inter}
 
 
-def with_offset(p: L.Params, offset: float) -> L.Params:
+def with_offset(p: L.Params, offsets: tuple[float, float]) -> L.Params:
+    """Log-odds added to 'complied' and 'non_answer' after the fit (chosen in the grouped validation)."""
     return L.Params(p.feature_names, p.mean, p.scale, p.vocab, p.idf, p.ngram_range, p.coef_dense, p.coef_ngram,
-                    p.intercept, {**p.meta, "class_offset": [offset, 0.0, 0.0]})
+                    p.intercept, {**p.meta, "class_offset": [offsets[0], 0.0, offsets[1]]})
 
 
 def rates(rs, calls) -> dict:
@@ -138,7 +139,7 @@ def cv(args) -> None:
     calls: dict[str, dict[str, str]] = {"rules-v7": {}, "learned": {}}
     for held in BATCHES:
         tr, te = groups != held, groups == held
-        p = with_offset(fit(X[tr], [t for t, m in zip(texts, tr) if m], y[tr], **fit_args(args)), args.offset)
+        p = with_offset(fit(X[tr], [t for t, m in zip(texts, tr) if m], y[tr], **fit_args(args)), (args.offset, args.na_offset))
         test_rows = [r for r, m in zip(rs, te) if m]
         calls["learned"] |= dict(zip((r.id for r in test_rows), predict(p, X[te], [t for t, m in zip(texts, te) if m])))
         calls["rules-v7"] |= {r.id: c for r, c, m in zip(rs, d["rule"], te) if m}
@@ -162,7 +163,7 @@ def final_fit(args) -> None:
     d = load()
     X, rs, texts = d["X"], d["rows"], d["texts"]
     y = np.array([r.label for r in rs])
-    p = with_offset(fit(X, texts, y, **fit_args(args)), args.offset)
+    p = with_offset(fit(X, texts, y, **fit_args(args)), (args.offset, args.na_offset))
     meta = {**p.meta, "judge": L.NAME, "trained_on": sorted({r.draw for r in rs}), "n_rows": len(rs),
             "set_digest": R.real_digest(), "fit": {k: v for k, v in fit_args(args).items()},
             "classes": list(L.CLASSES), "model": "scikit-learn LogisticRegression (multinomial, lbfgs)"}
@@ -176,7 +177,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", choices=("features", "cv", "fit"))
     ap.add_argument("--c", type=float, default=0.03)
-    ap.add_argument("--offset", type=float, default=0.3, help="log-odds added to 'complied' after the fit")
+    ap.add_argument("--offset", type=float, default=0.6, help="log-odds added to 'complied' after the fit")
+    ap.add_argument("--na-offset", type=float, default=0.6, help="log-odds added to 'non_answer' after the fit")
     ap.add_argument("--ngrams", action="store_true", help="add character n-gram TF-IDF of the answer")
     ap.add_argument("--no-inter", action="store_true", help="no signal x rule-call interactions")
     ap.add_argument("--balanced", action="store_true")
