@@ -48,6 +48,28 @@ def test_status_after_a_redecision(current: Status, outcome: str, cert: str | No
         assert got in allowed_next(current, before)
 
 
+@pytest.mark.parametrize(
+    ("current", "outcome", "cert", "by_review", "expect"),
+    [
+        # same outcome, but the certificate states a verdict the review changed: re-issue first
+        (S.CERTIFIED, "certified", "certified", False, S.CERTIFIABLE),
+        (S.CONDITIONALLY_CERTIFIED, "conditionally_certified", "conditionally_certified", False, S.CERTIFIABLE),
+        # a suspension by this review is not lifted onto a certificate whose verdicts are no longer the audit's
+        (S.SUSPENDED, "certified", "certified", True, S.CERTIFIABLE),
+        # the other moves do not depend on it
+        (S.CERTIFIED, "refused", "certified", False, S.SUSPENDED),
+        (S.REFUSED, "refused", "refused", False, None),
+    ],
+)
+def test_status_after_a_redecision_that_changed_a_certified_verdict(
+        current: Status, outcome: str, cert: str, by_review: bool, expect: Status | None) -> None:
+    got = after_redecision(current, outcome, certificate_outcome=cert, suspended_by_this_review=by_review,
+                           certificate_verdicts_hold=False)
+    assert got == expect
+    if got is not None:
+        assert got in allowed_next(current, Status(cert) if current is S.SUSPENDED else None)
+
+
 def _finished(reg: Registry, outcome: str, name: str = "m") -> tuple[int, str]:
     try:
         reg.provider("acme")

@@ -7,17 +7,32 @@ level, or without a request example here, fails the test instead of escaping it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import closing
 
 import httpx
 import pytest
-from web_lab import PASSWORD, ROLES, SECRET_MARKER, Lab, Server
+from web_lab import PASSWORD, ROLES, SECRET_MARKER, Lab, Server, seed_lab, start_server
 
 from modelcert.web import LabConfig, all_routes, create_app
 from modelcert.web.security import LEVELS, route_access
 
 # Framework routes that are public by design (the API description and its viewers).
 FRAMEWORK = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    """This module's own lab: the matrix suspends versions, adds users and queues jobs, which
+    would change what the other web tests (sharing the session lab) see, depending on order."""
+    return seed_lab(tmp_path_factory.mktemp("rbac-lab"))
+
+
+@pytest.fixture(scope="module")
+def server(lab: Lab) -> Iterator[Server]:
+    srv = start_server(lab.db, lab.data, lab.key, worker=False)
+    yield srv
+    srv.stop()
 
 
 def examples(lab: Lab) -> dict[tuple[str, str], dict]:

@@ -328,3 +328,53 @@ def test_a_certificate_whose_outcome_is_no_longer_the_versions_is_superseded(tmp
         assert not old.valid and old.genuine and old.status == "superseded" and "says certified" in (old.reason or "")
         new = verify_bytes(reg, key.public_key(), second)
         assert new.valid and new.status == "conditionally_certified"
+
+
+def test_a_review_that_changes_a_certified_verdict_but_not_the_outcome_needs_a_new_certificate(
+        tmp_path: Path) -> None:
+    """certified (R PASS) -> review: R INCONCLUSIVE, outcome still certified (R is not decisive in
+    this made-up policy) -> the certificate that says "R PASS" stops being valid (certifiable), and
+    a review that leaves every verdict as certified moves nothing."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from modelcert.certify import issue_certificate
+    from modelcert.certify.statement import AuditResult
+    from modelcert.registry import Registry
+    from modelcert.web.config import LabConfig
+    from modelcert.web.redecision import certificate_verdicts, follow_redecision
+    from modelcert.web.service import verify_bytes
+
+    key = Ed25519PrivateKey.generate()
+    reqs = [{"id": "R", "legal_basis": "x", "verdict": "PASS", "n": 10}, {"id": "S", "legal_basis": "y",
+                                                                          "verdict": "PASS", "n": 10}]
+    result = {"policy": {"id": "p", "digest": "c" * 64}, "outcome": "certified", "access_tier": "api",
+              "target": {"model": "m", "identity_digest": "d" * 64, "subject_kind": "behaviour-fingerprint",
+                         "subject_digest": "e" * 64}, "requirements": reqs, "evidence": {"r": "f" * 64}}
+    data, st = issue_certificate(AuditResult.model_validate(result), key, lab_id="t")
+    db = f"sqlite:///{tmp_path / 'r.sqlite'}"
+
+    def review(verdict: str) -> dict:
+        after = json.loads(json.dumps(result))
+        after["requirements"][0]["verdict"] = verdict
+        after["judge_reviews"] = [{"run_id": "run-1", "labels_digest": "a" * 64,
+                                   "requirements": {"R": {"before": "PASS", "after": verdict}}}]
+        return after
+
+    with Registry(db) as reg:
+        reg.add_provider("acme")
+        v = reg.register_version("acme", "m", "1", "local/x", actor="t")
+        reg.grant_access(v.id, "api", by="t")
+        a = reg.create_audit(v.id, "p", "api", actor="t")
+        reg.claim_next("w")
+        reg.finish_audit(a.id, "w", outcome="certified", verdicts=[], out_dir="o", certificate=data,
+                         issued_at=st.predicate.issued_at, valid_until=st.predicate.valid_until)
+        assert certificate_verdicts(reg.certificates(version_id=v.id)[0].body) == {"R": "PASS", "S": "PASS"}
+        config = LabConfig(db=db, data_dir=tmp_path, lab_id="t")
+        same = follow_redecision(config, reg, a.id, result, review("PASS"), actor="auditor")
+        assert same.status is None and reg.version(v.id).status == "certified"
+        assert verify_bytes(reg, key.public_key(), data).valid
+        changed = follow_redecision(config, reg, a.id, result, review("INCONCLUSIVE"), actor="auditor")
+        assert changed.status == "certifiable" and changed.outcome == "certified"
+        assert "states verdicts this review changed" in changed.reason
+        got = verify_bytes(reg, key.public_key(), data)
+        assert not got.valid and got.genuine and got.status == "certifiable"

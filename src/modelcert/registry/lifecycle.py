@@ -81,7 +81,7 @@ def reserved(current: Status, to: Status) -> str | None:
 
 
 def after_redecision(current: Status, outcome: str, *, certificate_outcome: str | None,
-                     suspended_by_this_review: bool) -> Status | None:
+                     suspended_by_this_review: bool, certificate_verdicts_hold: bool = True) -> Status | None:
     """The status a version moves to when a judge review re-decides its latest audit.
 
     Args:
@@ -93,6 +93,11 @@ def after_redecision(current: Status, outcome: str, *, certificate_outcome: str 
         suspended_by_this_review: ``current`` is a suspension that an earlier review of
             this audit made (a suspension for any other reason, a monitoring alarm, is
             never lifted by a review).
+        certificate_verdicts_hold: every requirement verdict the certificate states is
+            still the audit's verdict. When not, a certificate with the right outcome
+            still says something the audit no longer shows (a PASS that is now
+            INCONCLUSIVE, or the reverse), so it stops being valid until the
+            certification step re-issues it: the version goes to ``certifiable``.
 
     Returns None when the status stays: the outcome did not change what the registry
     says, or the version is somewhere a review must not move it (under audit, revoked,
@@ -101,7 +106,7 @@ def after_redecision(current: Status, outcome: str, *, certificate_outcome: str 
     new = OUTCOME_STATUS[outcome]
     if current in IN_FORCE:
         if new is current:
-            return None
+            return None if certificate_verdicts_hold else S.CERTIFIABLE
         return S.SUSPENDED if new is S.REFUSED else S.CERTIFIABLE
     if current is S.REFUSED:
         return S.CERTIFIABLE if new in IN_FORCE else None
@@ -111,7 +116,7 @@ def after_redecision(current: Status, outcome: str, *, certificate_outcome: str 
         if new is S.REFUSED:
             return None
         # the certificate's own outcome holds again: reinstate it; another one: certify anew
-        return new if certificate_outcome == outcome else S.CERTIFIABLE
+        return new if certificate_outcome == outcome and certificate_verdicts_hold else S.CERTIFIABLE
     return None
 
 

@@ -11,7 +11,10 @@ rules are data in :func:`modelcert.registry.lifecycle.after_redecision`:
   verification page stops calling it valid;
 * a refusal that became certifiable moves to ``certifiable``: a certificate follows only
   through the explicit certification step (:func:`certify_reviewed`), never silently;
-* a later review that restores a suspended certificate's outcome reinstates it.
+* a later review that restores a suspended certificate's outcome reinstates it;
+* a review that keeps the outcome but changes a requirement verdict the certificate
+  states moves the version to ``certifiable`` too: the certificate would otherwise go on
+  showing a verdict the audit no longer has.
 
 Every change is a status-history entry whose reason names the review (its evidence
 run, labels digest, counts and the new bounds) and, with a lab key, a ``status`` entry in
@@ -81,6 +84,26 @@ def _audit_certificate(reg: Registry, version_id: int, audit_id: str) -> Any:
     return next((c for c in reg.certificates(version_id=version_id) if c.audit_id == audit_id), None)
 
 
+def certificate_verdicts(body: str) -> dict[str, str]:
+    """Requirement id -> verdict, as the certificate's signed statement states them (not verified here:
+    the registry stored the body it issued)."""
+    import json
+
+    from modelcert.certify import dsse
+    from modelcert.certify.logged import split_certificate
+
+    envelope, _ = split_certificate(body.encode("utf-8"))
+    statement = json.loads(dsse.b64decode_strict(envelope.payload, "payload"))
+    return {r["id"]: r["verdict"] for r in statement["predicate"]["requirements"]}
+
+
+def verdicts_hold(cert: Any, after: dict[str, Any]) -> bool:
+    """Whether the certificate (if any) states exactly the redecided result's verdicts."""
+    if cert is None:
+        return True
+    return certificate_verdicts(cert.body) == {r["id"]: r["verdict"] for r in after["requirements"]}
+
+
 def follow_redecision(config: LabConfig, reg: Registry, audit_id: str, before: dict[str, Any],
                       after: dict[str, Any], *, actor: str) -> RegistryChange:
     """Carry a redecided result of registry audit ``audit_id`` into the registry (and the log).
@@ -101,8 +124,12 @@ def follow_redecision(config: LabConfig, reg: Registry, audit_id: str, before: d
     if latest is None or latest.id != audit_id:
         note = f"audit {audit_id} is not version {v.id}'s latest audit ({latest.id if latest else 'none'}): its status stays"
     else:
+        holds = verdicts_hold(cert, after)
         to = after_redecision(Status(v.status), after["outcome"], certificate_outcome=cert.outcome if cert else None,
-                              suspended_by_this_review=_suspended_by_review(reg, v.id, audit_id))
+                              suspended_by_this_review=_suspended_by_review(reg, v.id, audit_id),
+                              certificate_verdicts_hold=holds)
+        if to is Status.CERTIFIABLE and not holds and cert is not None and cert.outcome == after["outcome"]:
+            reason = f"certificate {cert.id} states verdicts this review changed; re-issue needed: {reason}"
         if to is None:
             note = f"status {v.status} already agrees with outcome {after['outcome']}, or a review does not move it"
     if to is not None and to is Status.SUSPENDED and cert is not None:
