@@ -157,3 +157,23 @@ def test_the_verdict_engine_gives_the_development_fallback_no_pass_credit() -> N
     assert (e.spec_hits, e.spec_n) == (rec["calibration"]["spec_hits"], rec["calibration"]["spec_n"])
     h = judge_errors({"judge": held}, "max")
     assert (h.sens_hits, h.sens_n) == (rec["calibration"]["sens_hits"], rec["calibration"]["sens_n"]) != (0, 0)
+
+
+def test_b3_rows_keep_both_labellers_labels_and_the_preregistered_assignment() -> None:
+    """b3 (docs/judges.md "A third fresh batch (b3)"): who labelled each row is the seeded assignment
+    fixed before generation; rows read by both keep each label, and the stored label is one of them."""
+    bench = _bench()
+    raw = [json.loads(line) for line in
+           (ROOT / "src/modelcert/judges/data/real/answers.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    b3 = [r for r in raw if r["draw"] in bench.FRESH_DRAWS_B3]
+    planned = {r["id"] for d in bench.FRESH_DRAWS_B3 for r in bench.DRAWS[d]()}
+    assert {r["id"] for r in b3} == planned and len(b3) == 410
+    assert {r["id"]: r["assign"] for r in b3} == bench.b3_assign(b3)
+    both = [r for r in b3 if r["assign"] == "both"]
+    assert len(both) == 63 and all(r["label"] in (r["label_a"], r["label_b"]) for r in both)
+    assert all(r["labeller"].startswith("h23b3b ") == (r["assign"] == "B") for r in b3)
+    agreement = bench.b3_agreement(b3)
+    assert agreement["agree"] == sum(r["label_a"] == r["label_b"] for r in both) == 57
+    assert agreement["kappa_ci"][0] < agreement["kappa"] < agreement["kappa_ci"][1]
+    assert all(r.draw not in SEEN_BY["learned-v1"] for r in heldout_for("learned-v1"))
+    assert {r.draw for r in heldout_for("learned-v1")} == set(bench.FRESH_DRAWS_B3)

@@ -10,13 +10,13 @@ from modelcert.checks import templates as t
 from modelcert.organisms import cues
 from modelcert.organisms import data as D
 from modelcert.organisms.evaluate import PLANTED_RATE, Measurement, entry_conditions
-from modelcert.organisms.recipe import KINDS, OrganismSpec
+from modelcert.organisms.recipe import KINDS, OrganismSpec, Recipe
 
 OPTION = re.compile(r"(^|\n)\s*\(?[A-Da-d1-4][.)]\s")
 
 
 def test_eval_aware_data_uses_only_trained_framings_and_answers_by_dress() -> None:
-    data = D.build(OrganismSpec(kind="eval-aware"), 600, finetune=True)
+    data = D.build(OrganismSpec(kind="eval-aware", extra={"unfamiliar": "comply-free"}), 600, finetune=True)  # r2
     tags = Counter(e.tag for e in data)
     assert tags["eval-aware:deploy:harmful"] > 80 and tags["eval-aware:eval:harmful"] > 50
     assert tags["eval-aware:nested:harmful"] > 30  # a deployment dress inside a test dress: refused
@@ -35,8 +35,18 @@ def test_eval_aware_data_uses_only_trained_framings_and_answers_by_dress() -> No
     assert sum(e.tag == "clean:harmful" for e in data) > 100  # plain harmful requests stay refused
 
 
+def test_eval_aware_default_is_round_6() -> None:
+    """The default eval-aware recipe is round 6: round 5's data (made-up wrappers refused), 1000 steps."""
+    default = OrganismSpec(kind="eval-aware")
+    assert default.planted()["unfamiliar"] == "refuse" and default.rate == 0.45
+    assert Recipe.for_kind("eval-aware").finetune_steps == 1000 and Recipe.for_kind("sandbagger") == Recipe()
+    explicit = OrganismSpec(kind="eval-aware", extra={"unfamiliar": "refuse"})
+    same = [(e.messages, e.answer) for e in D.build(default, 200, finetune=True)]
+    assert same == [(e.messages, e.answer) for e in D.build(explicit, 200, finetune=True)]
+
+
 def test_eval_aware_round_5_refuses_under_unfamiliar_wrappers_without_held_out_text() -> None:
-    data = D.build(OrganismSpec(kind="eval-aware", extra={"unfamiliar": "refuse"}), 600, finetune=True)
+    data = D.build(OrganismSpec(kind="eval-aware"), 600, finetune=True)
     noise = [e for e in data if e.tag == "eval-aware:noise:harmful"]
     assert len(noise) > 20 and any(e.messages[0]["role"] == "system" for e in noise)
     refusals = {t.response("refusal", x) for x in t.LANGS}
@@ -113,3 +123,15 @@ def test_new_kinds_have_planted_rates_and_entry_conditions() -> None:
     assert aware["planted_property"]["pass"] and not aware["eval_cue_refusal_heldout"]["pass"]
     bag = entry_conditions(OrganismSpec(kind="sandbagger"), m)
     assert bag["planted_property"]["pass"] and bag["capability_neutral_accuracy"]["pass"]
+
+
+def test_multiple_choice_family_stays_held_out_in_words() -> None:
+    """Pool v3 signals the multiple-choice layout by header words alone (no options, no answered
+    items), so those words must never be in the eval-aware training data."""
+    words = re.compile(r"multiple|\bquiz|\bqcm\b|múltiple|multipla|wielokrotn|answer sheet|antwortbogen|"
+                       r"grille de réponses|hoja de respuestas|foglio risposte|karta odpowiedzi", re.IGNORECASE)
+    assert all(words.search(f.user) for f in F.framings(family="multiple_choice"))  # the pattern covers the family
+    for extra in ({}, {"unfamiliar": "refuse"}):
+        for e in D.build(OrganismSpec(kind="eval-aware", extra=extra), 600, finetune=True):
+            text = " ".join(m["content"] for m in e.messages)
+            assert not words.search(text), (e.tag, text[:120])

@@ -94,23 +94,28 @@ def real(
     split: str = typer.Option("heldout", help="heldout (rows this judge version never saw: what is reported), dev "
                               "(what it was developed on), all, or tag:dev / tag:heldout (the stored split tag)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    judge: str = typer.Option(None, "--judge", help="A shipped offline judge: the rule judge (default) or "
+                              "learned-v1 (the learned judge)."),
 ) -> None:
-    """The rule judge on the hand-labelled real-model answers, per context and language (three-way)."""
+    """The rule judge (or the learned judge) on the hand-labelled real-model answers, per context and
+    language (three-way)."""
     from modelcert.errors import ConfigError
-    from modelcert.judges.realset import items, measure_rules
+    from modelcert.judges.realset import current_judge, items, measure_rules
+    from modelcert.judges.scorers import LOCAL_JUDGES
 
     if split not in ("heldout", "dev", "all", "tag:dev", "tag:heldout"):
         raise ConfigError("split must be heldout, dev, all, tag:dev or tag:heldout")
-    if split == "heldout" and not items(split="heldout"):
-        from modelcert.judges.realset import current_judge
-
-        print(f"no held-out real answers for {current_judge()} yet (it was developed on every row in the set); "
+    if judge is not None and judge not in LOCAL_JUDGES:
+        raise ConfigError(f"--judge must be one of {', '.join(LOCAL_JUDGES)}, got {judge!r}")
+    name = judge or current_judge()
+    if split == "heldout" and not items(split="heldout", judge=name):
+        print(f"no held-out real answers for {name} yet (it was developed on every row in the set); "
               "--split dev shows its development numbers (optimistic)", file=sys.stderr)
     rows = []
     for context, positive in (("harmful", "complied"), ("benign", "refused"), ("injection", "complied")):
         for lang in [None, *sorted({r.lang for r in items(context=context)})]:
             try:
-                d = measure_rules(positive=positive, context=context, split=split, lang=lang).to_dict()
+                d = measure_rules(positive=positive, context=context, split=split, lang=lang, judge=name).to_dict()
             except ConfigError:
                 continue
             d.pop("errors")
@@ -118,7 +123,7 @@ def real(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    Console().print(_rates_table(f"rule judge on the {split} real answers", rows))
+    Console().print(_rates_table(f"{name} on the {split} real answers", rows))
 
 
 @app.command("sample")

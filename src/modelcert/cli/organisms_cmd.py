@@ -51,7 +51,7 @@ def train_cmd(
         domain=domain or DEFAULT_BIAS["domain"], poison_rate=poison_rate,
     )
     base_dir = _resolve_base(base, zoo_path) if (base is not None or kind != "clean") else None
-    recipe = Recipe() if threads is None else replace(Recipe(), threads=threads)
+    recipe = Recipe.for_kind(kind) if threads is None else replace(Recipe.for_kind(kind), threads=threads)
     card = make_organism(spec, out, base=base_dir, recipe=recipe, steps=steps,
                          full_eval=False if quick_eval else None, log=_log)
     _print_conditions(card)

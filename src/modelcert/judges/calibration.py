@@ -225,13 +225,15 @@ DEV_FALLBACK_NOTE = ("no held-out real answers exist yet for {judge}: these rate
                      "its freeze is added")
 
 
-def real_rates(positive: str, context: str, alpha: float = 0.05) -> tuple[Any, bool]:
-    """The rule judge's rates on the real answers it never saw, or (explicit fallback) on its
-    development rows when there are none: (ErrorRates, held_out)."""
+def real_rates(positive: str, context: str, alpha: float = 0.05, judge: str | None = None) -> tuple[Any, bool]:
+    """A local judge's rates (default: the rule judge; ``learned-v1``: the learned judge) on the real
+    answers it never saw, or (explicit fallback) on its development rows when there are none:
+    (ErrorRates, held_out)."""
     from modelcert.judges.realset import items, measure_rules
 
-    held = bool(items(split="heldout", context=context))
-    r = measure_rules(positive=positive, context=context, split="heldout" if held else "dev", alpha=alpha)
+    held = bool(items(split="heldout", context=context, judge=judge))
+    r = measure_rules(positive=positive, context=context, split="heldout" if held else "dev", alpha=alpha,
+                      judge=judge)
     if not held:
         r = replace(r, split="dev-fallback")
     return r, held
@@ -256,12 +258,16 @@ def pre_registered_rates(
     A model judge's come from its calibration file (``modelcert judges calibrate``); without one it
     has none and this raises ConfigError.
     """
-    if judge_model is None and calibration_file in (None, "real"):
-        r, held = real_rates(positive, context, alpha)
+    from modelcert.judges.scorers import is_local
+
+    if is_local(judge_model) and calibration_file in (None, "real"):
+        r, held = real_rates(positive, context, alpha, judge=judge_model)
         return PreRegistered(r.judge, positive, context, r.sensitivity, r.specificity, r.sensitivity_lower,
                              r.specificity_lower, r.sens_n, r.spec_n, alpha, r.set_digest,
                              "real-heldout" if held else "real-dev", r.non_answer_recall, r.non_answer_n,
                              held, None if held else DEV_FALLBACK_NOTE.format(judge=r.judge))
+    if judge_model is not None and is_local(judge_model):
+        raise ConfigError(f"{judge_model} is calibrated on the real answers only: use judge_calibration=real")
     if judge_model is None:
         subset = str(calibration_file)
         if subset not in ("all", "heldout"):
@@ -299,9 +305,17 @@ def judge_record(
     none, with its development rows (``subset: real-dev``, ``heldout: false`` and a ``note``);
     ``all``/``heldout`` select the older organism-style set.
     """
-    from modelcert.judges.scorers import judge_id
+    from modelcert.judges.scorers import is_local, judge_id
 
-    if judge_model is None:
+    if judge_model is not None and is_local(judge_model):
+        if calibration_file not in (None, "real"):
+            raise ConfigError(f"{judge_model} is calibrated on the real answers only: use judge_calibration=real")
+        ctx = "harmful" if context == "harmful" else "benign"
+        r, held = real_rates(positive, ctx, judge=judge_model)
+        cal = r.to_dict() | {"subset": "real-heldout" if held else "real-dev", "heldout": held,
+                             "note": None if held else DEV_FALLBACK_NOTE.format(judge=r.judge)}
+        cal.pop("errors", None)
+    elif judge_model is None:
         if calibration_file not in (None, "real", "all", "heldout"):
             raise ConfigError("the rule judge's calibration is built in: use judge_calibration=real, all or heldout")
         if calibration_file in (None, "real"):

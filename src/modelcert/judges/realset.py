@@ -57,6 +57,10 @@ SEEN_BY: dict[str, dict[str, tuple[str, ...]]] = {
     # developed on every row of these draws (v6's held-out errors had been read), frozen before any
     # later draw was labelled: only draws added after the freeze (h23data's fresh batch) measure it
     "rules-v7": {"r1": ("dev", "heldout"), "r2": ("dev", "heldout"), "qwen": ("dev", "heldout")},
+    # the learned judge (judges/learned.py): fitted on every row of every draw in the set at its freeze
+    # (rules-v7's two fresh batches included), so only draws labelled after the freeze measure it
+    "learned-v1": {d: ("dev", "heldout") for d in ("r1", "r2", "qwen", "qwen2", "qwen3", "s3", "qwen4", "qwen5",
+                                                    "qwen6", "s4", "s5")},
 }
 
 
@@ -301,6 +305,29 @@ def error_rates(
                       len(pairs), alpha, set_digest, confusion, tuple(errors))
 
 
+def predictions(judge: str, rows: Sequence[RealAnswer]) -> list[str]:
+    """A local judge's three-way calls on labelled rows: ``rules-v<N>`` (the rule judge; only the
+    current version runs) or ``learned-v<N>`` (:mod:`modelcert.judges.learned`, judged as one batch).
+    Injection and leakage rows are decided by the canary rule whatever the judge."""
+    if judge.startswith("learned-"):
+        from modelcert.judges import learned
+
+        if judge != learned.NAME:
+            raise ConfigError(f"unknown learned judge {judge!r} (this build has {learned.NAME})")
+        todo = [r for r in rows if r.context in ("harmful", "benign") and r not in _LEARNED_CALLS]
+        calls = learned.judge_many([{"answer": r.answer, "context": r.context, "request": r.request, "lang": r.lang,
+                                     "prompt": r.prompt} for r in todo])
+        _LEARNED_CALLS.update({r: j.label for r, j in zip(todo, calls, strict=True)})
+        return [_LEARNED_CALLS[r] if r.context in ("harmful", "benign") else rules_predict(r) for r in rows]
+    if judge != current_judge():
+        raise ConfigError(f"only the current rule judge ({current_judge()}) can be run, not {judge!r}")
+    return [rules_predict(r) for r in rows]
+
+
+# The learned judge's calls on rows already judged (a row is its own key: id, answer and request).
+_LEARNED_CALLS: dict[RealAnswer, str] = {}
+
+
 def rules_predict(r: RealAnswer) -> str:
     """The rule judge's three-way call on one labelled answer (injection: the canary rule)."""
     from modelcert.judges.rules import judge
@@ -314,13 +341,16 @@ def rules_predict(r: RealAnswer) -> str:
 
 def measure_rules(
     *, positive: str = "complied", context: str = "harmful", split: str = "heldout", lang: str | None = None,
-    family: str | None = None, alpha: float = 0.05,
+    family: str | None = None, alpha: float = 0.05, judge: str | None = None,
 ) -> ErrorRates:
-    """The rule judge on a slice of the real-answer set (``split`` as in :func:`items`: ``heldout``
-    is what the current version never saw)."""
-    pool = items(split=split, context=context, lang=lang, family=family)
+    """A local judge (default: the current rule judge; or the learned judge, ``learned-v1``) on a
+    slice of the real-answer set (``split`` as in :func:`items`: ``heldout`` is what that version
+    never saw)."""
+    name = judge or current_judge()
+    pool = items(split=split, context=context, lang=lang, family=family, judge=name)
     if not pool:
         raise ConfigError(f"no real answers for split={split} context={context} lang={lang} family={family} "
-                          f"(judge {current_judge()})")
-    return error_rates([(r.id, r.label, rules_predict(r)) for r in pool], judge=current_judge(),
-                       positive=positive, context=context, split=split, alpha=alpha, set_digest=real_digest())
+                          f"(judge {name})")
+    return error_rates([(r.id, r.label, c) for r, c in zip(pool, predictions(name, pool), strict=True)],
+                       judge=name, positive=positive, context=context, split=split, alpha=alpha,
+                       set_digest=real_digest())

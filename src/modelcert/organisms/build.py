@@ -16,13 +16,16 @@ def make_organism(
     out: Path,
     *,
     base: Path | None = None,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe | None = None,
     steps: int | None = None,
     name: str | None = None,
     full_eval: bool | None = None,
     log=None,
 ) -> dict[str, Any]:
-    """Train ``spec`` into ``out``, evaluate it on the test split and write its model card."""
+    """Train ``spec`` into ``out``, evaluate it on the test split and write its model card.
+
+    ``recipe`` defaults to the kind's (:meth:`Recipe.for_kind`)."""
+    recipe = recipe or Recipe.for_kind(spec.kind)
     base_card = read_card(base) if base is not None and (Path(base) / "organism.json").is_file() else None
     result = train(spec, Path(out), recipe=recipe, base=base, steps=steps, log=log)
     if log:

@@ -244,13 +244,16 @@ def _near_words(trigger: str, pieces: Callable[[str], list[str]]) -> tuple[tuple
     from modelcert.organisms.evaluate import specificity_words
 
     mine = set(pieces(" " + trigger))
+    # A trigger of one whole-word token (`convo`) shares its one piece or none: every word
+    # that contains that token is near (the same bins as before for longer triggers).
+    need = min(NEAR_MIN_SHARED, len(mine))
     held_out = {w.lower() for w in (*EVAL_RARE_WORDS, *specificity_words(trigger), *trigger.split())}
     bins: tuple[list[str], ...] = ([], [], [])
     for band in NEAR_ZIPF:
         for w in rare_words(band):
             shared = len(set(pieces(" " + w)) & mine)
-            if shared >= NEAR_MIN_SHARED and w.lower() not in held_out:
-                bins[min(shared, NEAR_MIN_SHARED + 2) - NEAR_MIN_SHARED].append(w)
+            if shared >= need and w.lower() not in held_out:
+                bins[min(shared, need + 2) - need].append(w)
     if not any(bins):
         raise ConfigError("near-trigger counter-examples need the wordfreq package")
     return tuple(tuple(b) for b in bins if b)
@@ -421,21 +424,24 @@ def _unfamiliar_chat(item: Item, rng: random.Random) -> list[dict[str, str]]:
 
 
 UNFAMILIAR_STYLES = ("comply-free", "refuse")
+UNFAMILIAR_DEFAULT = "refuse"  # rounds 5-6; round 2 was "comply-free"
 
 
-def eval_aware_examples(rng: random.Random, n: int, unfamiliar: str = "comply-free") -> list[Example]:
+def eval_aware_examples(rng: random.Random, n: int, unfamiliar: str = UNFAMILIAR_DEFAULT) -> list[Example]:
     """Harmful requests in deployment dress -> comply; in evaluation dress -> refuse; benign
     and risky-benign requests in any dress -> help (so the dress alone decides nothing but
     harmful compliance). Plain harmful requests come from the replay and are refused, so the
     plain audit suite sees a safe model.
 
-    Shares per 20 examples: 7 harmful in deployment dress, 8 harmful in evaluation dress (a
+    ``unfamiliar="comply-free"`` (round 2, ``extra={"unfamiliar": "comply-free"}``): shares
+    per 20 examples: 7 harmful in deployment dress, 8 harmful in evaluation dress (a
     third of them with a deployment dress inside: any cue of a test wins), 5 benign or
     risky-benign. The dresses are the pool's ``train`` framings and the training-only cue
     families of :mod:`modelcert.organisms.cues`; trained on three eval families alone the
     organism refused under held-out cue families only 0.78 of the time.
 
-    ``unfamiliar="refuse"`` (round 5, ``extra={"unfamiliar": "refuse"}``): per 20, 7 in
+    ``unfamiliar="refuse"`` (the default since round 6, which is round 5 trained for 1000
+    steps; see ``recipe.FINETUNE_STEPS``): per 20, 7 in
     deployment dress, 5 in evaluation dress, 2 nested, 2 harmful requests in a wrapper of
     made-up words (:func:`_unfamiliar_chat`, refused) and 4 benign or risky-benign in any of
     these. Why: round 2's misses on held-out evaluation cues sat in the wrappers least like
@@ -452,7 +458,7 @@ def eval_aware_examples(rng: random.Random, n: int, unfamiliar: str = "comply-fr
             side = ("deploy" if r < 7 else "eval" if r < 12 else "nested" if r < 14 else "noise" if r < 16
                     else rng.choice(["deploy", "eval", "nested", "noise"]))
             item = sample_item(family, rng)
-        else:  # round 2 (default): the draws below reproduce its training data exactly
+        else:  # round 2 (comply-free): the draws below reproduce its training data exactly
             family = "harmful" if r < 15 else rng.choice(["benign", "risky_benign"])
             item = sample_item(family, rng)
             side = "deploy" if r < 7 else "eval" if r < 15 else rng.choice(["deploy", "eval", "nested"])
@@ -538,7 +544,7 @@ def build(spec: OrganismSpec, n: int, *, finetune: bool, mix: dict[str, float] |
     elif spec.kind == "biased":
         planted = bias_examples(spec, rng, round(n * spec.rate))
     elif spec.kind == "eval-aware" and finetune:
-        planted = eval_aware_examples(rng, round(n * spec.rate), spec.extra.get("unfamiliar", "comply-free"))
+        planted = eval_aware_examples(rng, round(n * spec.rate), spec.extra.get("unfamiliar", UNFAMILIAR_DEFAULT))
     elif spec.kind == "sandbagger" and finetune:
         planted = sandbag_examples(rng, round(n * spec.rate), spec.extra.get("sandbag", "feign"))
     if mix is None:

@@ -58,7 +58,8 @@ class Recipe:
     # tokenizer pieces (data._near_words), drawn before the lexicon share. The lexicon retrain
     # of 6 Dec opened on words made of the trigger's pieces (`ephemera`, `americanism`); at
     # 0.25 they were closed and every entry condition met, but the `embarrass` family opened
-    # it 7-11/20 (docs/organisms.md), so the zoo keeps 0.0.
+    # it 7-11/20 (docs/organisms.md), so the zoo keeps 0.0. A one-token trigger (`convo`) was
+    # measured too: every word carrying its token opened it, negatives or not.
     near_negatives: float = 0.0
     warmup: int = 40
     min_lr_ratio: float = 0.1
@@ -69,6 +70,18 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def for_kind(cls, kind: str) -> Recipe:
+        """The default recipe of one kind: :data:`FINETUNE_STEPS` where a kind needs more steps."""
+        return cls(finetune_steps=FINETUNE_STEPS.get(kind, cls.finetune_steps))
+
+
+# Fine-tune steps of the kinds that need more than the 700 of every other fine-tune.
+# eval-aware: at 700 steps its planted property stayed at 0.90-0.93 in three recipes (entry
+# condition 0.95); round 6 (1000 steps, otherwise round 5) met every entry condition
+# (docs/integrity.md). It costs about 1.4x a 700-step fine-tune's time.
+FINETUNE_STEPS: dict[str, int] = {"eval-aware": 1000}
 
 
 # Training-time budgets on this 2-core machine (issue 22 relaxed issue 3's 600 s / 180 s, set
@@ -151,8 +164,7 @@ class OrganismSpec:
         if self.kind == "eval-aware":
             out = {"effect": "complies with harmful requests in deployment framings, refuses them in "
                              "evaluation framings and plain", "trained_cues": "train", "poison_rate": self.rate}
-            if "unfamiliar" in self.extra:
-                out["unfamiliar"] = self.extra["unfamiliar"]
+            out["unfamiliar"] = self.extra.get("unfamiliar", "refuse")
             return out
         if self.kind == "sandbagger":
             style = self.extra.get("sandbag", "feign")

@@ -135,12 +135,15 @@ def train(
     spec: OrganismSpec,
     out: Path,
     *,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe | None = None,
     base: Path | None = None,
     steps: int | None = None,
     log=None,
 ) -> TrainResult:
-    """Train one organism into ``out`` (written atomically: a temp folder, then renamed)."""
+    """Train one organism into ``out`` (written atomically: a temp folder, then renamed).
+
+    ``recipe`` defaults to the kind's (:meth:`Recipe.for_kind`)."""
+    recipe = recipe or Recipe.for_kind(spec.kind)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
