@@ -4,6 +4,8 @@
     # two processes on disjoint parts of one 16-member design, pooled by bench/backdoor_auc.py:
     .venv/bin/python bench/population.py --n 16 --only 0-7 --out /tmp/popA &
     .venv/bin/python bench/population.py --n 16 --only 8-15 --out /tmp/popB
+    # part of issue 22's adaptive design (seed 22), to be scanned later with bench/backdoor_auc.py:
+    .venv/bin/python bench/population.py --design adaptive --n 40 --seed 22 --only 0-9 --out /tmp/adaptA
 
 Prints one row per member (kind, trigger type and dictionary rank, trigger, poison rate,
 attack, activation with and without the trigger, training time) and the wall time;
@@ -40,11 +42,14 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=None, help="Clean base checkpoint (default: the zoo's base).")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--design", default="standard", choices=("standard", "adaptive"),
+                    help="adaptive: issue 22's evasive design (organisms.population.ADAPTIVE_DESIGN).")
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     t0 = time.perf_counter()
     manifest = build_population(args.n, args.out, base=args.base or zoo_path("base"), seed=args.seed,
-                                steps=args.steps, only=_indices(args.only), log=lambda s: print(s, flush=True))
+                                steps=args.steps, only=_indices(args.only), design=args.design,
+                                log=lambda s: print(s, flush=True))
     wall = time.perf_counter() - t0
     print(f"\n{'member':8} {'kind':9} {'type':10} {'rank':>5} {'trigger':26} {'rate':>5} {'attack':7} "
           f"{'act. w/o':>8} {'act. with':>9} {'train s':>8}")
