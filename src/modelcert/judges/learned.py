@@ -297,11 +297,12 @@ def judge_many(rows: list[dict[str, Any]], p: Params | None = None) -> list[Judg
                               prompt=r.get("prompt"))
         feats.append([f[k] for k in p.feature_names])
         rule_calls.append(j)
-        texts.append(ngram_text(r["answer"], r.get("request")))
+        if p.vocab:  # learned-v1 has no n-gram vocabulary: skip decoding every answer a second time
+            texts.append(ngram_text(r["answer"], r.get("request")))
     if not rows:
         return []
-    probs = decision(p, np.array(feats, dtype=float),
-                     ngram_matrix(texts, p.vocab, p.idf, p.ngram_range, p.meta.get("analyzer", "char_wb")))
+    ngrams = ngram_matrix(texts or [""] * len(rows), p.vocab, p.idf, p.ngram_range, p.meta.get("analyzer", "char_wb"))
+    probs = decision(p, np.array(feats, dtype=float), ngrams)
     out = []
     for j, row in zip(rule_calls, probs, strict=True):
         k = int(np.argmax(row))
