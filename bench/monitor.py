@@ -312,6 +312,15 @@ NOVELTY_WEIGHTS = (0.5, 0.25, 0.25)
 LEARN = 100  # learning-sample replies per prompt (10 blocks' worth, drawn beside the 20 blocks)
 
 
+def period_inputs(clean: dict[str, list[Reply]], k: int, rng: random.Random
+                  ) -> tuple[dict[str, list[Reply]], list[list[Reply]], list[Reply]]:
+    """One novelty period's clean draws: the shuffled pool, its reference blocks, and the learning
+    sample popped beside them (disjoint from the blocks)."""
+    mine = split(clean, rng)
+    refs = blocks_from(mine, k, CHECKS)
+    return mine, refs, [mine[pid].pop() for pid in mine for _ in range(LEARN)]
+
+
 def period3(plan: Plan, ref_blocks: list[list[Reply]], learn: list[Reply], new_check, seed: int) -> tuple[int | None, int | None, list]:
     """One period computing both monitors on the same checks: the current one (3/4 MMD +
     1/4 witness) and the three-process one (``NOVELTY_WEIGHTS``). Returns the check at
@@ -403,9 +412,7 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
         hits = {2: [], 3: []}
         e1 = []
         for trial in range(args.trials):
-            mine = split(clean, rng)
-            refs = blocks_from(mine, k, CHECKS)
-            learn = [mine[pid].pop() for pid in mine for _ in range(LEARN)]
+            mine, refs, learn = period_inputs(clean, k, rng)
             if name.startswith("routing"):
                 other = split(pools[f"swap:{name.split(':')[1]}"], rng)
 
@@ -438,9 +445,7 @@ def run_novelty(args: argparse.Namespace, ps: list[dict]) -> None:
             hits = {2: [], 3: []}
             e1 = []
             for per in range(args.periods):
-                mine = split(clean, rng)
-                refs = blocks_from(mine, k, CHECKS)
-                learn = [mine[pid].pop() for pid in mine for _ in range(LEARN)]
+                mine, refs, learn = period_inputs(clean, k, rng)
                 theirs = split(p, rng) if p is not None else mine
 
                 def new_check(t, theirs=theirs):
