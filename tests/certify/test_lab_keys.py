@@ -7,6 +7,7 @@ import stat
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from modelcert.certify import keys
 from modelcert.errors import ConfigError
@@ -44,6 +45,26 @@ def test_passphrase(tmp_path):
         keys.load_private_key(priv_path, passphrase=b"wrong")
     with pytest.raises(ConfigError, match="is encrypted"):
         keys.load_private_key(priv_path)
+
+
+# An encrypted key (passphrase "correct horse") and a wrong passphrase that decrypts it to
+# valid AES-CBC padding, so cryptography reports a parse failure instead of "Incorrect
+# password". About 1 wrong passphrase in 600 does this; CI once drew one at random.
+_PADDING_COLLISION_KEY = b"""-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIGjMF8GCSqGSIb3DQEFDTBSMDEGCSqGSIb3DQEFDDAkBBBk38SPikzBHCq6a9MF
+1J6zAgIIADAMBggqhkiG9w0CCQUAMB0GCWCGSAFlAwQBKgQQ13CPQdVMCq0HSfob
+as/SbQRAiNsduNCrFZefBOJxIOUTUShO/4ukl3xgmxp2oigaLQAvg5N4v/qS4TJT
+A1PasR/UeJAERFPxpAcite1QKfEkbA==
+-----END ENCRYPTED PRIVATE KEY-----
+"""
+
+
+def test_wrong_passphrase_that_passes_the_padding_check(tmp_path):
+    path = tmp_path / "lab.key"
+    path.write_bytes(_PADDING_COLLISION_KEY)
+    assert isinstance(keys.load_private_key(path, passphrase=b"correct horse"), Ed25519PrivateKey)
+    with pytest.raises(ConfigError, match="wrong passphrase"):
+        keys.load_private_key(path, passphrase=b"wrong59")
 
 
 @pytest.mark.parametrize(

@@ -99,9 +99,12 @@ def load_private_key(path: Path, *, passphrase: bytes | None = None) -> Ed25519P
         if passphrase:
             raise ConfigError(f"private key {path} is not encrypted; drop the passphrase") from None
         raise ConfigError(f"private key {path} is encrypted; give its passphrase") from None
-    except ValueError as exc:
-        if b"ENCRYPTED" in data and "password" in str(exc).lower():
-            raise ConfigError(f"wrong passphrase for private key {path}") from None
+    except ValueError:
+        # A wrong passphrase usually fails AES-CBC's padding check ("Incorrect password"), but
+        # about 1 in 600 wrong passphrases decrypt to valid padding and then fail to parse
+        # ("Could not deserialize"); both mean the passphrase is wrong for an encrypted file.
+        if passphrase and b"BEGIN ENCRYPTED PRIVATE KEY" in data:
+            raise ConfigError(f"wrong passphrase for private key {path} (or the file is damaged)") from None
         raise ConfigError(f"{path} is not a PEM private key") from None
     except Exception:  # cryptography raises assorted errors for corrupt key material
         raise ConfigError(f"{path} is not a readable PEM private key") from None
