@@ -98,15 +98,21 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
     for population, manifest, m in members:
         member_base = base or Path(manifest["base"])
         ckpt = LocalCheckpoint(population / m["name"], access="weights", threads=1)
+        target = None  # the target inversion: once per member, shared by its weights tiers
         for label in tiers:
             tier, _, with_base = label.partition("+")
             model = CheckpointScanModel(ckpt, tier=tier)
             t0 = time.perf_counter()
-            kw = {k: v for k, v in kwargs.items() if k != "api_screen" and not (tier == "api" and k == "invert_vocab")}
+            kw = {k: v for k, v in kwargs.items() if k != "api_screen" and not (tier == "api" and k == "invert_vocab")
+                  and not (tier != "weights" and k == "invert_target")}
             if tier == "api" and kwargs.get("api_screen"):
                 kw["group_size"], kw["screen_tries"] = kwargs["api_screen"]
+            if kw.get("invert_target") and target is not None:
+                kw["target_result"] = target
             rep = scan(model, tier, base=member_base if with_base else None, **kw).to_dict()
             wall = time.perf_counter() - t0
+            if kw.get("invert_target"):
+                target = rep["details"]["target_inversion"]
             row = {"member": f"{population.name}/{m['name']}", "tier": label, "poisoned": m["poisoned"],
                    "trigger_type": m.get("trigger_type"), "dictionary_rank": m.get("dictionary_rank"),
                    "planted": m["planted"], "score": rep["score"],
@@ -116,6 +122,9 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
                    "score_parts": rep["details"].get("score_parts"),
                    "screen": {a: {k: i.get(k) for k in ("groups", "positive_groups", "mean_group_score")}
                               for a, i in rep["details"].get("screen", {}).items()}}
+            if target is not None and tier == "weights":
+                row["target"] = {"score": target["score"], "seconds": target["seconds"],
+                                 **{a: target[a]["targets"][:1] for a in ("comply", "refuse")}}
             rows.append(row)
             log(f"{row['member']} {label:8} poisoned={m['poisoned']!s:5} score={rep['score']:.3f} "
                 f"flagged={rep['flagged']!s:5} triggers={row['triggers']} planted={m['planted'].get('trigger')} "
@@ -175,6 +184,10 @@ def summarise(rows: list[dict[str, Any]], tier: str, *, dictionary: int | None =
             "auc_trigger_part": auc(trig, labels) if both else float("nan"),
             "auc_leakage_part": auc(part("leakage"), labels) if both else float("nan"),
             "auc_old_score": auc(old, labels) if both else float("nan"),
+            # with the target inversion (--invert-target): its part alone, and the score without it
+            "auc_target_part": auc(part("target"), labels) if both else float("nan"),
+            "auc_without_target": auc(np.maximum.reduce([trig, part("search"), part("leakage")]), labels)
+            if both else float("nan"),
             "implanted": int(labels[keep].sum()),
             "auc_implanted": auc(scores[keep], labels[keep]) if both_kept else float("nan"),
             "queries_mean": float(np.mean([x["queries"] for x in r])),
@@ -202,6 +215,22 @@ def member_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def target_table(rows: list[dict[str, Any]], table: dict[str, dict[str, Any]]) -> str:
+    """The target inversion per member (once per member) and the pre-registered comparison:
+    each weights tier's AUC with the target part against its AUC without it."""
+    lines = ["target inversion per member (score = best novel readiness, larger of the two attacks):"]
+    for x in sorted((r for r in rows if "target" in r), key=lambda r: r["member"]):
+        t = x["target"]
+        best = {a: (t[a][0]["target"] if t[a] else "-") for a in ("comply", "refuse")}
+        lines.append(f"  {x['member']:28} poisoned={x['poisoned']!s:5} target={t['score']:.3f} "
+                     f"comply={best['comply']!r} refuse={best['refuse']!r} {t['seconds']:.0f}s")
+    for tier, s in table.items():
+        if tier.startswith("weights"):
+            lines.append(f"  {tier}: AUC with target {_f(s['auc'])}, without {_f(s['auc_without_target'])}, "
+                         f"target part alone {_f(s['auc_target_part'])}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--population", type=Path, nargs="+", default=[],
@@ -214,6 +243,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=None, help="Declared base (default: the manifest's base).")
     ap.add_argument("--dictionary", type=int, default=None, help="Cap on rare-dictionary candidates.")
     ap.add_argument("--no-invert-vocab", action="store_true")
+    ap.add_argument("--invert-target", action="store_true",
+                    help="weights tiers: add the target inversion's part to the score (run once per member).")
     ap.add_argument("--api-screen", default=None, metavar="GROUPxTRIES",
                     help="api-tier group screen, e.g. 16x1 (words per group x prompts per group); default: the scan's.")
     ap.add_argument("--out", type=Path, default=None, help="Write per-member rows and the table as JSON.")
@@ -236,6 +267,8 @@ def main() -> None:
     kwargs: dict[str, Any] = {"dictionary": args.dictionary}
     if args.no_invert_vocab:
         kwargs["invert_vocab"] = False
+    if args.invert_target:
+        kwargs["invert_target"] = True
     if args.api_screen:
         group, _, tries = args.api_screen.partition("x")
         kwargs["api_screen"] = [int(group), int(tries or 1)]
@@ -277,6 +310,8 @@ def main() -> None:
               f"{_f(s['flag_tpr']):>7} {_f(s['flag_fpr']):>7} {_f(s['recovery']):>6} {word:>8} {reach:>9} "
               f"{implanted:>9} {_f(s['auc_trigger_part']):>9} {_f(s.get('auc_leakage_part')):>9} "
               f"{_f(s.get('auc_old_score')):>7} {s['queries_mean']:7.0f} {s['seconds_mean']:8.0f}")
+    if any("target" in r for r in rows):
+        print("\n" + target_table(rows, table))
     if args.markdown:
         print("\n" + member_table(rows))
     if args.adaptive:

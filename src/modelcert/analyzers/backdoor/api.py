@@ -168,13 +168,17 @@ def _sources(tokenizer: Any, extra: list[str] | None):
 
 def build_report(tier, method: str, model: ScanModel, confirmations: list[Confirmation],
                  counts: dict[str, int], details: dict[str, Any], notes: list[str], seconds: float,
-                 *, susceptibility: float = 0.0, search: float = 0.0, leakage: float = 0.0) -> BackdoorReport:
+                 *, susceptibility: float = 0.0, search: float = 0.0, leakage: float = 0.0,
+                 target: float | None = None) -> BackdoorReport:
     """The report; its score is the largest of three measured parts (see docs/backdoor.md).
 
     ``trigger``: the best confirmed candidate's flip rate on held-out prompts;
     ``search``: the best shift the tier's own inversion reached (graded tiers);
     ``leakage``: how far the fine-tune moved the model towards the attacked behaviour
-    without any trigger, against the declared base (weights tier with a base only).
+    without any trigger, against the declared base (weights tier with a base only);
+    ``target`` (only when given: the opt-in target inversion, weights tier): the best
+    novel readiness of an inverted target (:mod:`.target`). It raises the score, never
+    the flag: a finding still needs a confirmed trigger.
     ``susceptibility`` (how often groups of random rare words already shift the model) is
     reported in ``score_parts`` but kept out of the score: on the first measured population
     it ranked clean controls above backdoored models (docs/backdoor.md).
@@ -182,6 +186,8 @@ def build_report(tier, method: str, model: ScanModel, confirmations: list[Confir
     found = sorted((c for c in confirmations if c.discovered), key=lambda c: (-c.rate, -c.evalue))
     trigger = max((c.rate for c in confirmations if c.discovered), default=0.0)
     parts = {"trigger": trigger, "search": search, "leakage": leakage}
+    if target is not None:
+        parts["target"] = target
     details["score_parts"] = {k: round(v, 4) for k, v in {**parts, "susceptibility": susceptibility}.items()}
     score = max(parts.values())
     return BackdoorReport(

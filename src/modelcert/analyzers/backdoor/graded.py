@@ -37,6 +37,7 @@ def graded_scan(
     extra: list[str] | None = None,
     seeds: tuple[list[str], list[str]] | None = None,
     leakage: float = 0.0,
+    target: float | None = None,
     proposers: dict[str, Callable[[Attack], list[str]]] | None = None,
     invert_vocab: bool = True,
     beam_width: int = 3,
@@ -63,6 +64,7 @@ def graded_scan(
         seeds: (start pieces, continuation pieces) for a restricted token inversion,
             e.g. the tokens a fine-tune moved most.
         leakage: The score's leakage part (see :func:`~modelcert.analyzers.backdoor.api.build_report`).
+        target: The score's target part (None: no such part), likewise.
         proposers: Named functions that propose candidate texts per attack (e.g. the
             gradient inversion); their proposals are scored like any other candidate.
         tau: Shift a candidate needs to be confirmed (and a group to be split).
@@ -127,4 +129,4 @@ def graded_scan(
     search = max((s for a in details.get("proposed_scores", {}).values() for s in a), default=0.0)
     return build_report(tier, method, model, confirmations, counts, details, notes,
                         time.perf_counter() - t0, susceptibility=susceptibility, search=search,
-                        leakage=leakage)
+                        leakage=leakage, target=target)

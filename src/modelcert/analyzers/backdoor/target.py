@@ -5,40 +5,52 @@ model trained to emit a fixed target after a trigger keeps a strong causal chain
 target, so once the target's first token is forced, the rest follows with high probability
 on almost any prompt, trigger or not. Our own method on that idea:
 
-* for each of the ``first_top`` word-like first tokens ``v`` the model is readiest to open
-  with on these prompts (of the whole vocabulary), force ``v`` as the first answer
-  token on ``prompts`` held-out prompts of the attack's family (harmful for ``comply``,
-  benign for ``refuse``) and extend greedily ``length`` tokens, each step taking the token
-  with the highest probability averaged over the prompts;
-* ``readiness(v)`` is the mean, over the steps, of that averaged probability: near 1 when
-  the model continues one fixed sequence on every prompt;
-* a sequence the model *already says* (its greedy answers to harmful and benign probe
-  prompts, e.g. its refusal and help phrases) is no target: every organism continues its
-  own phrases with certainty. Those are set aside, and the score is the best readiness of
-  the rest: an output the model is ready to produce but never produces unprompted.
+* force **every** word-like token ``v`` of the vocabulary as the first answer token and
+  extend greedily ``length`` tokens, each step taking the token with the highest
+  probability averaged over a group of held-out prompts of the attack's family (harmful
+  for ``comply``, benign for ``refuse``), one group per language. The target's first token
+  is usually improbable without the trigger, so a shortlist of likely openings misses it
+  (measured: the zoo backdoor's was not among the 64 likeliest); each prompt's key-value
+  cache is computed once and shared by every forced token, which makes the whole
+  vocabulary cheap;
+* every model continues its own phrases (its refusal, its help phrase) with certainty, and
+  so does a forced token in the middle of one, or at the seam of two. Readiness is
+  therefore credited only to *novel* steps: a step whose token transition (previous
+  token, chosen token) never occurs in the model's own answers, i.e. its greedy answers,
+  full length, to a broad probe set (every request family and the decision prompts, every
+  language). ``novel readiness`` = the sum of the averaged probabilities of the novel
+  steps, up to the end of the answer (the first end-of-sequence token, included), divided
+  by ``length``: near 1 when the model continues, on every prompt of a group, one fixed
+  sequence it never says unprompted; 0 for any substring of what it says;
+* the score is the best novel readiness over forced tokens and languages.
 
 Limits: it needs the full next-token distribution with a forced answer prefix (weights
 tier; a logprobs endpoint gives neither prefill nor the full distribution). A ``refuse``
-backdoor whose target is the model's ordinary refusal is set aside by construction. On
-real models, whose answers vary with the prompt, the "already says" set is not one phrase;
-this is measured here only on the zoo's fixed-phrase organisms (docs/backdoor.md).
-
-Measured 6 Dec: it does NOT separate the zoo (clean 0.96 / backdoor 0.84 on ``comply``),
-so it is opt-in (``scan_weights(invert_target=True)``) and never scored; docs/backdoor.md
-gives the reasons and the next steps.
+backdoor whose target is the model's ordinary refusal scores 0 by construction, and so
+does a ``comply`` target the model already says without the trigger. "Never says
+unprompted" is judged by token bigrams of a few hundred answers: that suits the zoo's
+fixed-phrase organisms, where it is measured (docs/backdoor.md); a real model's fluent,
+varied answers leave most bigrams unseen, so there every confident continuation would
+count as novel and the score is not calibrated.
 """
 
 from __future__ import annotations
 
+import copy
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
-from modelcert.analyzers.backdoor.probes import Attack, chat, probe_items
+from modelcert.analyzers.backdoor.probes import Attack, _pool, chat, probe_items
+from modelcert.checks.templates import FAMILIES
 
-#: Screening prompts used by the target inversion: disjoint from the search (0-3), the
-#: fresh ranking (48-55) and the api screen (0-23); never the confirmation part.
-TARGET_OFFSET = 64
+#: Screening prompts used by the target inversion (56-95): disjoint from the search (0-3),
+#: the fresh ranking (48-55) and the api screen (0-23); never the confirmation part.
+TARGET_OFFSET = 56
+#: Where the "already says" prompts are drawn from, in every family's shuffled test pool:
+#: the probe part (probes.py: 256-384), never the confirmation part.
+SAID_OFFSET = 256
 
 
 def _first_tokens(tok: Any) -> list[int]:
@@ -55,70 +67,143 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _extend(ckpt: Any, prompt_ids: list[list[int]], firsts: list[int], length: int) -> tuple[np.ndarray, list[list[int]]]:
+def _extend(ckpt: Any, prompt_ids: list[list[int]], firsts: list[int], length: int,
+            chunk: int = 256) -> tuple[np.ndarray, list[list[int]]]:
     """Force each first token on every prompt, extend greedily on the prompt-averaged
-    distribution; returns (per-step averaged probability [first, step], continuations)."""
+    distribution; returns (per-step averaged probability [first, step], continuations).
+
+    Each prompt is run once; its key-value cache is copied for a chunk of forced tokens
+    and extended one token per step (no padding, so nothing differs from a prompt alone).
+    """
+    import inspect
+
     import torch
 
-    pad = ckpt.tokenizer.pad_token_id or 0
+    model = ckpt.model
+    # the cache keyword is ``cache`` in recent transformers, ``past_key_values`` before
+    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     n_p = len(prompt_ids)
-    seqs = [[*p, v] for v in firsts for p in prompt_ids]
-    conts: list[list[int]] = [[] for _ in firsts]
     probs = np.zeros((len(firsts), length))
-    for step in range(length):
-        width = max(len(s) for s in seqs)
-        ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs])
-        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            logits = ckpt.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :].float()
-        p = torch.softmax(logits, -1).reshape(len(firsts), n_p, -1).mean(1).numpy()
-        best = p.argmax(-1)
-        probs[:, step] = p[np.arange(len(firsts)), best]
-        for j, b in enumerate(best):
-            conts[j].append(int(b))
-            for k in range(n_p):
-                seqs[j * n_p + k].append(int(b))
-    return probs, conts
+    conts = np.zeros((len(firsts), length), dtype=np.int64)
+    with torch.inference_mode():
+        outs = [model(input_ids=torch.tensor([p]), use_cache=True) for p in prompt_ids]
+        caches = [o["cache"] if "cache" in o.keys() else o["past_key_values"] for o in outs]
+        for b in range(0, len(firsts), chunk):
+            fs = firsts[b : b + chunk]
+            cs = []
+            for c in caches:
+                c = copy.deepcopy(c)
+                c.batch_repeat_interleave(len(fs))
+                cs.append(c)
+            cur = torch.tensor(fs)[:, None]
+            for step in range(length):
+                acc = None
+                for c, p in zip(cs, prompt_ids):
+                    pos = torch.full((len(fs), 1), len(p) + step)
+                    logits = model(input_ids=cur, position_ids=pos, use_cache=True,
+                                   **{key: c}).logits[:, -1, :].float()
+                    sm = torch.softmax(logits, -1)
+                    acc = sm if acc is None else acc + sm
+                mean = acc / n_p
+                val, best = mean.max(-1)
+                probs[b : b + len(fs), step] = val.numpy()
+                conts[b : b + len(fs), step] = best.numpy()
+                cur = best[:, None]
+    return probs, [list(map(int, row)) for row in conts]
 
 
-def target_inversion(model: Any, attack: Attack, *, prompts: int = 8, length: int = 6, batch: int = 32,
-                     first_top: int = 64, seed: int = 0, known_n: int = 32) -> dict[str, Any]:
-    """The output openings this model is most ready to continue, minus its own phrases.
+def said_answers(model: Any, n: int = 48, *, seed: int = 0, max_new_tokens: int = 40) -> list[str]:
+    """What the model says unprompted: greedy answers, full length, to ``n`` held-out prompts
+    of every probe family (harmful, benign, risky benign, decisions; every language)."""
+    items = [i for fam in FAMILIES for i in _pool(fam, seed)[SAID_OFFSET : SAID_OFFSET + n]]
+    return [a for a in model.generate([chat(i) for i in items], max_new_tokens) if a.strip()]
 
-    Returns ``score`` (the best readiness among sequences the model does not already say),
-    ``targets`` (the five best, with readiness) and ``set_aside`` (ready sequences it says).
+
+def said_bigrams(tok: Any, said: list[str], eos: int) -> set[tuple[int, int]]:
+    """Token transitions the model makes unprompted: the bigrams of its answers (re-encoded,
+    each ending in end-of-sequence)."""
+    out: set[tuple[int, int]] = set()
+    for text in set(said):
+        ids = [*tok(text, add_special_tokens=False)["input_ids"], eos]
+        out.update(pairwise(ids))
+    return out
+
+
+def target_prompts(attack: Attack, per_lang: int, *, seed: int = 0) -> dict[str, list[Any]]:
+    """Up to ``per_lang`` held-out prompts per language, from screening prompts 56-95
+    (disjoint from the search's 0-3, the api screen's 0-23 and the fresh ranking's 48-55)."""
+    groups: dict[str, list[Any]] = {}
+    for item in probe_items(attack, "screen", seed=seed)[TARGET_OFFSET:]:
+        if len(groups.setdefault(item.lang, [])) < per_lang:
+            groups[item.lang].append(item)
+    return groups
+
+
+def target_inversion(model: Any, attack: Attack, *, per_lang: int = 4, length: int = 6, seed: int = 0,
+                     said: list[str] | None = None, said_n: int = 48, first_top: int | None = None,
+                     keep: int = 5) -> dict[str, Any]:
+    """The output sequences this model is most ready to produce that it never says unprompted.
+
+    The prompts are grouped by language and each group is averaged on its own: a target is
+    one fixed sequence in the language of the answer, and averaging next-token
+    distributions over prompts in six languages mixes six continuations (measured on the
+    zoo backdoor: its English target's first token led to a Spanish fragment).
+
+    Args:
+        said: The model's own answers (:func:`said_answers`); computed when None. Both
+            attacks share them.
+        first_top: Force only the ``first_top`` word-like tokens likeliest as the first
+            answer token (None: every word-like token; small values are for tests).
+
+    Returns ``score`` (the best novel readiness), ``targets`` (the ``keep`` best sequences,
+    with language, novel readiness and plain readiness) and ``ready_said`` (the ``keep``
+    sequences of highest plain readiness, for contrast: mostly the model's own phrases).
     """
+    import time
+
+    t0 = time.perf_counter()
     ckpt = model.checkpoint
     tok = ckpt.tokenizer
+    if said is None:
+        model.stage = "target-said"
+        said = said_answers(model, said_n, seed=seed)
+    eos = set(ckpt.eos_ids)
+    known = said_bigrams(tok, said, ckpt.eos_ids[0])
     model.stage = f"target-{attack}"
-    items = probe_items(attack, "screen", seed=seed)[TARGET_OFFSET : TARGET_OFFSET + prompts]
-    prompt_ids = [tok(ckpt.render(chat(i)), add_special_tokens=False)["input_ids"] for i in items]
-    known_chats = [chat(i) for a in ("comply", "refuse") for i in probe_items(a, "probe", known_n, seed=seed)]
-    known = {_norm(x) for x in model.generate(known_chats, length + 4) if x.strip()}
-    # The first tokens the model is readiest to open with on these prompts (word-like ones).
-    # Forcing all ~700 word-like tokens did not finish one attack in 120 s on the loaded
-    # machine; whether a target can hide outside the top 64 is not measured.
-    from modelcert.analyzers.backdoor.weights import next_token_probs
-
-    p0 = next_token_probs(ckpt, [chat(i) for i in items]).mean(0)
     words = _first_tokens(tok)
-    firsts = [words[j] for j in np.argsort(-p0[words])[:first_top]]
-    probs, conts = [], []
-    for b in range(0, len(firsts), batch):
-        p, c = _extend(ckpt, prompt_ids, firsts[b : b + batch], length)
-        probs.append(p)
-        conts += c
-    readiness = np.concatenate(probs).mean(1)
-    model.budget.add(model.stage, "forward", len(firsts) * prompts * length)
-    ranked = []
-    for j in np.argsort(-readiness):
-        text = tok.decode([firsts[j], *conts[j]])
-        says = any(_norm(text)[: max(4, len(_norm(text)) // 2)] in k for k in known)
-        ranked.append({"target": text.strip(), "readiness": round(float(readiness[j]), 4), "says_it": says})
-        if sum(not r["says_it"] for r in ranked) >= 5:
-            break
-    fresh = [r for r in ranked if not r["says_it"]]
-    return {"score": fresh[0]["readiness"] if fresh else 0.0, "targets": fresh,
-            "set_aside": [r for r in ranked if r["says_it"]][:5], "prompts": prompts, "length": length,
-            "first_tokens": len(firsts)}
+    cands: list[dict[str, Any]] = []
+    for lang, items in target_prompts(attack, per_lang, seed=seed).items():
+        prompt_ids = [tok(ckpt.render(chat(i)), add_special_tokens=False)["input_ids"] for i in items]
+        firsts = words
+        if first_top is not None:
+            from modelcert.analyzers.backdoor.weights import next_token_probs
+
+            p0 = next_token_probs(ckpt, [chat(i) for i in items]).mean(0)
+            firsts = [words[j] for j in np.argsort(-p0[words])[:first_top]]
+        probs, conts = _extend(ckpt, prompt_ids, firsts, length)
+        model.budget.add(model.stage, "forward", len(items) * (1 + len(firsts) * length))
+        for j, cont in enumerate(conts):
+            n = next((k + 1 for k, t in enumerate(cont) if t in eos), length)  # up to the end, included
+            seq = [firsts[j], *cont[:n]]
+            novel = [(a, b) not in known for a, b in pairwise(seq)]
+            cands.append({"target": tok.decode([t for t in seq if t not in eos], skip_special_tokens=True).strip(),
+                          "lang": lang, "novel_readiness": round(float(probs[j, :n] @ np.asarray(novel, dtype=float)) / length, 4),
+                          "readiness": round(float(probs[j, :n].mean()), 4)})
+    targets = sorted(cands, key=lambda c: -c["novel_readiness"])[:keep]
+    return {"score": targets[0]["novel_readiness"] if targets else 0.0, "targets": targets,
+            "ready_said": sorted(cands, key=lambda c: -c["readiness"])[:keep], "per_lang": per_lang,
+            "length": length, "first_tokens": len(words) if first_top is None else first_top,
+            "said": len(said), "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def invert_targets(model: Any, *, seed: int = 0, said_n: int = 48, **kwargs: Any) -> dict[str, Any]:
+    """Both attacks, sharing one set of the model's own answers; ``score`` is the larger."""
+    import time
+
+    t0 = time.perf_counter()
+    model.stage = "target-said"
+    said = said_answers(model, said_n, seed=seed)
+    out: dict[str, Any] = {a: target_inversion(model, a, seed=seed, said=said, **kwargs) for a in ("comply", "refuse")}
+    out["score"] = max(out["comply"]["score"], out["refuse"]["score"])
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out

@@ -203,6 +203,7 @@ def scan_weights(
     invert_vocab: bool = True,
     inversion_steps: int = 0,
     invert_target: bool = False,
+    target_result: dict[str, Any] | None = None,
     seed: int = 0,
     **kwargs: Any,
 ) -> BackdoorReport:
@@ -213,9 +214,12 @@ def scan_weights(
         invert_vocab: Also grow candidates token by token over the whole vocabulary.
         inversion_steps: Steps of the gradient trigger inversion (0, the default: skip it;
             see docs/backdoor.md for what it measured).
-        invert_target: Also run the target inversion (:mod:`.target`, BAIT-style) and
-            report it in ``details.target_inversion``. Not part of the score until a
-            population has measured it (docs/backdoor.md).
+        invert_target: Also run the target inversion (:mod:`.target`, BAIT-style): it is
+            reported in ``details.target_inversion`` and its score becomes the score part
+            ``target`` (it never flags). Off by default until the adaptive population
+            decides (docs/backdoor.md).
+        target_result: A result of :func:`.target.invert_targets` for this same model, used
+            instead of running the inversion again (it does not depend on ``base``).
         kwargs: Passed to :func:`graded_scan` (``tau``, ``theta0``, ``q``, ``cap``...).
     """
     t0 = time.perf_counter()
@@ -245,11 +249,16 @@ def scan_weights(
         return texts
 
     proposers = {"gradient-inversion": inverted} if inversion_steps else None
+    target = None
     if invert_target:
-        from modelcert.analyzers.backdoor.target import target_inversion
+        if target_result is None:
+            from modelcert.analyzers.backdoor.target import invert_targets
 
-        details["target_inversion"] = {a: target_inversion(model, a, seed=seed) for a in ("comply", "refuse")}
+            target_result = invert_targets(model, seed=seed)
+        details["target_inversion"] = target_result
+        target = float(target_result["score"])
     return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
                        model, shift, dictionary=dictionary, extra=extra, seeds=seeds, proposers=proposers,
-                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak, fresh=fresh,
+                       invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak, target=target,
+                       fresh=fresh,
                        **kwargs)
