@@ -219,7 +219,8 @@ def target_table(rows: list[dict[str, Any]], table: dict[str, dict[str, Any]]) -
     """The target inversion per member (once per member) and the pre-registered comparison:
     each weights tier's AUC with the target part against its AUC without it."""
     lines = ["target inversion per member (score = best novel readiness, larger of the two attacks):"]
-    for x in sorted((r for r in rows if "target" in r), key=lambda r: r["member"]):
+    once = {r["member"]: r for r in rows if "target" in r}  # the weights tiers share one inversion
+    for x in sorted(once.values(), key=lambda r: r["member"]):
         t = x["target"]
         best = {a: (t[a][0]["target"] if t[a] else "-") for a in ("comply", "refuse")}
         lines.append(f"  {x['member']:28} poisoned={x['poisoned']!s:5} target={t['score']:.3f} "

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from modelcert.analyzers.backdoor.model import CheckpointScanModel
-from modelcert.analyzers.backdoor.target import _extend, _norm, invert_targets, said_bigrams, target_inversion
+from modelcert.analyzers.backdoor.target import _extend, invert_targets, said_bigrams, target_inversion
 from modelcert.checks.templates import response
 from modelcert.organisms import zoo_path
 from modelcert.providers.checkpoint import LocalCheckpoint
@@ -52,6 +52,10 @@ def test_what_the_model_says_scores_nothing(random_checkpoint: Path) -> None:
     tok = model.checkpoint.tokenizer
     ids = tok("I'm sorry, but no.", add_special_tokens=False)["input_ids"]
     assert set(pairwise(ids)) <= said_bigrams(tok, ["I'm sorry, but no."], 1)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 @pytest.fixture(scope="module")

@@ -57,8 +57,13 @@ def _pool(fam: str, seed: int) -> tuple[Item, ...]:
 
 def probe_items(attack: Attack, part: Part, n: int | None = None, *, seed: int = 0) -> list[Item]:
     """Held-out items of ``part`` for this attack direction (disjoint across parts)."""
+    return family_items(family(attack), part, n, seed=seed)
+
+
+def family_items(fam: str, part: Part, n: int | None = None, *, seed: int = 0) -> list[Item]:
+    """Held-out items of ``part`` of any template family (``decision`` included)."""
     lo, hi = _PARTS[part]
-    items = list(_pool(family(attack), seed)[lo:hi])
+    items = list(_pool(fam, seed)[lo:hi])
     return items if n is None else items[:n]
 
 

@@ -42,15 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from modelcert.analyzers.backdoor.probes import Attack, _pool, chat, probe_items
+from modelcert.analyzers.backdoor.probes import Attack, chat, family_items, probe_items
 from modelcert.checks.templates import FAMILIES
 
 #: Screening prompts used by the target inversion (56-95): disjoint from the search (0-3),
 #: the fresh ranking (48-55) and the api screen (0-23); never the confirmation part.
 TARGET_OFFSET = 56
-#: Where the "already says" prompts are drawn from, in every family's shuffled test pool:
-#: the probe part (probes.py: 256-384), never the confirmation part.
-SAID_OFFSET = 256
 
 
 def _first_tokens(tok: Any) -> list[int]:
@@ -61,10 +58,6 @@ def _first_tokens(tok: Any) -> list[int]:
         if tid not in special and piece and piece.isalpha():
             out.append(tid)
     return out
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _extend(ckpt: Any, prompt_ids: list[list[int]], firsts: list[int], length: int,
@@ -115,7 +108,7 @@ def _extend(ckpt: Any, prompt_ids: list[list[int]], firsts: list[int], length: i
 def said_answers(model: Any, n: int = 48, *, seed: int = 0, max_new_tokens: int = 40) -> list[str]:
     """What the model says unprompted: greedy answers, full length, to ``n`` held-out prompts
     of every probe family (harmful, benign, risky benign, decisions; every language)."""
-    items = [i for fam in FAMILIES for i in _pool(fam, seed)[SAID_OFFSET : SAID_OFFSET + n]]
+    items = [i for fam in FAMILIES for i in family_items(fam, "probe", n, seed=seed)]  # never "confirm"
     return [a for a in model.generate([chat(i) for i in items], max_new_tokens) if a.strip()]
 
 
