@@ -87,5 +87,9 @@ def test_scan_weights_adds_the_target_part(random_checkpoint: Path) -> None:
     assert rep.details["score_parts"]["target"] == 0.73
     assert rep.score == pytest.approx(max(v for k, v in rep.details["score_parts"].items() if k != "susceptibility"))
     assert rep.score >= 0.73 and not any(s.startswith("target-") for s in model.budget.by_stage)  # reused, not rerun
-    plain = scan(CheckpointScanModel(model.checkpoint), "weights", dictionary=4, invert_vocab=False, cap=8)
+    # on by default (the adaptive population decided it); off on request
+    default = scan(CheckpointScanModel(model.checkpoint), "weights", dictionary=4, invert_vocab=False, cap=8)
+    assert "target" in default.details["score_parts"] and "target_inversion" in default.details
+    plain = scan(CheckpointScanModel(model.checkpoint), "weights", dictionary=4, invert_vocab=False, cap=8,
+                 invert_target=False)
     assert "target" not in plain.details["score_parts"] and "target_inversion" not in plain.details

@@ -37,7 +37,7 @@ def _artifact_gate(target: Target, options: dict[str, Any]) -> AnalyzerOutcome:
     return AnalyzerOutcome("PASS", report.summary(), len(report.files), data)
 
 
-_BACKDOOR_OPTIONS = {"base", "dictionary", "candidates", "invert_vocab", "theta0", "floor", "q", "cap", "min_power"}
+_BACKDOOR_OPTIONS = {"base", "dictionary", "candidates", "invert_vocab", "invert_target", "theta0", "floor", "q", "cap", "min_power"}
 
 
 def _backdoor_scan(target: Target, options: dict[str, Any]) -> AnalyzerOutcome:

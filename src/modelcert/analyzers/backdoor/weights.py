@@ -202,7 +202,7 @@ def scan_weights(
     extra: list[str] | None = None,
     invert_vocab: bool = True,
     inversion_steps: int = 0,
-    invert_target: bool = False,
+    invert_target: bool = True,
     target_result: dict[str, Any] | None = None,
     seed: int = 0,
     **kwargs: Any,
@@ -216,8 +216,9 @@ def scan_weights(
             see docs/backdoor.md for what it measured).
         invert_target: Also run the target inversion (:mod:`.target`, BAIT-style): it is
             reported in ``details.target_inversion`` and its score becomes the score part
-            ``target`` (it never flags). Off by default until the adaptive population
-            decides (docs/backdoor.md).
+            ``target`` (it never flags). On by default: on the 40-member adaptive population
+            it raised the weights AUC by the rule pre-registered before it ran there
+            (docs/backdoor.md).
         target_result: A result of :func:`.target.invert_targets` for this same model, used
             instead of running the inversion again (it does not depend on ``base``).
         kwargs: Passed to :func:`graded_scan` (``tau``, ``theta0``, ``q``, ``cap``...).
