@@ -130,7 +130,8 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
                 f"flagged={rep['flagged']!s:5} triggers={row['triggers']} planted={m['planted'].get('trigger')} "
                 f"queries={row['queries']} {wall:.0f}s")
     return {"rows": rows, "seeds": sorted({mf["seed"] for _, mf, _ in members}),
-            "steps": sorted({mf["steps"] for _, mf, _ in members})}
+            # a member's own steps (the adaptive design's clean controls train longer)
+            "steps": sorted({m.get("steps", mf["steps"]) for _, mf, m in members})}
 
 
 def in_reach(row: dict[str, Any], dictionary: int | None) -> bool:
