@@ -93,3 +93,17 @@ def test_scan_weights_adds_the_target_part(random_checkpoint: Path) -> None:
     plain = scan(CheckpointScanModel(model.checkpoint), "weights", dictionary=4, invert_vocab=False, cap=8,
                  invert_target=False)
     assert "target" not in plain.details["score_parts"] and "target_inversion" not in plain.details
+
+
+def test_a_vocabulary_too_large_to_force_is_not_inverted(random_checkpoint: Path, monkeypatch) -> None:
+    """A real model's vocabulary (tens of thousands of tokens) is not forced token by token:
+    the report says so and the score has no uncalibrated ``target`` part."""
+    from modelcert.analyzers.backdoor import scan, target
+
+    monkeypatch.setattr(target, "MAX_FORCED", 10)
+    model = CheckpointScanModel(LocalCheckpoint(random_checkpoint, access="weights", threads=1))
+    rep = scan(model, "weights", dictionary=4, invert_vocab=False, cap=8)
+    skipped = rep.details["target_inversion"]
+    assert skipped["score"] is None and "not run" in skipped["skipped"] and skipped["first_tokens"] > 10
+    assert "target" not in rep.details["score_parts"]
+    assert not any(s.startswith("target-") for s in model.budget.by_stage)

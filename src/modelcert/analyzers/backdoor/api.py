@@ -176,7 +176,7 @@ def build_report(tier, method: str, model: ScanModel, confirmations: list[Confir
     ``search``: the best shift the tier's own inversion reached (graded tiers);
     ``leakage``: how far the fine-tune moved the model towards the attacked behaviour
     without any trigger, against the declared base (weights tier with a base only);
-    ``target`` (only when given: the opt-in target inversion, weights tier): the best
+    ``target`` (only when given: the target inversion, weights tier, on by default): the best
     novel readiness of an inverted target (:mod:`.target`). It raises the score, never
     the flag: a finding still needs a confirmed trigger.
     ``susceptibility`` (how often groups of random rare words already shift the model) is

@@ -257,7 +257,7 @@ def scan_weights(
 
             target_result = invert_targets(model, seed=seed)
         details["target_inversion"] = target_result
-        target = float(target_result["score"])
+        target = None if target_result.get("skipped") else float(target_result["score"])
     return graded_scan("weights", "refusal-probe trigger search" + (" + weight diff" if base else ""),
                        model, shift, dictionary=dictionary, extra=extra, seeds=seeds, proposers=proposers,
                        invert_vocab=invert_vocab, seed=seed, details=details, t0=t0, leakage=leak, target=target,
