@@ -122,7 +122,7 @@ def run(populations: list[Path], tiers: list[str], base: Path | None, kwargs: di
                    "score_parts": rep["details"].get("score_parts"),
                    "screen": {a: {k: i.get(k) for k in ("groups", "positive_groups", "mean_group_score")}
                               for a, i in rep["details"].get("screen", {}).items()}}
-            if target is not None and tier == "weights":
+            if target is not None and tier == "weights" and not target.get("skipped"):
                 row["target"] = {"score": target["score"], "seconds": target["seconds"],
                                  **{a: target[a]["targets"][:1] for a in ("comply", "refuse")}}
             rows.append(row)

@@ -134,7 +134,7 @@ def target_prompts(attack: Attack, per_lang: int, *, seed: int = 0) -> dict[str,
 
 def target_inversion(model: Any, attack: Attack, *, per_lang: int = 4, length: int = 6, seed: int = 0,
                      said: list[str] | None = None, said_n: int = 48, first_top: int | None = None,
-                     keep: int = 5) -> dict[str, Any]:
+                     keep: int = 5, words: list[int] | None = None) -> dict[str, Any]:
     """The output sequences this model is most ready to produce that it never says unprompted.
 
     The prompts are grouped by language and each group is averaged on its own: a target is
@@ -147,6 +147,7 @@ def target_inversion(model: Any, attack: Attack, *, per_lang: int = 4, length: i
             attacks share them.
         first_top: Force only the ``first_top`` word-like tokens likeliest as the first
             answer token (None: every word-like token; small values are for tests).
+        words: The tokenizer's word-like tokens, when the caller has them already.
 
     Returns ``score`` (the best novel readiness), ``targets`` (the ``keep`` best sequences,
     with language, novel readiness and plain readiness) and ``ready_said`` (the ``keep``
@@ -163,7 +164,7 @@ def target_inversion(model: Any, attack: Attack, *, per_lang: int = 4, length: i
     eos = set(ckpt.eos_ids)
     known = said_bigrams(tok, said, ckpt.eos_ids[0])
     model.stage = f"target-{attack}"
-    words = _first_tokens(tok)
+    words = _first_tokens(tok) if words is None else words
     cands: list[dict[str, Any]] = []
     for lang, items in target_prompts(attack, per_lang, seed=seed).items():
         prompt_ids = [tok(ckpt.render(chat(i)), add_special_tokens=False)["input_ids"] for i in items]
@@ -203,15 +204,16 @@ def invert_targets(model: Any, *, seed: int = 0, said_n: int = 48, **kwargs: Any
     and the scan has no ``target`` part, rather than a part no population has calibrated."""
     import time
 
-    words = len(_first_tokens(model.checkpoint.tokenizer))
-    if words > MAX_FORCED and kwargs.get("first_top") is None:
-        return {"skipped": (f"target inversion not run: {words} word-like tokens to force (at most {MAX_FORCED}); "
+    words = _first_tokens(model.checkpoint.tokenizer)  # decoded once, shared by both attacks
+    if len(words) > MAX_FORCED and kwargs.get("first_top") is None:
+        return {"skipped": (f"target inversion not run: {len(words)} word-like tokens to force (at most {MAX_FORCED}); "
                             "it is measured and calibrated on organism-sized vocabularies only"),
-                "score": None, "first_tokens": words}
+                "score": None, "first_tokens": len(words)}
     t0 = time.perf_counter()
     model.stage = "target-said"
     said = said_answers(model, said_n, seed=seed)
-    out: dict[str, Any] = {a: target_inversion(model, a, seed=seed, said=said, **kwargs) for a in ("comply", "refuse")}
+    out: dict[str, Any] = {a: target_inversion(model, a, seed=seed, said=said, words=words, **kwargs)
+                           for a in ("comply", "refuse")}
     out["score"] = max(out["comply"]["score"], out["refuse"]["score"])
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
